@@ -1,0 +1,82 @@
+"""Reader throughput: eventvision against spikingjelly's and tonic's readers on the same files.
+
+Run: .venv/bin/python benchmarks/bench_readers.py [--repeats 5]
+
+The files are written by eventvision's writers in the original byte layouts: a CIFAR10-DVS-size
+AEDAT 2.0 file (150k events) and a DVS-Gesture-size AEDAT 3.1 recording (1M events, 2048 events
+a packet). tonic 1.7's `read_dvs_128` / `read_dvs_ibm` fail as shipped (they unpack three header
+values into two), so tonic is timed through the same functions they call, with that unpacking
+repaired.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import median_seconds, print_table
+from eventvision.events import make_events
+from eventvision.io import read_aedat2, read_aedat31, write_aedat2, write_aedat31
+
+
+def _events(n: int, span_us: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, span_us, n))
+    return make_events(t, rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
+
+
+def _tonic_reader(decode_shift_x: int, decode_shift_y: int, mask: int):
+    import tonic.io
+
+    def read(path):
+        version, start, _ = tonic.io.read_aedat_header_from_file(str(path))
+        raw = tonic.io.get_aer_events_from_file(str(path), version, start)
+        addr = raw["address"]
+        x, y, p = (addr >> decode_shift_x) & mask, (addr >> decode_shift_y) & mask, addr & 1
+        return tonic.io.make_structured_array(x, y, raw["timeStamp"], p)
+
+    return read
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from spikingjelly.datasets import cifar10_dvs, utils
+
+    with tempfile.TemporaryDirectory() as tmp:
+        aedat2 = Path(tmp) / "cifar10_cat_0.aedat"
+        aedat31 = Path(tmp) / "user01_lab.aedat"
+        write_aedat2(aedat2, _events(150_000, 1_300_000))
+        write_aedat31(aedat31, _events(1_000_000, 6_000_000), packet_events=2048)
+        cases = [
+            ("AEDAT 2.0, 150k events", aedat2, read_aedat2, cifar10_dvs._load_origin_data,
+             _tonic_reader(8, 1, 0x7F), args.repeats),
+            ("AEDAT 3.1, 1M events", aedat31, read_aedat31, utils.load_aedat_v3,
+             _tonic_reader(17, 2, 0x1FFF), args.repeats),
+        ]
+        rows = []
+        for name, path, ours, sj, tonic_read, repeats in cases:
+            t_ours = median_seconds(lambda: ours(path), repeats)
+            t_sj = median_seconds(lambda: sj(path), 1 if "3.1" in name else repeats, warmup=0)
+            t_tonic = median_seconds(lambda: tonic_read(path), repeats)
+            rows.append([
+                name,
+                f"{t_ours * 1e3:.2f}",
+                f"{t_sj * 1e3:.1f}",
+                f"{t_tonic * 1e3:.2f}",
+                f"{t_sj / t_ours:.1f}x",
+                f"{t_tonic / t_ours:.1f}x",
+            ])
+    print_table(
+        ["file", "eventvision ms", "spikingjelly ms", "tonic ms", "vs spikingjelly", "vs tonic"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The eventvision command line: thin click commands over the library."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from eventvision import __version__
+from eventvision.errors import EventVisionError
+
+
+class _Group(click.Group):
+    """Turns the library's errors into a one-line message and exit status 1, no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EventVisionError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="eventvision")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """eventvision: raw event-camera recordings to frames, and SpikingResformer trained on them."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+
+
+# Each command lives in its own module; register it here, one line each.
+from .synth import synth  # noqa: E402
+
+main.add_command(synth)

@@ -1,0 +1,17 @@
+"""eventvision: raw event-camera recordings to training-ready frames, and SpikingResformer.
+
+The top level exports the torch-free core only; torch code lives in ``eventvision.data``,
+``eventvision.models`` and ``eventvision.train``.
+"""
+
+from __future__ import annotations
+
+from .events import EVENT_DTYPE as EVENT_DTYPE
+from .events import Sensor as Sensor
+from .events import make_events as make_events
+from .io import read_aedat2 as read_aedat2
+from .io import read_aedat31 as read_aedat31
+
+__version__ = "0.1.0"
+
+__all__ = ["EVENT_DTYPE", "Sensor", "make_events", "read_aedat2", "read_aedat31", "__version__"]

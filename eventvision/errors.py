@@ -1,0 +1,49 @@
+"""The exception hierarchy: every error eventvision raises on bad input."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EventVisionError",
+    "FormatError",
+    "DatasetError",
+    "ConfigError",
+    "CacheError",
+    "CacheMismatchError",
+    "UnknownModelError",
+    "CheckpointError",
+]
+
+
+class EventVisionError(Exception):
+    """Base class of every error eventvision raises on bad input or bad options."""
+
+
+class FormatError(EventVisionError, ValueError):
+    """A raw file does not follow its format; the message names the file and the byte offset."""
+
+
+class DatasetError(EventVisionError, ValueError):
+    """A dataset folder is missing, empty or laid out in a way we do not know."""
+
+
+class ConfigError(EventVisionError, ValueError):
+    """A pipeline, option or model configuration is invalid."""
+
+
+class CacheError(EventVisionError, ValueError):
+    """A frame cache is missing, incomplete or unreadable."""
+
+
+class CacheMismatchError(CacheError):
+    """A cache exists but was built with other options or from other sources."""
+
+
+class UnknownModelError(ConfigError, KeyError):
+    """A model name is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(EventVisionError, ValueError):
+    """A checkpoint is truncated, unreadable or made for another architecture."""

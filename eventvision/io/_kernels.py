@@ -1,0 +1,141 @@
+"""numba kernels of the raw readers: one pass over the bytes, straight into the event fields.
+
+Each has a plain-numpy twin in ``reference.py``; ``tests/io/test_kernels.py`` checks they agree.
+The kernels only loop; the readers validate, allocate and build error messages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+WRAP = 1 << 32
+HALF_WRAP = 1 << 31
+
+
+@njit(cache=True, inline="always")
+def _bswap32(v):  # pragma: no cover
+    return ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | ((v >> 24) & 0xFF)
+
+
+@njit(cache=True, inline="always")
+def _le_u32(buf, j):  # pragma: no cover
+    return (
+        np.int64(buf[j])
+        | (np.int64(buf[j + 1]) << 8)
+        | (np.int64(buf[j + 2]) << 16)
+        | (np.int64(buf[j + 3]) << 24)
+    )
+
+
+@njit(cache=True, inline="always")
+def _le_i32(buf, j):  # pragma: no cover
+    value = _le_u32(buf, j)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@njit(cache=True, inline="always")
+def _le_i16(buf, j):  # pragma: no cover
+    value = np.int64(buf[j]) | (np.int64(buf[j + 1]) << 8)
+    return value - (1 << 16) if value >= 1 << 15 else value
+
+
+@njit(cache=True)
+def _decode_aedat2_fast(words, t, x, y, p, k, last_raw, t_offset):  # pragma: no cover
+    """Decode every record of ``words`` (big-endian u32 pairs read as native u32) from index k.
+
+    The common case, branch-free so it pipelines: returns ``(suspect, last_raw)``, where
+    suspect is True when a record steps back in time or is a special event; the caller then
+    decodes the block again with :func:`_decode_aedat2`.
+    """
+    suspect = False
+    for i in range(words.shape[0] // 2):
+        address = _bswap32(np.int64(words[2 * i]))
+        raw = _bswap32(np.int64(words[2 * i + 1]))
+        suspect |= (raw < last_raw) | (address >= 0x8000)
+        last_raw = raw
+        t[k + i] = raw + t_offset
+        x[k + i] = (address >> 1) & 0x7F
+        y[k + i] = (address >> 8) & 0x7F
+        p[k + i] = address & 1
+    return suspect, last_raw
+
+
+@njit(cache=True)
+def _decode_aedat2(words, t, x, y, p, k, last_raw, wraps):  # pragma: no cover
+    """Decode the records of ``words`` from index k, one by one, handling every case.
+
+    Drops special events (address bit 15 and up) and unwraps 32-bit timestamp wraps. Returns
+    ``(k, last_raw, wraps, bad)``: bad is the record index where time goes backwards by less
+    than half the 32-bit range (a larger drop is a wrap), else -1.
+    """
+    for i in range(words.shape[0] // 2):
+        address = _bswap32(np.int64(words[2 * i]))
+        raw = _bswap32(np.int64(words[2 * i + 1]))
+        if raw < last_raw:
+            if last_raw - raw > HALF_WRAP:
+                wraps += 1
+            else:
+                return k, last_raw, wraps, i
+        last_raw = raw
+        if address >= 0x8000:  # special / external event
+            continue
+        t[k] = raw + wraps * WRAP
+        x[k] = (address >> 1) & 0x7F
+        y[k] = (address >> 8) & 0x7F
+        p[k] = address & 1
+        k += 1
+    return k, last_raw, wraps, -1
+
+
+@njit(cache=True)
+def _decode_aedat31(buf, t, x, y, p, k, last_t):  # pragma: no cover
+    """Walk the complete AEDAT 3.1 packets at the start of ``buf``, decoding polarity events.
+
+    Returns ``(k, used, last_t, code, where)``: ``used`` bytes hold complete packets; code 0 is
+    fine, 1 a bad packet header at byte ``where``, 2 time going backwards in the packet at
+    ``where``.
+    """
+    n = buf.shape[0]
+    pos = 0
+    while pos + 28 <= n:
+        kind = _le_i16(buf, pos)
+        size = _le_i32(buf, pos + 4)
+        ts_offset = _le_i32(buf, pos + 8)
+        overflow = _le_i32(buf, pos + 12)
+        capacity = _le_i32(buf, pos + 16)
+        number = _le_i32(buf, pos + 20)
+        valid = _le_i32(buf, pos + 24)
+        if (
+            kind < 0
+            or size <= 0
+            or capacity < 0
+            or number < 0
+            or number > capacity
+            or valid < 0
+            or valid > number
+            or overflow < 0
+            or (kind == 1 and (size != 8 or ts_offset != 4))
+        ):
+            return k, pos, last_t, 1, pos
+        end = pos + 28 + capacity * size
+        if end > n:
+            break
+        if kind == 1:
+            base = overflow * HALF_WRAP
+            for e in range(number):
+                j = pos + 28 + 8 * e
+                data = _le_u32(buf, j)
+                if data & 1 == 0:
+                    continue
+                full = base + (_le_u32(buf, j + 4) & 0x7FFFFFFF)
+                if full < last_t:
+                    return k, pos, last_t, 2, pos
+                last_t = full
+                t[k] = full
+                x[k] = (data >> 17) & 0x7FFF
+                y[k] = (data >> 2) & 0x7FFF
+                p[k] = (data >> 1) & 1
+                k += 1
+        pos = end
+    return k, pos, last_t, 0, pos
