@@ -28,9 +28,15 @@ def synth_cifar10dvs(out: Path, per_class: int, seed: int) -> None:
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--users", default=4, show_default=True, help="Number of users (subjects).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
-def synth_dvs_gesture(out: Path, users: int, seed: int) -> None:
+@click.option(
+    "--scale",
+    default=1.0,
+    show_default=True,
+    help="Gesture duration scale; 1 gives the original's 5-8 s gestures, less makes tiny data.",
+)
+def synth_dvs_gesture(out: Path, users: int, seed: int, scale: float) -> None:
     """DVS Gesture layout: OUT/DvsGesture/userNN_<lighting>.aedat (AEDAT 3.1), csv, trials."""
     from eventvision.synth import make_dvs_gesture
 
-    paths = make_dvs_gesture(out, users=users, seed=seed)
+    paths = make_dvs_gesture(out, users=users, seed=seed, scale=scale)
     click.echo(f"wrote {len(paths)} DVS Gesture recordings to {out / 'DvsGesture'}")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
-from ._kernels import _decode_aedat31
+from ._kernels import _decode_aedat31, _decode_aedat31_fast
 from ._header import read_text_header
 
 __all__ = ["read_aedat31", "iter_aedat31", "write_aedat31", "encode_packet", "AEDAT31_MAGIC"]
@@ -100,7 +100,9 @@ def _decode_blocks(path: Path, allow_truncated: bool, block_bytes: int, out):
         last_t, k = -1, 0
         pending = np.empty(0, np.uint8)
         while True:
-            block = np.concatenate([pending, np.fromfile(f, np.uint8, count=block_bytes)])
+            block = np.fromfile(f, np.uint8, count=block_bytes)
+            if len(pending):
+                block = np.concatenate([pending, block])
             at_eof = offset + len(block) >= size
             if out is None:
                 events, k = np.empty(len(block) // 8, EVENT_DTYPE), 0
@@ -108,7 +110,13 @@ def _decode_blocks(path: Path, allow_truncated: bool, block_bytes: int, out):
                 events = out
             k0 = k
             fields = [events[name] for name in ("t", "x", "y", "p")]
-            k, used, last_t, code, where = _decode_aedat31(block, *fields, k, last_t)
+            words = block[: len(block) // 4 * 4].view(np.uint32)
+            k, used, end_t, ok = _decode_aedat31_fast(words, *fields, k0, last_t)
+            code, used = 0, 4 * used
+            if ok:
+                last_t = end_t
+            else:
+                k, used, last_t, code, where = _decode_aedat31(block, *fields, k0, last_t)
             if code:
                 raise FormatError(_describe(block, where, offset, code, path))
             problem = _incomplete(block, used, offset, path) if at_eof else None
