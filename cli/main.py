@@ -26,11 +26,9 @@ class _Group(click.Group):
 def main(verbose: bool) -> None:
     """eventvision: raw event-camera recordings to frames, and SpikingResformer trained on them."""
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
-
-
 # Each command lives in its own module; register it here, one line each.
+from .preprocess import cache, info, preprocess, show  # noqa: E402
 from .synth import synth  # noqa: E402
 
-main.add_command(synth)
+for command in (synth, preprocess, info, show, cache):
+    main.add_command(command)

@@ -9,9 +9,20 @@ from __future__ import annotations
 from .events import EVENT_DTYPE as EVENT_DTYPE
 from .events import Sensor as Sensor
 from .events import make_events as make_events
+from .frames import bin_events as bin_events
+from .frames import resize_frames as resize_frames
 from .io import read_aedat2 as read_aedat2
 from .io import read_aedat31 as read_aedat31
 
 __version__ = "0.1.0"
 
-__all__ = ["EVENT_DTYPE", "Sensor", "make_events", "read_aedat2", "read_aedat31", "__version__"]
+__all__ = [
+    "EVENT_DTYPE",
+    "Sensor",
+    "make_events",
+    "read_aedat2",
+    "read_aedat31",
+    "bin_events",
+    "resize_frames",
+    "__version__",
+]

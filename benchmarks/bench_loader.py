@@ -1,0 +1,197 @@
+"""Loader throughput: FrameDataset over the HDF5 cache against spikingjelly's per-sample .npz.
+
+Run: .venv/bin/python benchmarks/bench_loader.py [--samples 32] [--epochs 3]
+
+Both sides deliver the same samples as the paper's training input, `[B, T=16, 3, 64, 64]`
+float32 batches of 8, through a plain DataLoader with 0 and 2 workers:
+- spikingjelly: the frames it stores at conversion (`np.savez_compressed` of its float64
+  `integrate_events_by_fixed_frames_number` output, 128x128), read per item with its
+  `load_npz_frames`, then the paper's DVStransform: `[T*2, H, W]`, torchvision
+  `Resize(64, antialias=True)`, back to `[T, 2, h, w]`, third channel OFF+ON appended.
+- eventvision: `FrameDataset(channels=3)` over one HDF5 cache of the already resized frames
+  (float32, one sample per chunk, lzf as eventvision.cache writes by default; "none" too).
+The events are 150k-event windows of the real DVS128 recordings in ../shared/data/real (they
+stand in for CIFAR10-DVS samples, ~100k to 400k events each). The script checks that both
+sides give the same tensors before timing. Samples/s is the median over `--repeats` runs of
+`--epochs` epochs, after one warm-up epoch (worker start-up excluded); ms/sample is the
+mean time of `dataset[i]` over all samples (median over repeats). The contenders take turns
+in every repeat, so a change in machine load hits all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from common import print_table
+from spikingjelly.datasets.utils import integrate_events_by_fixed_frames_number, load_npz_frames
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import Resize
+
+from eventvision.data import FrameDataset, make_loader
+from eventvision.frames import bin_events, resize_frames
+from eventvision.io import read_aedat2
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "dvs128-aedat2-misc"
+TIME_STEPS, SENSOR_PX, SIZE_PX, EVENTS_PER_SAMPLE, BATCH = 16, 128, 64, 150_000, 8
+
+
+def _windows(n_samples: int) -> list[np.ndarray]:
+    """`n_samples` windows of EVENTS_PER_SAMPLE consecutive events from the real recordings."""
+    streams = [read_aedat2(p) for p in sorted(REAL.glob("*.aedat"))]
+    streams = [s for s in streams if len(s) > EVENTS_PER_SAMPLE]
+    windows = []
+    for i in range(n_samples):
+        s = streams[i % len(streams)]
+        start = (i // len(streams)) * 37_813 % (len(s) - EVENTS_PER_SAMPLE)
+        windows.append(s[start : start + EVENTS_PER_SAMPLE])
+    return windows
+
+
+class SpikingjellyFrames(Dataset):
+    """spikingjelly's frame files plus the paper's DVStransform (resize, third channel)."""
+
+    def __init__(self, files: list[Path], labels: list[int]) -> None:
+        self.files, self.labels = files, labels
+        self.resize = Resize(SIZE_PX, antialias=True)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        x = torch.from_numpy(load_npz_frames(self.files[i]))  # [T, 2, H, W]
+        t, p, h, w = x.shape
+        x = self.resize(x.reshape(t * p, h, w)).reshape(t, p, SIZE_PX, SIZE_PX)  # [T, 2, h, w]
+        return torch.cat([x, x.sum(1, keepdim=True)], dim=1), self.labels[i]  # [T, 3, h, w]
+
+
+def _write_cache(path: Path, frames: np.ndarray, labels: np.ndarray, compression: str) -> None:
+    """The cache layout of eventvision.cache (frames resized, one sample per chunk)."""
+    with h5py.File(path, "w") as f:
+        kwargs = {} if compression == "none" else {"compression": compression}
+        f.create_dataset("frames", data=frames, chunks=(1, *frames.shape[1:]), **kwargs)
+        f.create_dataset("labels", data=labels)
+        f.create_dataset("split", data=np.zeros(len(labels), np.uint8))
+        f.attrs.update(
+            dataset="bench", classes=json.dumps([str(i) for i in range(10)]),
+            time_steps=TIME_STEPS, split_by="number", size=SIZE_PX, options_hash="bench",
+            eventvision_version="bench", complete=True,
+        )  # fmt: skip
+
+
+def _epoch_rate(loader: DataLoader, epochs: int) -> float:
+    start, n = time.perf_counter(), 0
+    for _ in range(epochs):
+        for x, _ in loader:
+            n += len(x)
+    return n / (time.perf_counter() - start)
+
+
+def _item_ms(ds: Dataset) -> float:
+    start = time.perf_counter()
+    for i in range(len(ds)):
+        ds[i]
+    return (time.perf_counter() - start) / len(ds) * 1e3
+
+
+def _interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Median of each measurement, the contenders taking turns so that load drift hits all."""
+    for fn in fns.values():
+        fn()  # warm-up: worker start-up, page cache
+    runs: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            runs[name].append(fn())
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+def _cells(values: dict[str, float], inverse: bool) -> list[str]:
+    """Each cache's value and its speed-up over spikingjelly."""
+    sj = values["spikingjelly"]
+    cells = [f"{sj:.1f}" if inverse else f"{sj:.0f}"]
+    for name in ("lzf", "none"):
+        v = values[name]
+        cells += [f"{v:.2f}" if inverse else f"{v:.0f}", f"{(sj / v if inverse else v / sj):.1f}x"]
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # per-sample work, as in DataLoader workers
+
+    windows = _windows(args.samples)
+    labels = np.arange(args.samples, dtype=np.int64) % 10
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files, resized = [], []
+        for i, ev in enumerate(windows):
+            sj_events = {k: ev[k].astype(np.int64) for k in ("t", "x", "y", "p")}
+            sj = integrate_events_by_fixed_frames_number(
+                sj_events, "number", TIME_STEPS, SENSOR_PX, SENSOR_PX
+            )  # [T, 2, H, W] float64, as spikingjelly stores it
+            np.savez_compressed(tmp / f"{i}.npz", frames=sj)
+            files.append(tmp / f"{i}.npz")
+            counts = bin_events(ev, TIME_STEPS, "number")
+            np.testing.assert_array_equal(counts, sj)  # same binning
+            resized.append(resize_frames(counts, SIZE_PX))
+        frames = np.stack(resized)  # [N, T, 2, h, w]
+
+        sj_ds = SpikingjellyFrames(files, labels.tolist())
+        caches = {}
+        for compression in ("lzf", "none"):
+            _write_cache(tmp / f"{compression}.h5", frames, labels, compression)
+            caches[compression] = FrameDataset(tmp / f"{compression}.h5", "train", channels=3)
+        for i in (0, args.samples - 1):
+            ref, ours = sj_ds[i][0], caches["lzf"][i][0]
+            torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+
+        sj_bytes = sum(f.stat().st_size for f in files) / len(files)
+        datasets = {"spikingjelly": sj_ds, **caches}
+        item_ms = _interleaved(
+            {name: (lambda ds=ds: _item_ms(ds)) for name, ds in datasets.items()}, args.repeats
+        )
+        rows = [["dataset[i], no loader (ms/sample)", *_cells(item_ms, inverse=True)]]
+        for workers in (0, 2):
+            loaders = {"spikingjelly": DataLoader(sj_ds, BATCH, num_workers=workers,
+                                                  persistent_workers=workers > 0)}  # fmt: skip
+            for name, ds in caches.items():
+                loaders[name] = make_loader(ds, BATCH, train=False, workers=workers)
+            rates = _interleaved(
+                {
+                    name: (lambda lo=lo: _epoch_rate(lo, args.epochs))
+                    for name, lo in loaders.items()
+                },
+                args.repeats,
+            )
+            rows.append(
+                [f"DataLoader, {workers} workers (samples/s)", *_cells(rates, inverse=False)]
+            )
+        cache_bytes = {c: (tmp / f"{c}.h5").stat().st_size / args.samples for c in caches}
+
+    print(
+        f"{args.samples} samples of {EVENTS_PER_SAMPLE} events, T={TIME_STEPS}, "
+        f"{SENSOR_PX}->{SIZE_PX} px, 3 channels, batch {BATCH}; bytes/sample: spikingjelly npz "
+        f"{sj_bytes / 1e3:.0f} kB, cache lzf {cache_bytes['lzf'] / 1e3:.0f} kB, "
+        f"none {cache_bytes['none'] / 1e3:.0f} kB"
+    )
+    print_table(
+        ["measure", "spikingjelly npz + resize", "cache lzf", "ratio", "cache none",
+         "ratio"],
+        rows,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""`eventvision preprocess`, `info`, `show` and `cache merge`: the frame cache from the shell."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from eventvision.cache import (
+    COMPRESSIONS,
+    CacheOptions,
+    CacheReport,
+    CacheStats,
+    cache_stats,
+    merge_shards,
+    open_cache,
+    parse_shard,
+    write_cache,
+)
+from eventvision.datasets import SPLIT_PROTOCOLS
+from eventvision.errors import CacheError
+from eventvision.io import DATASETS
+
+# OFF and ON in two colours that stay apart for colour-blind readers (blue and orange).
+OFF_RGB = np.array([40, 120, 255], dtype=np.float32)
+ON_RGB = np.array([255, 150, 0], dtype=np.float32)
+
+
+def _shard(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except CacheError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.command()
+@click.argument("dataset", type=click.Choice(sorted(DATASETS)))
+@click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--frames", "time_steps", default=16, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
+)
+@click.option(
+    "--size",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Side of the resized square frames.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Processes computing frames.",
+)
+@click.option("--compression", default="lzf", show_default=True, type=click.Choice(COMPRESSIONS))
+@click.option(
+    "--protocol",
+    default="paper",
+    show_default=True,
+    type=click.Choice(sorted(SPLIT_PROTOCOLS)),
+    help="CIFAR10-DVS train/test protocol.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the random protocol.")
+@click.option(
+    "--shard",
+    default=None,
+    callback=_shard,
+    metavar="I/N",
+    help="Build shard I of N, for `cache merge`.",
+)
+@click.option("--skip-bad", is_flag=True, help="Skip sources that fail to read, and list them.")
+@click.option(
+    "--overwrite", is_flag=True, help="Rebuild even if OUT holds other options or is stale."
+)
+def preprocess(dataset: str, raw_root: Path, out: Path, **opts) -> None:
+    """Bin and resize every sample of RAW_ROOT into the HDF5 frame cache OUT (resumable)."""
+    keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed")
+    options = CacheOptions(dataset, **{k: opts.pop(k) for k in keys})
+    with _Progress() as bar:
+        report = write_cache(
+            options, raw_root, out, progress=bar.update, on_start=bar.start, **opts
+        )
+    click.echo(_summary(report))
+
+
+@click.command()
+@click.argument(
+    "cache_path", metavar="CACHE", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def info(cache_path: Path) -> None:
+    """Print a cache's options, samples per split and class, and event statistics."""
+    click.echo("\n".join(_info_lines(cache_stats(cache_path))))
+
+
+@click.command()
+@click.argument(
+    "cache_path", metavar="CACHE", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--index", default=0, show_default=True, type=click.IntRange(0), help="Sample index.")
+@click.option(
+    "--out",
+    "out_png",
+    default="sample.png",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--gif",
+    "out_gif",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the T frames as an animated GIF.",
+)
+def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None) -> None:
+    """Draw the T frames of one sample as a grid PNG: OFF in blue, ON in orange."""
+    frames, label, source = _read_sample(cache_path, index)
+    tiles = _tiles(frames)
+    _grid(tiles).save(out_png)
+    if out_gif is not None:
+        tiles[0].save(out_gif, save_all=True, append_images=tiles[1:], duration=150, loop=0)
+    click.echo(
+        f"sample {index} ({label}, {source}): {len(tiles)} frames drawn to {out_png}"
+        + (f" and {out_gif}" if out_gif else "")
+    )
+
+
+@click.group()
+def cache() -> None:
+    """Operations on frame caches."""
+
+
+@cache.command("merge")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUT even if it holds another cache.")
+def merge(out: Path, shards: tuple[Path, ...], overwrite: bool) -> None:
+    """Join the shard files of `preprocess --shard I/N` into the cache OUT of a single run."""
+    report = merge_shards(shards, out, overwrite=overwrite)
+    click.echo(_summary(report))
+
+
+class _Progress:
+    """A click progress bar over samples with the event rate; hidden when not on a terminal."""
+
+    def __enter__(self) -> _Progress:
+        self.bar = None
+        self.events = 0
+        self.t0 = time.perf_counter()
+        return self
+
+    def start(self, todo: int, done: int) -> None:
+        label = f"preprocessing ({done} samples already done)" if done else "preprocessing"
+        self.bar = click.progressbar(
+            length=todo,
+            label=label,
+            show_pos=True,
+            show_eta=True,
+            item_show_func=lambda s: s,
+            file=sys.stderr,
+        )
+        self.bar.__enter__()
+
+    def update(self, samples: int, events: int) -> None:
+        self.events += events
+        rate = self.events / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.update(samples, f"{rate / 1e6:.1f} M events/s")
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _summary(r: CacheReport) -> str:
+    if r.reused:
+        head = f"{r.path} is up to date (same options and sources): reused"
+    else:
+        what = f"shard {r.shard[0]}/{r.shard[1]}" if r.shard else "cache"
+        resumed = f", resumed after {r.resumed_blocks} blocks" if r.resumed_blocks else ""
+        head = f"wrote {what} {r.path} in {r.wall_s:.1f} s{resumed}"
+    lines = [
+        f"{head}: {r.samples.get('train', 0)} train + {r.samples.get('test', 0)} test samples, "
+        f"{r.n_events:,} events, {_bytes(r.size_bytes)}"
+    ]
+    if r.skipped:
+        lines.append(f"skipped {len(r.skipped)} sample(s) of bad sources:")
+        lines += [f"  {_skip_line(*skip)}" for skip in r.skipped]
+    return "\n".join(lines)
+
+
+def _info_lines(stats: CacheStats) -> list[str]:
+    meta, e = stats.meta, stats.events
+    lines = [f"{meta.path}: {meta.dataset}, {meta.n_samples} samples, {_bytes(stats.size_bytes)}"]
+    lines += [f"  {key}: {meta.options[key]}" for key in sorted(meta.options)]
+    lines += [
+        f"  options_hash: {meta.options_hash}   eventvision {meta.eventvision_version}",
+        f"  sources: {meta.raw_root} ({len(meta.manifest)} files), {_staleness(meta.stale)}",
+        f"  {'class':<28}{'train':>8}{'test':>8}",
+    ]
+    for name in meta.classes:
+        train, test = stats.per_class["train"][name], stats.per_class["test"][name]
+        lines.append(f"  {name:<28}{train:>8}{test:>8}")
+    lines += [
+        f"  {'total':<28}{meta.n_train:>8}{meta.n_test:>8}",
+        f"  events per sample: min {e['min']}, median {e['median']:.0f}, "
+        f"mean {e['mean']:.0f}, max {e['max']}; total {e['total']}",
+    ]
+    lines += [f"  skipped {_skip_line(*skip)}" for skip in meta.skipped]
+    return lines
+
+
+def _skip_line(source: str, row: int, why: str) -> str:
+    where = f"{source} row {row}" if row >= 0 else source
+    return why if source in why and row < 0 else f"{where}: {why}"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _staleness(stale: list[str] | None) -> str:
+    if stale is None:
+        return "not checked (raw root not found)"
+    if not stale:
+        return "unchanged since the build"
+    return (
+        f"STALE: {len(stale)} changed ("
+        + "; ".join(stale[:3])
+        + ("; ..." if len(stale) > 3 else "")
+        + ")"
+    )
+
+
+def _read_sample(path: Path, index: int) -> tuple[np.ndarray, str, str]:
+    import h5py
+
+    meta = open_cache(path, check_sources=False)
+    if index >= meta.n_samples:
+        raise click.BadParameter(
+            f"the cache holds {meta.n_samples} samples, 0..{meta.n_samples - 1}",
+            param_hint="--index",
+        )
+    with h5py.File(path, "r") as f:
+        frames = f["frames"][index]  # [T, 2, h, w]
+        label = meta.classes[int(f["labels"][index])]
+        source = f["source"].asstr()[index]
+    return frames, label, source
+
+
+def _tiles(frames: np.ndarray) -> list:
+    """One RGB image per time step, OFF and ON blended, scaled up to at least 128 pixels."""
+    from PIL import Image
+
+    nonzero = frames[frames > 0]
+    top = float(np.percentile(nonzero, 99)) if len(nonzero) else 1.0
+    level = np.clip(frames / top, 0.0, 1.0)  # [T, 2, h, w]
+    rgb = level[:, 0, ..., None] * OFF_RGB + level[:, 1, ..., None] * ON_RGB  # [T, h, w, 3]
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    scale = max(1, math.ceil(128 / max(frames.shape[-2:])))
+    return [
+        Image.fromarray(img).resize((img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST)
+        for img in rgb
+    ]
+
+
+def _grid(tiles: list, gap: int = 2):
+    """The tiles in rows of at most 8, time running left to right, on a grey background."""
+    from PIL import Image, ImageDraw
+
+    cols = min(len(tiles), 8)
+    rows = math.ceil(len(tiles) / cols)
+    w, h = tiles[0].size
+    grid = Image.new("RGB", (cols * (w + gap) + gap, rows * (h + gap) + gap), (90, 90, 90))
+    draw = ImageDraw.Draw(grid)
+    for t, tile in enumerate(tiles):
+        x, y = gap + (t % cols) * (w + gap), gap + (t // cols) * (h + gap)
+        grid.paste(tile, (x, y))
+        draw.text((x + 3, y + 2), f"t={t}", fill=(220, 220, 220))
+    return grid

@@ -1,0 +1,38 @@
+"""The HDF5 frame cache: one file per dataset and options, resumable, shardable (torch-free).
+
+Layout (readable with h5py alone; the ``layout`` attribute repeats it):
+``frames [N, T, 2, h, w]`` float32, one sample per chunk, lzf/gzip/none; ``labels [N]`` int64;
+``split [N]`` uint8 (0 train, 1 test); ``source [N]`` utf-8 path relative to the raw root;
+``row [N]`` int64 (labels csv row, -1 for CIFAR10-DVS); ``n_events [N]`` int64. Attributes:
+``dataset, classes (JSON), time_steps, split_by, size, sensor (JSON), compression,
+eventvision_version, options_hash, options (JSON), manifest (JSON [path, bytes, mtime_ns]),
+skipped (JSON [source, row, reason]), complete``.
+"""
+
+from __future__ import annotations
+
+from .build import sample_frames as sample_frames
+from .options import COMPRESSIONS as COMPRESSIONS
+from .options import CacheOptions as CacheOptions
+from .reader import CacheMeta as CacheMeta
+from .reader import CacheStats as CacheStats
+from .reader import cache_stats as cache_stats
+from .reader import open_cache as open_cache
+from .writer import CacheReport as CacheReport
+from .writer import merge_shards as merge_shards
+from .writer import parse_shard as parse_shard
+from .writer import write_cache as write_cache
+
+__all__ = [
+    "CacheOptions",
+    "CacheMeta",
+    "CacheStats",
+    "CacheReport",
+    "COMPRESSIONS",
+    "write_cache",
+    "merge_shards",
+    "open_cache",
+    "cache_stats",
+    "parse_shard",
+    "sample_frames",
+]

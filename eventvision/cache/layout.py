@@ -1,0 +1,73 @@
+"""The HDF5 layout of a cache file, shared by the writer, the merger and the reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from .options import CacheOptions
+
+__all__ = ["SAMPLE_DATASETS", "create_layout", "write_attrs"]
+
+# Per-sample datasets besides ``frames``, with their stored dtypes.
+SAMPLE_DATASETS = {
+    "labels": np.dtype(np.int64),
+    "split": np.dtype(np.uint8),
+    "source": h5py.string_dtype("utf-8"),
+    "row": np.dtype(np.int64),
+    "n_events": np.dtype(np.int64),
+}
+
+
+def create_layout(f: h5py.File, options: CacheOptions, n: int, *, with_index: bool) -> None:
+    """Create the datasets of an ``n``-sample cache (frames chunked one sample per chunk)."""
+    shape = options.frame_shape
+    f.create_dataset(
+        "frames",
+        shape=(n, *shape),
+        maxshape=(None, *shape),
+        dtype=np.float32,
+        chunks=(1, *shape),
+        **options.h5_compression(),
+    )
+    for name, dtype in SAMPLE_DATASETS.items():
+        f.create_dataset(name, shape=(n,), dtype=dtype)
+    if with_index:
+        f.create_dataset("index", shape=(n,), dtype=np.int64)
+
+
+def write_attrs(
+    f: h5py.File,
+    options: CacheOptions,
+    manifest: list[list],
+    raw_root: str | Path,
+    n_planned: int,
+    skipped: list[list],
+) -> None:
+    """The attributes that let h5py alone make sense of the file (``complete`` is set apart)."""
+    info = options.info
+    a = f.attrs
+    a["dataset"] = options.dataset
+    a["classes"] = json.dumps(list(info.classes))
+    a["time_steps"] = options.time_steps
+    a["split_by"] = options.split_by
+    a["size"] = options.size
+    a["sensor"] = json.dumps(list(info.sensor))
+    a["compression"] = options.compression
+    a["eventvision_version"] = __version__
+    a["options_hash"] = options.hash()
+    a["options"] = json.dumps(options.to_dict(), sort_keys=True)
+    a["manifest"] = json.dumps(manifest)
+    a["raw_root"] = str(raw_root)
+    a["n_planned"] = n_planned
+    a["skipped"] = json.dumps(skipped)
+    a["layout"] = (
+        "frames [N, T, 2, h, w] float32 (channel 0 OFF, 1 ON; counts binned then resized); "
+        "labels [N] int64 (index into classes); split [N] uint8 (0 train, 1 test); "
+        "source [N] path relative to the raw root; row [N] labels csv row (-1: none); "
+        "n_events [N] events binned"
+    )

@@ -1,0 +1,182 @@
+"""Opening a frame cache: validation, metadata, staleness and statistics (h5py only)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import CacheError, CacheMismatchError
+from ..events import Sensor
+from .options import CacheOptions, manifest_changes
+
+__all__ = ["CacheMeta", "open_cache", "read_header", "cache_stats", "CacheStats"]
+
+_REQUIRED = ("frames", "labels", "split", "source", "row", "n_events")
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """The attributes of a cache or shard file, JSON decoded, plus ``finished``."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            a = dict(f.attrs)
+    except OSError as e:
+        raise CacheError(f"{path}: not a readable HDF5 file ({e})") from None
+    if "options_hash" not in a:
+        raise CacheError(f"{path}: not an eventvision cache (no options_hash attribute)")
+    header = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()}
+    for key in ("classes", "sensor", "options", "manifest", "skipped"):
+        if key in header:
+            header[key] = json.loads(header[key])
+    header["shard"] = header.get("shard") or None
+    header["finished"] = bool(header.get("complete")) or bool(header.get("shard_complete"))
+    return header
+
+
+def describe_options_difference(old: dict, new: dict) -> str:
+    """``"size: 64 (existing) vs 128 (requested), ..."`` for the options that differ."""
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if not keys:
+        return "same options, other hash (another eventvision version?)"
+    return ", ".join(f"{k}: {old.get(k)!r} (existing) vs {new.get(k)!r} (requested)" for k in keys)
+
+
+@dataclass(frozen=True)
+class CacheMeta:
+    """A validated, complete cache: its options and shape, and whether its sources changed.
+
+    ``stale`` lists the source files changed since the build (empty when fresh), or is None
+    when the raw root is not at hand to check.
+    """
+
+    path: Path
+    dataset: str
+    classes: tuple[str, ...]
+    time_steps: int
+    split_by: str
+    size: int
+    sensor: Sensor
+    compression: str
+    options: dict
+    options_hash: str
+    eventvision_version: str
+    n_samples: int
+    n_train: int
+    n_test: int
+    raw_root: str
+    manifest: list = field(repr=False)
+    skipped: list = field(repr=False)
+    stale: list[str] | None = None
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int, int]:
+        """``(T, P, h, w)`` of one sample."""
+        return (self.time_steps, self.sensor.polarities, self.size, self.size)
+
+
+def open_cache(
+    path: str | os.PathLike,
+    *,
+    expected: CacheOptions | None = None,
+    raw_root: str | os.PathLike | None = None,
+    check_sources: bool = True,
+) -> CacheMeta:
+    """Validate a complete cache and return its metadata; the file is closed again.
+
+    Args:
+        expected: raise CacheMismatchError naming both option sets unless the cache has them.
+        raw_root: where to check the sources for staleness (default: the root it was built from).
+        check_sources: compare the sources' sizes and mtimes with the manifest.
+
+    Raises:
+        CacheError: missing, unreadable, unfinished, a shard, or inconsistent datasets.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CacheError(f"{path}: no such cache file")
+    h = read_header(path)
+    if h["shard"]:
+        raise CacheError(
+            f"{path} is shard {h['shard']} of a cache, not a cache: join the shards with "
+            "`eventvision cache merge OUT.h5 SHARD...`"
+        )
+    if not h.get("complete"):
+        raise CacheError(f"{path}: the cache is incomplete; rerun the same preprocess to finish it")
+    if expected is not None and h["options_hash"] != expected.hash():
+        raise CacheMismatchError(
+            f"{path} was built with other options: "
+            f"{describe_options_difference(h['options'], expected.to_dict())}"
+        )
+    with h5py.File(path, "r") as f:
+        missing = [name for name in _REQUIRED if name not in f]
+        if missing:
+            raise CacheError(f"{path}: missing dataset(s) {missing}")
+        n = f["frames"].shape[0]
+        bad = [name for name in _REQUIRED if f[name].shape[0] != n]
+        if bad:
+            raise CacheError(f"{path}: datasets {bad} do not have the {n} rows of frames")
+        sensor = Sensor(*h["sensor"])
+        shape = (h["time_steps"], sensor.polarities, h["size"], h["size"])
+        if f["frames"].shape[1:] != shape:
+            raise CacheError(f"{path}: frames are {f['frames'].shape[1:]}, attrs say {shape}")
+        split = f["split"][:]
+    stale = None
+    root = Path(raw_root) if raw_root is not None else Path(h.get("raw_root", ""))
+    if check_sources and root.is_dir():
+        stale = manifest_changes(root, h["manifest"])
+    return CacheMeta(
+        path=path,
+        dataset=h["dataset"],
+        classes=tuple(h["classes"]),
+        time_steps=int(h["time_steps"]),
+        split_by=h["split_by"],
+        size=int(h["size"]),
+        sensor=sensor,
+        compression=h["compression"],
+        options=h["options"],
+        options_hash=h["options_hash"],
+        eventvision_version=h["eventvision_version"],
+        n_samples=n,
+        n_train=int((split == 0).sum()),
+        n_test=int((split == 1).sum()),
+        raw_root=h.get("raw_root", ""),
+        manifest=h["manifest"],
+        skipped=h["skipped"],
+        stale=stale,
+    )
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counts per split and class, and event statistics, of a cache."""
+
+    meta: CacheMeta
+    per_class: dict[str, dict[str, int]]  # split -> class -> samples
+    events: dict[str, float]  # total, min, mean, median, max events per sample
+    size_bytes: int
+
+
+def cache_stats(path: str | os.PathLike) -> CacheStats:
+    """What ``eventvision info`` prints: options, counts per split and class, event statistics."""
+    meta = open_cache(path)
+    with h5py.File(path, "r") as f:
+        labels, split, n_events = f["labels"][:], f["split"][:], f["n_events"][:]
+    per_class = {}
+    for code, name in enumerate(("train", "test")):
+        counts = np.bincount(labels[split == code], minlength=len(meta.classes))
+        per_class[name] = {c: int(k) for c, k in zip(meta.classes, counts, strict=True)}
+    events = {"total": 0, "min": 0, "mean": 0.0, "median": 0.0, "max": 0}
+    if len(n_events):
+        events = {
+            "total": int(n_events.sum()),
+            "min": int(n_events.min()),
+            "mean": float(n_events.mean()),
+            "median": float(np.median(n_events)),
+            "max": int(n_events.max()),
+        }
+    return CacheStats(meta, per_class, events, Path(path).stat().st_size)

@@ -1,0 +1,29 @@
+"""PyTorch data: frame caches and static images as Datasets, the paper's augmentations, loaders.
+
+Usage (needs a cache file)::
+
+    from eventvision.data import FrameDataset, make_loader
+    loader = make_loader(FrameDataset("cache.h5", "train"), 8, train=True, workers=2, seed=0)
+"""
+
+from __future__ import annotations
+
+from .augment import DVSAugment as DVSAugment
+from .augment import DVSAugmentParams as DVSAugmentParams
+from .augment import image_transform as image_transform
+from .dataset import FrameDataset as FrameDataset
+from .encoding import repeat_encode as repeat_encode
+from .interop import ToFrames as ToFrames
+from .loader import make_loader as make_loader
+from .static import StaticImageDataset as StaticImageDataset
+
+__all__ = [
+    "FrameDataset",
+    "make_loader",
+    "DVSAugment",
+    "DVSAugmentParams",
+    "StaticImageDataset",
+    "image_transform",
+    "repeat_encode",
+    "ToFrames",
+]

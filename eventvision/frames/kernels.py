@@ -1,0 +1,61 @@
+"""numba kernels of the frame stage: private, loop-only, writing into preallocated outputs.
+
+Each kernel has a plain-numpy twin in ``reference.py`` that the tests compare bit for bit.
+The public wrappers in ``binning.py`` and ``resize.py`` validate, allocate and call these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__: list[str] = []
+
+
+@njit(cache=True, nogil=True)
+def _bin_events_kernel(events, bounds, out):  # pragma: no cover
+    """Add 1 to ``out[k, p, y, x]`` for each event ``i`` with ``bounds[k] <= i < bounds[k + 1]``.
+
+    ``events`` is a structured array with fields x, y, p (reading records, not three strided
+    field views, halves the memory traffic); ``out`` may be any strided view, such as a
+    transposed one. Returns -1, or the index of the first event outside ``out`` (nothing from
+    it on is counted), so the caller names it without a separate validation pass.
+    """
+    n_bins, n_pol, height, width = out.shape
+    for k in range(n_bins):
+        for i in range(bounds[k], bounds[k + 1]):
+            e = events[i]
+            xi, yi, pi = np.intp(e.x), np.intp(e.y), np.intp(e.p)
+            if xi < 0 or yi < 0 or pi < 0 or xi >= width or yi >= height or pi >= n_pol:
+                return i
+            out[k, pi, yi, xi] += 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _resize_kernel(src, y_starts, y_weights, x_starts, x_weights, rows, out):  # pragma: no cover
+    """Separable resampling of ``src [C, H, W]`` into ``out [C, h, w]``: rows first, then columns.
+
+    ``out[c, i, j] = sum_n x_weights[j, n] * rows[i, x_starts[j] + n]`` with
+    ``rows[i, :] = sum_k y_weights[i, k] * src[c, y_starts[i] + k, :]``, each sum in float64
+    in tap order; ``rows`` is a ``[h, W]`` float64 scratch buffer. Every tap lies inside.
+    """
+    n_ch, _, width = src.shape
+    h, n_ty = y_weights.shape
+    w, n_tx = x_weights.shape
+    for c in range(n_ch):
+        for i in range(h):
+            s = y_starts[i]
+            for col in range(width):
+                rows[i, col] = 0.0
+            for k in range(n_ty):
+                wk = y_weights[i, k]
+                for col in range(width):
+                    rows[i, col] += wk * src[c, s + k, col]
+        for i in range(h):
+            for j in range(w):
+                s = x_starts[j]
+                acc = 0.0
+                for n in range(n_tx):
+                    acc += x_weights[j, n] * rows[i, s + n]
+                out[c, i, j] = acc

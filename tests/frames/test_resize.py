@@ -1,0 +1,51 @@
+"""resize_frames equals torchvision's antialiased Resize; golden [1, 3, 3, 1] / 8 weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import random_events
+
+from eventvision.frames import bin_events, resize_frames, resize_weights
+
+torch = pytest.importorskip("torch")
+transforms = pytest.importorskip("torchvision.transforms")
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return bin_events(random_events(100_000, seed=11), 8)
+
+
+@pytest.mark.parametrize("size", [64, 32, 48, 100, 128, 200, 37, (30, 90)])
+def test_equals_torchvision_resize(frames, size):
+    ours = resize_frames(frames, size)
+    flat = torch.from_numpy(frames.astype(np.float32)).reshape(16, 128, 128)  # [T*2, H, W]
+    theirs = transforms.Resize(size, antialias=True)(flat).numpy().reshape(ours.shape)
+    assert ours.dtype == np.float32
+    assert np.abs(ours - theirs).max() <= 1e-5 * frames.max()
+
+
+def test_same_size_is_identity(frames):
+    out = resize_frames(frames, 128)
+    assert out.dtype == np.float32 and np.array_equal(out, frames)
+
+
+def test_golden_half_size_weights():
+    starts, weights = resize_weights(128, 64)
+    assert np.allclose(weights[0], [3 / 7, 3 / 7, 1 / 7, 0])
+    assert np.allclose(weights[5], [1 / 8, 3 / 8, 3 / 8, 1 / 8]) and starts[5] == 9
+    assert np.allclose(weights[63], [0, 1 / 7, 3 / 7, 3 / 7]) and starts[63] == 124
+
+
+def test_golden_single_pixel():
+    image = np.zeros((4, 4), np.float32)
+    image[1, 1] = 64.0
+    out = resize_frames(image, 2)
+    # Row and column weights of input 1 for output 0 are both 3/7 (border renormalised).
+    assert out[0, 0] == pytest.approx(64 * 9 / 49)
+    assert out.sum() == pytest.approx(64 * (3 / 7 + 1 / 7) ** 2)
+
+
+def test_int_size_keeps_aspect_as_torchvision():
+    assert resize_frames(np.zeros((2, 100, 50)), 25).shape == (2, 50, 25)
