@@ -26,9 +26,13 @@ class _Group(click.Group):
 def main(verbose: bool) -> None:
     """eventvision: raw event-camera recordings to frames, and SpikingResformer trained on them."""
     logging.basicConfig(
-# Each command lives in its own module; register it here, one line each.
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+
+
+# Each command lives in its own module; register it here.
 from .preprocess import cache, info, preprocess, show  # noqa: E402
 from .synth import synth  # noqa: E402
 
-for command in (synth, preprocess, info, show, cache):
-    main.add_command(command)
+for _command in (synth, preprocess, info, show, cache):
+    main.add_command(_command)
