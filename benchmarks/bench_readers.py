@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from common import interleaved_medians, print_table
 
-from common import median_seconds, print_table
 from eventvision.events import make_events
 from eventvision.io import read_aedat2, read_aedat31, write_aedat2, write_aedat31
 
@@ -43,7 +44,7 @@ def _tonic_reader(decode_shift_x: int, decode_shift_y: int, mask: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=25)
     args = parser.parse_args()
 
     from spikingjelly.datasets import cifar10_dvs, utils
@@ -58,20 +59,25 @@ def main() -> None:
              _tonic_reader(8, 1, 0x7F), args.repeats),
             ("AEDAT 3.1, 1M events", aedat31, read_aedat31, utils.load_aedat_v3,
              _tonic_reader(17, 2, 0x1FFF), args.repeats),
-        ]
+        ]  # fmt: skip
         rows = []
         for name, path, ours, sj, tonic_read, repeats in cases:
-            t_ours = median_seconds(lambda: ours(path), repeats)
-            t_sj = median_seconds(lambda: sj(path), 1 if "3.1" in name else repeats, warmup=0)
-            t_tonic = median_seconds(lambda: tonic_read(path), repeats)
-            rows.append([
-                name,
-                f"{t_ours * 1e3:.2f}",
-                f"{t_sj * 1e3:.1f}",
-                f"{t_tonic * 1e3:.2f}",
-                f"{t_sj / t_ours:.1f}x",
-                f"{t_tonic / t_ours:.1f}x",
-            ])
+            fns = {
+                "ours": partial(ours, path),
+                "sj": partial(sj, path),
+                "tonic": partial(tonic_read, path),
+            }
+            t = interleaved_medians(fns, repeats if "2.0" in name else max(3, repeats // 5))
+            rows.append(
+                [
+                    name,
+                    f"{t['ours'] * 1e3:.2f}",
+                    f"{t['sj'] * 1e3:.1f}",
+                    f"{t['tonic'] * 1e3:.2f}",
+                    f"{t['sj'] / t['ours']:.1f}x",
+                    f"{t['tonic'] / t['ours']:.1f}x",
+                ]
+            )
     print_table(
         ["file", "eventvision ms", "spikingjelly ms", "tonic ms", "vs spikingjelly", "vs tonic"],
         rows,

@@ -15,4 +15,6 @@ def random_events(n: int, seed: int = 0, *, width: int = 128, height: int = 128,
     """n time-sorted random events (ties included) on a width x height sensor."""
     rng = np.random.default_rng(seed)
     t = t0 + np.sort(rng.integers(0, 2_000_000, n))
-    return make_events(t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n))
+    return make_events(
+        t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n)
+    )

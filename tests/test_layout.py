@@ -10,7 +10,8 @@ import eventvision
 
 def test_core_imports_without_torch():
     code = (
-        "import sys, eventvision, eventvision.io, eventvision.datasets, eventvision.frames, eventvision.cache, eventvision.synth;"
+        "import sys, eventvision, eventvision.io, eventvision.datasets, eventvision.frames,"
+        " eventvision.cache, eventvision.synth;"
         "assert 'torch' not in sys.modules, 'torch imported by the core'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -23,7 +24,6 @@ def test_public_api():
 
 def test_console_script_runs():
     from click.testing import CliRunner
-
     from eventvision.cli.main import main
 
     result = CliRunner().invoke(main, ["--version"])

@@ -93,8 +93,8 @@ class CIFAR10DVS:
         missing = [c for c in self.classes if not (self.root / c).is_dir()]
         if missing:
             raise DatasetError(
-                f"{self.root}: not a CIFAR10-DVS folder: missing class folders {missing}; "
-                f"expected <root>/<class>/cifar10_<class>_<i>.aedat for classes {list(self.classes)}"
+                f"{self.root}: not a CIFAR10-DVS folder: missing class folders {missing}; expected "
+                f"<root>/<class>/cifar10_<class>_<i>.aedat for classes {list(self.classes)}"
             )
         rng = np.random.default_rng(self.seed)
         samples = []

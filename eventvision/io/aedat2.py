@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
-from ._kernels import WRAP, _bswap32, _decode_aedat2, _decode_aedat2_fast
 from ._header import read_text_header
+from ._kernels import WRAP, _bswap32, _decode_aedat2, _decode_aedat2_fast
 
 __all__ = ["read_aedat2", "write_aedat2", "AEDAT2_MAGIC"]
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
-from ._kernels import _decode_aedat31, _decode_aedat31_fast
 from ._header import read_text_header
+from ._kernels import _decode_aedat31, _decode_aedat31_fast
 
 __all__ = ["read_aedat31", "iter_aedat31", "write_aedat31", "encode_packet", "AEDAT31_MAGIC"]
 
@@ -83,10 +83,10 @@ def read_aedat31(path: str | os.PathLike, *, allow_truncated: bool = False) -> n
     path = Path(path)
     bound = max(0, (path.stat().st_size - len(AEDAT31_MAGIC)) // POLARITY_DTYPE.itemsize)
     out = np.empty(bound, EVENT_DTYPE)  # every 8 bytes after the header hold at most one event
-    k = 0
+    decoded = 0
     for _, _, k in _decode_blocks(path, allow_truncated, _BLOCK_BYTES, out):
-        pass
-    return out[:k]
+        decoded = k  # each block decodes into out, after the previous ones
+    return out[:decoded]
 
 
 def _decode_blocks(path: Path, allow_truncated: bool, block_bytes: int, out):
@@ -135,9 +135,7 @@ def _describe(block: np.ndarray, where: int, offset: int, code: int, path: Path)
     """The message for a kernel's error code at byte ``where`` of ``block``."""
     header = np.frombuffer(block, PACKET_HEADER_DTYPE, count=1, offset=where)[0]
     if code == 2:
-        return (
-            f"{path}: timestamp goes backwards in the packet at byte offset {offset + where}"
-        )
+        return f"{path}: timestamp goes backwards in the packet at byte offset {offset + where}"
     size, capacity = int(header["size"]), int(header["capacity"])
     number, valid = int(header["number"]), int(header["valid"])
     if header["type"] < 0:

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_events
 
 from eventvision.datasets import CIFAR10DVS, cifar10dvs_fix_orientation, open_dataset
 from eventvision.errors import DatasetError, FormatError
 from eventvision.io import CIFAR10_DVS, read_aedat2, write_aedat2
-from helpers import random_events
 
 PER_CLASS = 12
 
@@ -17,7 +17,9 @@ def release(tmp_path_factory):
     for c, name in enumerate(CIFAR10_DVS.classes):
         (root / name).mkdir()
         for i in range(PER_CLASS):
-            write_aedat2(root / name / f"cifar10_{name}_{i}.aedat", random_events(50, seed=100 * c + i))
+            write_aedat2(
+                root / name / f"cifar10_{name}_{i}.aedat", random_events(50, seed=100 * c + i)
+            )
     return root
 
 

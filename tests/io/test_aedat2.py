@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_events
 
 from eventvision.errors import EventVisionError, FormatError
 from eventvision.events import EVENT_DTYPE, make_events
 from eventvision.io import read_aedat2, write_aedat2
 from eventvision.io.aedat2 import RECORD_DTYPE
-from helpers import random_events
 
 HEADER = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_events
 
 from eventvision.errors import FormatError
 from eventvision.events import EVENT_DTYPE, make_events
 from eventvision.io import encode_packet, iter_aedat31, read_aedat31, write_aedat31
 from eventvision.io.aedat31 import POLARITY_DTYPE
-from helpers import random_events
 
 HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#!END-HEADER\r\n"  # 42 bytes
 
@@ -34,7 +34,9 @@ def test_round_trip_is_exact_across_overflow_and_packets(tmp_path):
 
 def test_writer_layout_byte_for_byte(tmp_path):
     path = tmp_path / "one.aedat"
-    write_aedat31(path, make_events([2**31 + 9], [3], [5], [1]), header=("#!AER-DAT3.1", "#!END-HEADER"))
+    write_aedat31(
+        path, make_events([2**31 + 9], [3], [5], [1]), header=("#!AER-DAT3.1", "#!END-HEADER")
+    )
     packet_header = (
         np.array([1, 1], "<i2").tobytes() + np.array([8, 4, 1, 1, 1, 1], "<i4").tobytes()
     )
@@ -48,7 +50,9 @@ def test_hand_made_packets_honour_types_valid_bit_number_and_overflow(tmp_path):
     frame = encode_packet(2, b"\x00" * 30, event_size=10)
     first = _polarity([_data(1, 2, 0), _data(9, 9, 1, valid=0)], [5, 6])
     # capacity 3, number 2: the third slot is unused and must be ignored
-    second = _polarity([_data(4, 3, 1), _data(127, 127, 0), _data(7, 7, 1)], [1, 2, 3], ts_overflow=1, number=2)
+    second = _polarity(
+        [_data(4, 3, 1), _data(127, 127, 0), _data(7, 7, 1)], [1, 2, 3], ts_overflow=1, number=2
+    )
     path.write_bytes(HEADER + special + first + frame + second)
     events = read_aedat31(path)
     assert events.tolist() == [(5, 1, 2, 0), (2**31 + 1, 4, 3, 1), (2**31 + 2, 127, 127, 0)]
@@ -92,12 +96,24 @@ PACKET = _polarity([_data(1, 1, 1), _data(2, 2, 0)], [10, 20])
         (b"#!AER-DAT2.0\r\n", "header says AEDAT 2.0, expected 3.1"),
         (b"\x00\x01garbage", "bad magic at byte offset 0"),
         (b"#!AER-DAT3.1\r\n#Format: RAW\r\n", "truncated header at byte offset 28"),
-        (b"#!AER-DAT3.1\r\nnot a comment\r\n#!END-HEADER\r\n", "garbage in the header at byte offset 14"),
+        (
+            b"#!AER-DAT3.1\r\nnot a comment\r\n#!END-HEADER\r\n",
+            "garbage in the header at byte offset 14",
+        ),
         (HEADER + PACKET[:20], "truncated packet header at byte offset 42: 20 of 28 bytes"),
-        (HEADER + PACKET[:-1], "packet at byte offset 42 declares 16 bytes of events, only 15 remain"),
+        (
+            HEADER + PACKET[:-1],
+            "packet at byte offset 42 declares 16 bytes of events, only 15 remain",
+        ),
         (HEADER + PACKET + PACKET, "timestamp goes backwards"),
-        (HEADER + encode_packet(1, b"\x00" * 12, event_size=12), "polarity packet with eventSize 12"),
-        (HEADER + encode_packet(3, b"\x00" * 8, event_size=8)[:4] + b"\x00" * 24, "eventSize 0 is not positive"),
+        (
+            HEADER + encode_packet(1, b"\x00" * 12, event_size=12),
+            "polarity packet with eventSize 12",
+        ),
+        (
+            HEADER + encode_packet(3, b"\x00" * 8, event_size=8)[:4] + b"\x00" * 24,
+            "eventSize 0 is not positive",
+        ),
         (HEADER + encode_packet(1, b"\x00" * 8, event_size=8, number=2), "inconsistent counts"),
     ],
 )

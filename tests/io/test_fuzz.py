@@ -1,4 +1,4 @@
-"""Arbitrary bytes give either events or the project's FormatError: never another error, never a hang."""
+"""Arbitrary bytes give events or the project's FormatError: no other error, no hang."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from helpers import random_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventvision.errors import FormatError
 from eventvision.events import EVENT_DTYPE
 from eventvision.io import read_aedat2, read_aedat31, write_aedat2, write_aedat31
-from helpers import random_events
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HEADERS = {read_aedat2: b"#!AER-DAT2.0\r\n# x\r\n", read_aedat31: b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"}
+HEADERS = {
+    read_aedat2: b"#!AER-DAT2.0\r\n# x\r\n",
+    read_aedat31: b"#!AER-DAT3.1\r\n#!END-HEADER\r\n",
+}
 
 
 def _valid_file(reader) -> bytes:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from helpers import REAL_DATA
 
 from eventvision.errors import FormatError
 from eventvision.io import read_labels_csv, read_trials, write_labels_csv, write_trials
-from helpers import REAL_DATA
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])

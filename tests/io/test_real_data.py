@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import REAL_DATA
 
 from eventvision.io import read_aedat2
-from helpers import REAL_DATA
 
 # file: (events, first t, last t, ON (raw p = 1), OFF), from ../shared/data/real/PROVENANCE.md
 EXPECTED = {
@@ -13,8 +13,20 @@ EXPECTED = {
     "dvs128-aedat2-misc/jaer_MovingDarkBox.aedat": (489834, 946459683, 986269729, 242911, 246923),
     "dvs128-aedat2-misc/ouyang_alex_walking_again.aedat": (19182, 41306606, 48193156, 12080, 7102),
     "dvs128-aedat2-misc/ouyang_neal_walking.aedat": (70304, 135707767, 144951371, 36273, 34031),
-    "dvs128-aedat2-misc/ouyang_cam255_right_clamp_test1.aedat": (110228, 52965624, 70984609, 51192, 59036),
-    "dvs128-aedat2-misc/pamchen_DVS128-2017-03-21-short.aedat": (130114, 113476330, 119657829, 55123, 74991),
+    "dvs128-aedat2-misc/ouyang_cam255_right_clamp_test1.aedat": (
+        110228,
+        52965624,
+        70984609,
+        51192,
+        59036,
+    ),
+    "dvs128-aedat2-misc/pamchen_DVS128-2017-03-21-short.aedat": (
+        130114,
+        113476330,
+        119657829,
+        55123,
+        74991,
+    ),
     "dvs128-aedat2-misc/biolab_Lapiseira.aedat": (126164, 3799644735, 3818152388, 52463, 73701),
 }
 

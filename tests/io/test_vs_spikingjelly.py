@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import REAL_DATA, random_events
 
 from eventvision.datasets import cifar10dvs_fix_orientation
 from eventvision.io import read_aedat2, read_aedat31, write_aedat2, write_aedat31
-from helpers import REAL_DATA, random_events
 
 sj_cifar = pytest.importorskip("spikingjelly.datasets.cifar10_dvs")
 sj_utils = pytest.importorskip("spikingjelly.datasets.utils")
@@ -17,7 +17,9 @@ REAL_AEDAT2 = sorted(REAL_DATA.glob("*/*.aedat"))
 
 def _assert_same(ours: np.ndarray, theirs: dict) -> None:
     for field in "txyp":
-        assert np.array_equal(ours[field].astype(np.int64), np.asarray(theirs[field]).astype(np.int64)), field
+        assert np.array_equal(
+            ours[field].astype(np.int64), np.asarray(theirs[field]).astype(np.int64)
+        ), field
 
 
 @pytest.mark.parametrize("path", REAL_AEDAT2, ids=lambda p: p.name)
