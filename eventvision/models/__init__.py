@@ -1,0 +1,36 @@
+"""SpikingResformer models: registry, blocks, neurons, energy and spike-driven attention.
+
+Example:
+    >>> from eventvision.models import create_model
+    >>> model = create_model("spikingresformer_cifar")
+"""
+
+from __future__ import annotations
+
+from .energy import EnergyReport as EnergyReport
+from .energy import firing_rates as firing_rates
+from .energy import measure_energy as measure_energy
+from .neurons import FusedLIF as FusedLIF
+from .neurons import FusedPLIF as FusedPLIF
+from .neurons import make_neuron as make_neuron
+from .registry import create_model as create_model
+from .registry import list_models as list_models
+from .registry import register_model as register_model
+from .spikingresformer import ResformerConfig as ResformerConfig
+from .spikingresformer import SpikingResformer as SpikingResformer
+from .spikingresformer import load_pretrained as load_pretrained
+
+__all__ = [
+    "EnergyReport",
+    "FusedLIF",
+    "FusedPLIF",
+    "ResformerConfig",
+    "SpikingResformer",
+    "create_model",
+    "firing_rates",
+    "list_models",
+    "load_pretrained",
+    "make_neuron",
+    "measure_energy",
+    "register_model",
+]

@@ -1,0 +1,344 @@
+"""SpikingResformer building blocks: multi-step conv/BN, DSSA, GWFFN, downsampling.
+
+Every block takes and returns ``[T, B, C, H, W]``. Module and buffer names follow the
+official implementation (PAPER.md), so its state dicts load strictly.
+
+Memory: with ``low_memory=True`` (the default) the layers that consume spikes keep them for
+the backward pass as ``torch.bool`` (1 byte instead of 4), and batch norm keeps its output
+(which the next neuron keeps anyway) instead of its input. Forward values are the same as
+with plain torch ops; gradients agree within float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = [
+    "BN",
+    "MultiStepConv2d",
+    "SpikingMatmul",
+    "DSSA",
+    "GWFFN",
+    "DownsampleLayer",
+    "ATTENTION_BACKENDS",
+]
+
+ATTENTION_BACKENDS = ("float", "float_reassociated", "popcount")
+
+NeuronFactory = Callable[[], nn.Module]
+
+
+def _compact(x: torch.Tensor) -> bool:
+    """Use the compact-saving autograd functions: training graph, no autocast (mixed dtypes)."""
+    return torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
+
+
+class _SpikeConv2d(torch.autograd.Function):
+    """conv2d whose binary input is saved as bool for the weight gradient."""
+
+    @staticmethod
+    def forward(ctx, s, weight, stride, padding, groups):
+        ctx.save_for_backward(s.to(torch.bool), weight)
+        ctx.conf = (stride, padding, groups, s.dtype)
+        return F.conv2d(s, weight, None, stride, padding, 1, groups)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        s_bool, weight = ctx.saved_tensors
+        stride, padding, groups, dtype = ctx.conf
+        grad_s, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad_out,
+            s_bool.to(dtype),
+            weight,
+            None,
+            stride,
+            padding,
+            (1, 1),
+            False,
+            (0, 0),
+            groups,
+            (ctx.needs_input_grad[0], ctx.needs_input_grad[1], False),
+        )
+        return grad_s, grad_w, None, None, None
+
+
+class _SpikeRightMatmul(torch.autograd.Function):
+    """``left @ right`` with a binary ``right``, saved as bool."""
+
+    @staticmethod
+    def forward(ctx, left, right):
+        ctx.save_for_backward(left, right.to(torch.bool))
+        ctx.dtype = right.dtype
+        return torch.matmul(left, right)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        left, right_bool = ctx.saved_tensors
+        grad_left = grad_right = None
+        if ctx.needs_input_grad[0]:
+            grad_left = torch.matmul(grad_out, right_bool.to(ctx.dtype).transpose(-1, -2))
+        if ctx.needs_input_grad[1]:
+            grad_right = torch.matmul(left.transpose(-1, -2), grad_out)
+        return grad_left, grad_right
+
+
+class _BatchNormSaveOutput(torch.autograd.Function):
+    """Training-mode batch norm that saves its output and rebuilds the input when needed."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
+        out, mean, invstd = torch.ops.aten.native_batch_norm(
+            x, weight, bias, running_mean, running_var, True, momentum, eps
+        )
+        # x = (out - beta) / gamma / invstd + mean loses precision when gamma is ~0
+        save_out = bool((weight.detach().abs() > 1e-3).all())
+        ctx.save_for_backward(out if save_out else x, weight, bias, mean, invstd)
+        ctx.conf = (save_out, eps)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        saved, weight, bias, mean, invstd = ctx.saved_tensors
+        save_out, eps = ctx.conf
+        if save_out:
+            # one pass: x = out * (1 / (gamma * invstd)) + (mean - beta / (gamma * invstd))
+            scale = 1.0 / (weight.detach() * invstd)
+            shift = mean - bias.detach() * scale
+            x = torch.addcmul(shift.view(1, -1, 1, 1), saved, scale.view(1, -1, 1, 1))
+        else:
+            x = saved
+        grad_x, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
+            grad_out, x, weight, None, None, mean, invstd, True, eps, list(ctx.needs_input_grad[:3])
+        )
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+class BN(nn.Module):
+    """BatchNorm2d over ``[T, B, C, H, W]`` with statistics pooled over T, B, H and W."""
+
+    def __init__(self, num_features: int, low_memory: bool = True) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.1)
+        self.low_memory = low_memory
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B = x.shape[:2]
+        flat = x.flatten(0, 1)  # [T*B, C, H, W]
+        bn = self.bn
+        if self.low_memory and bn.training and _compact(x):
+            bn.num_batches_tracked.add_(1)
+            out = _BatchNormSaveOutput.apply(
+                flat, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum, bn.eps
+            )
+        else:
+            out = bn(flat)
+        return out.reshape(T, B, *out.shape[1:])  # [T, B, C, H, W]
+
+
+class MultiStepConv2d(nn.Conv2d):
+    """Bias-free conv2d applied to every step of ``[T, B, C, H, W]``.
+
+    With ``spike_input=True`` and ``low_memory`` the (binary) input is kept as bool.
+    """
+
+    def __init__(self, *args, spike_input: bool = True, low_memory: bool = True, **kwargs):
+        super().__init__(*args, bias=False, **kwargs)
+        self.spike_input = spike_input
+        self.low_memory = low_memory
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B = x.shape[:2]
+        flat = x.flatten(0, 1)  # [T*B, C, H, W]
+        if self.spike_input and self.low_memory and _compact(x):
+            out = _SpikeConv2d.apply(flat, self.weight, self.stride, self.padding, self.groups)
+        else:
+            out = F.conv2d(flat, self.weight, None, self.stride, self.padding, 1, self.groups)
+        return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']
+
+
+class SpikingMatmul(nn.Module):
+    """``left @ right`` where ``right`` is a spike tensor (a hook point for SOP counting)."""
+
+    def __init__(self, low_memory: bool = True) -> None:
+        super().__init__()
+        self.low_memory = low_memory
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        if self.low_memory and _compact(right):
+            return _SpikeRightMatmul.apply(left, right)
+        return torch.matmul(left, right)
+
+
+class DSSA(nn.Module):
+    """Dual Spike Self-Attention with per-head firing-rate scaling (PAPER.md, "DSSA").
+
+    ``lenth`` (the official spelling, kept for the constants) is the number of tokens
+    ``(img_size_at_stage // patch_size) ** 2`` fixed at construction; it scales the second
+    product whatever the actual input size.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        lenth: int,
+        patch_size: int,
+        neuron: NeuronFactory,
+        low_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ConfigError(f"DSSA dim {dim} is not divisible by num_heads {num_heads}")
+        self.dim = dim
+        self.num_heads = num_heads
+        self.lenth = lenth
+        self.patch_size = patch_size
+        self.register_buffer("firing_rate_x", torch.zeros(1, 1, num_heads, 1, 1))
+        self.register_buffer("firing_rate_attn", torch.zeros(1, 1, num_heads, 1, 1))
+        # plain attributes, not saved: a loaded non-zero buffer is never re-initialised
+        self.init_firing_rate_x = False
+        self.init_firing_rate_attn = False
+        self.momentum = 0.999
+        self.attention_backend = "float"
+
+        self.activation_in = neuron()
+        self.W = MultiStepConv2d(dim, dim * 2, patch_size, patch_size, low_memory=low_memory)
+        self.norm = BN(dim * 2, low_memory)
+        self.matmul1 = SpikingMatmul(low_memory)
+        self.matmul2 = SpikingMatmul(low_memory)
+        self.activation_attn = neuron()
+        self.activation_out = neuron()
+        self.Wproj = MultiStepConv2d(dim, dim, 1, low_memory=low_memory)
+        self.norm_proj = BN(dim, low_memory)
+
+    def _update_rate(self, name: str, spikes: torch.Tensor) -> None:
+        rate = spikes.detach().mean((0, 1, 3, 4), keepdim=True)  # [1, 1, heads, 1, 1]
+        flag = "init_" + name
+        buf = getattr(self, name)
+        if not getattr(self, flag) and torch.all(buf == 0):
+            buf = rate
+        setattr(self, flag, True)
+        setattr(self, name, buf * self.momentum + rate * (1 - self.momentum))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B, C, H, W = x.shape
+        heads = self.num_heads
+        s = self.activation_in(x)
+        y = self.norm(self.W(s))  # [T, B, 2C, H/p, W/p]
+        y = y.reshape(T, B, heads, 2 * C // heads, -1)  # [T, B, heads, 2C/heads, L]
+        y1, y2 = y[:, :, :, : C // heads], y[:, :, :, C // heads :]
+        s_heads = s.reshape(T, B, heads, C // heads, H * W)  # [T, B, heads, C/heads, HW]
+
+        if self.training:
+            self._update_rate("firing_rate_x", s_heads)
+        scale1 = 1.0 / torch.sqrt(self.firing_rate_x * (self.dim // heads))
+        attn = self.matmul1(y1.transpose(-1, -2), s_heads)  # [T, B, heads, L, HW]
+        attn = self.activation_attn(attn * scale1)
+
+        if self.training:
+            self._update_rate("firing_rate_attn", attn)
+        scale2 = 1.0 / torch.sqrt(self.firing_rate_attn * self.lenth)
+        if self.attention_backend == "float" or self.training:
+            out = self.matmul2(y2, attn)  # [T, B, heads, C/heads, HW]
+        else:
+            out = self._reassociated_product(s, attn)
+        out = (out * scale2).reshape(T, B, C, H, W)
+        out = self.activation_out(out)
+        return self.norm_proj(self.Wproj(out)) + x
+
+    def _reassociated_product(self, s: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """``y2 @ attn`` in eval as ``(a * W2) @ (U @ attn) + b * colsum(attn)``.
+
+        ``U`` is the binary im2col of the input spikes, so ``U @ attn`` is a product of two
+        spike matrices: exact integer counts, computed as bit-packed AND + popcount when
+        ``attention_backend == "popcount"`` and as a float matmul otherwise (the two are
+        bitwise equal). Equal to the official association within float rounding.
+        """
+        from .popcount import spike_matmul
+
+        T, B, C, H, W = s.shape
+        heads, p = self.num_heads, self.patch_size
+        bn = self.norm.bn
+        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # eval BN as an affine map
+        b = bn.bias - bn.running_mean * a
+        w = self.W.weight.reshape(heads, 2 * C // heads, C * p * p)[:, C // heads :]
+        a = a.reshape(heads, 2 * C // heads)[:, C // heads :]
+        b = b.reshape(heads, 2 * C // heads)[:, C // heads :]
+        u = F.unfold(s.flatten(0, 1), p, stride=p)  # [T*B, C*p*p, L]
+        u = u.unsqueeze(1).expand(-1, heads, -1, -1)  # [T*B, heads, C*p*p, L]
+        attn_flat = attn.flatten(0, 1)  # [T*B, heads, L, HW]
+        if self.attention_backend == "popcount":
+            counts = spike_matmul(u, attn_flat)  # [T*B, heads, C*p*p, HW]
+        else:
+            counts = torch.matmul(u, attn_flat)
+        out = torch.matmul(a.unsqueeze(-1) * w, counts)  # [T*B, heads, C/heads, HW]
+        out = out + b.unsqueeze(-1) * attn_flat.sum(-2, keepdim=True)
+        return out.reshape(T, B, heads, C // heads, H * W)
+
+
+class GWFFN(nn.Module):
+    """Group-wise spiking feed-forward: 1x1 up, grouped 3x3 (+ skip), 1x1 down (+ skip)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        neuron: NeuronFactory,
+        num_conv: int = 1,
+        ratio: int = 4,
+        group_size: int = 64,
+        low_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        inner = in_channels * ratio
+        if inner % group_size:
+            raise ConfigError(
+                f"GWFFN inner width {inner} (= {ratio} x {in_channels}) is not divisible by "
+                f"group_size {group_size}"
+            )
+        lm = low_memory
+        self.up = nn.Sequential(
+            neuron(), MultiStepConv2d(in_channels, inner, 1, low_memory=lm), BN(inner, lm)
+        )
+        self.conv = nn.ModuleList(
+            nn.Sequential(
+                neuron(),
+                MultiStepConv2d(
+                    inner, inner, 3, padding=1, groups=inner // group_size, low_memory=lm
+                ),
+                BN(inner, lm),
+            )
+            for _ in range(num_conv)
+        )
+        self.down = nn.Sequential(
+            neuron(), MultiStepConv2d(inner, in_channels, 1, low_memory=lm), BN(in_channels, lm)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.up(x)
+        b = a
+        for m in self.conv:
+            b = m(b)
+        return self.down(b + a) + x
+
+
+class DownsampleLayer(nn.Module):
+    """Neuron, 3x3 conv with stride 2, BN; no shortcut."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, neuron: NeuronFactory, low_memory: bool = True
+    ) -> None:
+        super().__init__()
+        self.conv = MultiStepConv2d(
+            in_channels, out_channels, 3, stride=2, padding=1, low_memory=low_memory
+        )
+        self.norm = BN(out_channels, low_memory)
+        self.activation = neuron()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(self.activation(x)))

@@ -1,0 +1,110 @@
+"""Named SpikingResformer variants with their paper configs, timm-style.
+
+Example:
+    >>> from eventvision.models import create_model, list_models
+    >>> "spikingresformer_dvsg" in list_models()
+    True
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import fields, replace
+
+from ..errors import ConfigError, UnknownModelError
+from .spikingresformer import ResformerConfig, SpikingResformer
+
+__all__ = ["register_model", "create_model", "list_models"]
+
+_REGISTRY: dict[str, Callable[..., SpikingResformer]] = {}
+_FIELDS = tuple(f.name for f in fields(ResformerConfig))
+
+
+def register_model(fn: Callable[..., SpikingResformer]) -> Callable[..., SpikingResformer]:
+    """Register a variant under its function name."""
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names of the registered variants, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **overrides) -> SpikingResformer:
+    """Build variant ``name``, replacing any ``ResformerConfig`` field given as keyword.
+
+    Example:
+        >>> create_model("spikingresformer_cifar", num_classes=100).cfg.num_classes
+        100
+    """
+    if name not in _REGISTRY:
+        names = list_models()
+        raise UnknownModelError(
+            f"unknown model {name!r}; did you mean {difflib.get_close_matches(name, names)}? "
+            f"known: {names}"
+        )
+    unknown = sorted(set(overrides) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} for {name}; valid: {sorted(_FIELDS)}")
+    return _REGISTRY[name](**overrides)
+
+
+def _build(cfg: ResformerConfig, overrides: dict) -> SpikingResformer:
+    return SpikingResformer(replace(cfg, **overrides))
+
+
+_PAPER = dict(num_heads=(1, 3, 6), patch_sizes=(4, 2, 1), blocks=(1, 2, 3))
+
+
+@register_model
+def spikingresformer_ti(**overrides) -> SpikingResformer:
+    """SpikingResformer-Ti, ImageNet 224 px, T=4: 11,180,992 parameters."""
+    return _build(ResformerConfig(planes=(64, 192, 384), **_PAPER), overrides)
+
+
+@register_model
+def spikingresformer_s(**overrides) -> SpikingResformer:
+    """SpikingResformer-S, ImageNet 224 px, T=4: 17,813,824 parameters."""
+    cfg = ResformerConfig(planes=(64, 256, 512), **{**_PAPER, "num_heads": (1, 4, 8)})
+    return _build(cfg, overrides)
+
+
+@register_model
+def spikingresformer_m(**overrides) -> SpikingResformer:
+    """SpikingResformer-M, ImageNet 224 px, T=4: 35,601,472 parameters."""
+    cfg = ResformerConfig(planes=(64, 384, 768), **{**_PAPER, "num_heads": (1, 6, 12)})
+    return _build(cfg, overrides)
+
+
+@register_model
+def spikingresformer_l(**overrides) -> SpikingResformer:
+    """SpikingResformer-L, ImageNet 224 px, T=4: 60,375,680 parameters."""
+    cfg = ResformerConfig(planes=(128, 512, 1024), **{**_PAPER, "num_heads": (2, 8, 16)})
+    return _build(cfg, overrides)
+
+
+@register_model
+def spikingresformer_cifar(**overrides) -> SpikingResformer:
+    """CIFAR variant: Ti widths, 3x3 stem, 10 classes, 32 px, T=4: 10,793,152 parameters."""
+    cfg = ResformerConfig(
+        planes=(64, 192, 384), stem="small", img_size=32, num_classes=10, **_PAPER
+    )
+    return _build(cfg, overrides)
+
+
+@register_model
+def spikingresformer_dvsg(**overrides) -> SpikingResformer:
+    """DVS128 Gesture variant: 32/96/192, 3x3 stem, group 32, PLIF, 11 classes, 64 px, T=16."""
+    cfg = ResformerConfig(
+        planes=(32, 96, 192),
+        stem="small",
+        group_size=32,
+        neuron="plif",
+        img_size=64,
+        T=16,
+        num_classes=11,
+        **_PAPER,
+    )
+    return _build(cfg, overrides)

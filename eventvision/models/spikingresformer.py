@@ -1,0 +1,285 @@
+"""SpikingResformer (Shi, Hao & Yu, CVPR 2024), faithful to the official implementation.
+
+State-dict keys, shapes and buffers equal the official model's (``prologue.*``,
+``layers.<stage>.<block>.*``, ``classifier.weight``), so its checkpoints load strictly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.encoding import repeat_encode
+from ..errors import CheckpointError, ConfigError
+from .layers import ATTENTION_BACKENDS, BN, DSSA, GWFFN, DownsampleLayer, MultiStepConv2d
+from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedPLIF, neuron_factory
+
+__all__ = ["ResformerConfig", "SpikingResformer", "load_pretrained"]
+
+logger = logging.getLogger(__name__)
+
+STEMS = ("imagenet", "small")
+
+
+def _as_tuple(name: str, value: Any) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in value)
+    except TypeError:
+        raise ConfigError(f"{name} must be a sequence of ints, got {value!r}") from None
+    if not out or any(v < 1 for v in out):
+        raise ConfigError(f"{name} must be positive ints, got {value!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class ResformerConfig:
+    """Architecture of a SpikingResformer; the defaults are SpikingResformer-Ti on ImageNet.
+
+    Args:
+        planes: channels per stage.
+        num_heads: DSSA heads per stage (``planes[i] % num_heads[i] == 0``).
+        patch_sizes: DSSA patch size per stage.
+        blocks: number of DSSA + GWFFN pairs per stage.
+        group_size: channels per group of the GWFFN 3x3 conv.
+        neuron: "lif" or "plif".
+        stem: "imagenet" (7x7/2 conv, BN, 3x3/2 max-pool) or "small" (3x3/1 conv, BN).
+        img_size: input side in pixels; fixes each DSSA's token count ``lenth``.
+        T: time steps used to repeat a 4-D input (the official keyword; 5-D input brings its own).
+        neuron_impl: "fused" (our autograd neuron) or "spikingjelly" (stock neurons).
+        low_memory: keep spikes as bool and BN outputs instead of inputs for backward.
+    """
+
+    planes: tuple[int, ...] = (64, 192, 384)
+    num_heads: tuple[int, ...] = (1, 3, 6)
+    patch_sizes: tuple[int, ...] = (4, 2, 1)
+    blocks: tuple[int, ...] = (1, 2, 3)
+    group_size: int = 64
+    neuron: Literal["lif", "plif"] = "lif"
+    stem: Literal["imagenet", "small"] = "imagenet"
+    img_size: int = 224
+    T: int = 4
+    in_channels: int = 3
+    num_classes: int = 1000
+    neuron_impl: Literal["fused", "spikingjelly"] = "fused"
+    low_memory: bool = True
+    ratio: int = field(default=4, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("planes", "num_heads", "patch_sizes", "blocks"):
+            object.__setattr__(self, name, _as_tuple(name, getattr(self, name)))
+        n = len(self.planes)
+        lengths = {k: len(getattr(self, k)) for k in ("num_heads", "patch_sizes", "blocks")}
+        if any(v != n for v in lengths.values()):
+            raise ConfigError(
+                f"planes, num_heads, patch_sizes and blocks need one entry per stage; got "
+                f"planes={self.planes}, num_heads={self.num_heads}, "
+                f"patch_sizes={self.patch_sizes}, blocks={self.blocks}"
+            )
+        for i, (c, h) in enumerate(zip(self.planes, self.num_heads, strict=True)):
+            if c % h:
+                raise ConfigError(f"stage {i}: planes {c} is not divisible by num_heads {h}")
+            if (c * self.ratio) % self.group_size:
+                raise ConfigError(
+                    f"stage {i}: GWFFN width {c * self.ratio} is not divisible by "
+                    f"group_size {self.group_size}"
+                )
+        if self.neuron not in NEURON_KINDS:
+            raise ConfigError(f"unknown neuron {self.neuron!r}; valid: {list(NEURON_KINDS)}")
+        if self.neuron_impl not in NEURON_IMPLS:
+            raise ConfigError(
+                f"unknown neuron_impl {self.neuron_impl!r}; valid: {list(NEURON_IMPLS)}"
+            )
+        if self.stem not in STEMS:
+            raise ConfigError(f"unknown stem {self.stem!r}; valid: {list(STEMS)}")
+        for name in ("img_size", "T", "in_channels", "num_classes", "group_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for i, (side, p) in enumerate(zip(self.stage_sizes(), self.patch_sizes, strict=True)):
+            if side < p:
+                raise ConfigError(
+                    f"img_size {self.img_size} with stem {self.stem!r} leaves {side} px at "
+                    f"stage {i}, smaller than its patch size {p}; use a larger img_size"
+                )
+
+    def stage_sizes(self) -> tuple[int, ...]:
+        """Feature-map side per stage, as the official constructor computes it."""
+        side = self.img_size // 4 if self.stem == "imagenet" else self.img_size
+        out = []
+        for i in range(len(self.planes)):
+            if i:
+                side //= 2
+            out.append(side)
+        return tuple(out)
+
+
+class SpikingResformer(nn.Module):
+    """SpikingResformer; input ``[B, T, C, H, W]`` or ``[B, C, H, W]``, output ``[T, B, classes]``.
+
+    Example:
+        >>> from eventvision.models import create_model
+        >>> m = create_model("spikingresformer_dvsg", img_size=32, T=2)
+        >>> m(torch.rand(1, 2, 3, 32, 32)).shape
+        torch.Size([2, 1, 11])
+    """
+
+    def __init__(self, cfg: ResformerConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or ResformerConfig()
+        self.cfg = cfg
+        self.T = cfg.T
+        # the official SOP monitor skips the real-valued first conv and the head
+        self.skip = ["prologue.0", "classifier"]
+        lm = cfg.low_memory
+        neuron = neuron_factory(cfg.neuron, cfg.neuron_impl)
+        stem: list[nn.Module] = []
+        if cfg.stem == "imagenet":
+            stem += [
+                MultiStepConv2d(cfg.in_channels, cfg.planes[0], 7, 2, 3, spike_input=False),
+                BN(cfg.planes[0], lm),
+                _MultiStepMaxPool(),
+            ]
+        else:
+            stem += [
+                MultiStepConv2d(cfg.in_channels, cfg.planes[0], 3, 1, 1, spike_input=False),
+                BN(cfg.planes[0], lm),
+            ]
+        self.prologue = nn.Sequential(*stem)
+        self.layers = nn.Sequential()
+        for i, (planes, side) in enumerate(zip(cfg.planes, cfg.stage_sizes(), strict=True)):
+            stage = nn.Sequential()
+            if i:
+                stage.append(DownsampleLayer(cfg.planes[i - 1], planes, neuron, lm))
+            p = cfg.patch_sizes[i]
+            for _ in range(cfg.blocks[i]):
+                stage.append(DSSA(planes, cfg.num_heads[i], (side // p) ** 2, p, neuron, lm))
+                stage.append(GWFFN(planes, neuron, group_size=cfg.group_size, low_memory=lm))
+            self.layers.append(stage)
+        self.classifier = nn.Linear(cfg.planes[-1], cfg.num_classes, bias=False)
+        self.init_weight()
+
+    def init_weight(self) -> None:
+        """Official init: trunc_normal(std 0.02) conv/linear weights, BN weight 1, bias 0."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+    def to_time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C, H, W]`` (or ``[B, C, H, W]``, repeated T times) to ``[T, B, C, H, W]``."""
+        if x.dim() == 4:
+            x = repeat_encode(x, self.T)  # [B, T, C, H, W], the first conv sees real values
+        if x.dim() != 5:
+            raise ValueError(f"expected [B, T, C, H, W] or [B, C, H, W], got {tuple(x.shape)}")
+        return x.transpose(0, 1)  # [T, B, C, H, W]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual stream after the last stage, ``[T, B, C, H', W']``."""
+        return self.layers(self.prologue(self.to_time_major(x)))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Global average pool and the bias-free classifier per step: ``[T, B, classes]``."""
+        T, B = x.shape[:2]
+        pooled = F.adaptive_avg_pool2d(x.flatten(0, 1), 1).reshape(T, B, -1)  # [T, B, C]
+        return self.classifier(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-time-step logits ``[T, B, classes]``; average over dim 0 for a prediction."""
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head with a fresh ``num_classes``-way classifier (official init)."""
+        self.classifier = nn.Linear(self.cfg.planes[-1], num_classes, bias=False)
+        nn.init.trunc_normal_(self.classifier.weight, std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names excluded from weight decay (the PLIF ``w``), as the official code."""
+        from spikingjelly.activation_based.neuron import ParametricLIFNode
+
+        return {
+            f"{name}.w"
+            for name, m in self.named_modules()
+            if isinstance(m, (FusedPLIF, ParametricLIFNode))
+        }
+
+    def set_attention_backend(self, backend: str) -> None:
+        """Eval-mode second DSSA product: "float" (official), "float_reassociated", "popcount"."""
+        if backend not in ATTENTION_BACKENDS:
+            raise ConfigError(
+                f"unknown attention backend {backend!r}; valid: {list(ATTENTION_BACKENDS)}"
+            )
+        for m in self.modules():
+            if isinstance(m, DSSA):
+                m.attention_backend = backend
+
+
+class _MultiStepMaxPool(nn.Module):
+    """3x3/2 max-pool (padding 1) on every step of ``[T, B, C, H, W]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B = x.shape[:2]
+        out = F.max_pool2d(x.flatten(0, 1), 3, 2, 1)
+        return out.reshape(T, B, *out.shape[1:])  # [T, B, C, H/2, W/2]
+
+
+def load_pretrained(
+    model: nn.Module,
+    path_or_state_dict: str | PathLike | Mapping[str, torch.Tensor],
+    exclude: tuple[str, ...] = ("classifier",),
+) -> nn.modules.module._IncompatibleKeys:
+    """Load official or eventvision weights, leaving out keys that start with ``exclude``.
+
+    Accepts a raw state dict, a training checkpoint with the weights under ``"model"`` (or
+    ``"state_dict"``), or a path to either; strips a ``module.`` (DDP) prefix. Loads with
+    ``strict=False`` but returns and logs the missing and unexpected keys (the excluded
+    keys are not reported as missing). Shape mismatches raise ``CheckpointError``.
+    """
+    source = path_or_state_dict
+    if isinstance(source, (str, PathLike)):
+        try:
+            source = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is a CheckpointError
+            raise CheckpointError(f"{path_or_state_dict}: cannot read checkpoint: {e}") from e
+    if not isinstance(source, Mapping):
+        raise CheckpointError(f"expected a state dict or a checkpoint dict, got {type(source)}")
+    for key in ("model", "state_dict"):
+        if key in source and isinstance(source[key], Mapping):
+            source = source[key]
+            break
+    state = {}
+    for k, v in source.items():
+        k = k[len("module.") :] if k.startswith("module.") else k
+        if any(k == e or k.startswith(e + ".") for e in exclude):
+            continue
+        state[k] = v
+    own = model.state_dict()
+    bad = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if bad:
+        raise CheckpointError("checkpoint does not fit the model: " + "; ".join(bad))
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not any(k.startswith(e) for e in exclude)]
+    result = nn.modules.module._IncompatibleKeys(missing, result.unexpected_keys)
+    if missing:
+        logger.warning("load_pretrained: %d missing keys: %s", len(missing), missing)
+    if result.unexpected_keys:
+        logger.warning(
+            "load_pretrained: %d unexpected keys: %s",
+            len(result.unexpected_keys),
+            result.unexpected_keys,
+        )
+    logger.info("load_pretrained: loaded %d tensors (excluded %s)", len(state), exclude)
+    return result

@@ -1,0 +1,105 @@
+"""Fused LIF/PLIF against spikingjelly's stock multi-step neurons."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from spikingjelly.activation_based import functional
+from spikingjelly.activation_based.neuron import LIFNode, ParametricLIFNode
+
+from eventvision.errors import ConfigError
+from eventvision.models import FusedLIF, FusedPLIF, make_neuron
+from eventvision.models import neurons as neurons_mod
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
+    OpenMP barriers make these tiny tests 5x slower."""
+    import numba
+
+    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    numba.set_num_threads(numba_threads)
+
+
+@pytest.fixture(params=["numba", "torch"])
+def backend(request, monkeypatch):
+    monkeypatch.setattr(neurons_mod, "_USE_NUMBA", request.param == "numba")
+    return request.param
+
+
+def _pair(kind, dtype, **overrides):
+    fused = make_neuron(kind, "fused", **overrides).to(dtype)
+    stock = make_neuron(kind, "spikingjelly", **overrides).to(dtype)
+    return fused, stock
+
+
+@pytest.mark.parametrize("kind", ["lif", "plif"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_equals_stock(kind, dtype, backend):
+    torch.manual_seed(0)
+    fused, stock = _pair(kind, dtype)
+    x1 = (torch.randn(8, 3, 5, 7, dtype=dtype) * 1.5 + 0.7).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    s1, s2 = fused(x1), stock(x2)
+    assert torch.equal(s1, s2)
+    assert s1.dtype == dtype and set(s1.unique().tolist()) <= {0.0, 1.0}
+    g = torch.randn_like(s1)
+    (s1 * g).sum().backward()
+    (s2 * g).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-5, atol=1e-6)
+    if kind == "plif":
+        torch.testing.assert_close(fused.w.grad, stock.w.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fused.v, stock.v)
+
+
+def test_state_carries_across_calls_and_resets(backend):
+    torch.manual_seed(1)
+    fused, stock = _pair("plif", torch.float32)
+    x = torch.rand(3, 10) * 1.2
+    for _ in range(2):  # the second call starts from the first call's potential
+        assert torch.equal(fused(x), stock(x))
+    functional.reset_net(torch.nn.Sequential(fused, stock))
+    assert fused.v == 0.0 and stock.v == 0.0
+    assert torch.equal(fused(x), make_neuron("plif")(x))
+
+
+def test_golden_lif_sequence():
+    # tau 2, threshold 1, hard reset: H = V + (X - V) / 2
+    lif = make_neuron("lif")
+    x = torch.tensor([[1.0], [1.0], [1.0], [2.0], [0.0]])
+    # H: 0.5, 0.75, 0.875, 1.4375 (spike, V=0), 0.0
+    assert lif(x).flatten().tolist() == [0.0, 0.0, 0.0, 1.0, 0.0]
+    assert lif.v.item() == 0.0
+
+
+def test_non_default_options_match_stock(backend):
+    torch.manual_seed(2)
+    opts = dict(tau=3.0, decay_input=False, v_threshold=0.5, v_reset=-0.1, detach_reset=False)
+    fused, stock = _pair("lif", torch.float64, **opts)
+    x1 = torch.randn(6, 20, dtype=torch.float64, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_()
+    s1, s2 = fused(x1), stock(x2)
+    assert torch.equal(s1, s2)
+    (g1,) = torch.autograd.grad(s1.sum(), x1)
+    (g2,) = torch.autograd.grad(s2.sum(), x2)
+    torch.testing.assert_close(g1, g2)
+
+
+def test_plif_parameter_and_keys():
+    n = make_neuron("plif")
+    assert isinstance(n, FusedPLIF) and list(n.state_dict()) == ["w"] and n.w.item() == 0.0
+    assert isinstance(make_neuron("lif"), FusedLIF) and list(make_neuron("lif").state_dict()) == []
+    assert isinstance(make_neuron("lif", "spikingjelly"), LIFNode)
+    assert isinstance(make_neuron("plif", "spikingjelly"), ParametricLIFNode)
+
+
+def test_make_neuron_rejects_bad_options():
+    with pytest.raises(ConfigError, match="valid: \\['lif', 'plif'\\]"):
+        make_neuron("alif")
+    with pytest.raises(ConfigError, match="unknown neuron options \\['backend'\\]"):
+        make_neuron("lif", backend="cupy")
