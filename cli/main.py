@@ -33,6 +33,7 @@ def main(verbose: bool) -> None:
 # Each command lives in its own module; register it here.
 from .preprocess import cache, info, preprocess, show  # noqa: E402
 from .synth import synth  # noqa: E402
+from .train import evaluate, finetune, plot, quickstart, train  # noqa: E402
 
-for _command in (synth, preprocess, info, show, cache):
+for _command in (synth, preprocess, info, show, cache, train, finetune, evaluate, plot, quickstart):
     main.add_command(_command)

@@ -1,0 +1,159 @@
+"""The datasets a pipeline's ``[data]`` table describes, checked against the pipeline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from ..errors import CacheError, CacheMismatchError, ConfigError
+from .config import DataSpec, Pipeline
+
+__all__ = ["build_datasets", "image_transform_for", "parse_randaugment"]
+
+_RAND = re.compile(r"^rand(-[a-z]+[0-9.]*)*$")
+
+
+def parse_randaugment(text: str) -> tuple[int, int]:
+    """``(num_ops, magnitude)`` of a timm RandAugment string such as ``"rand-m9-n3-mstd0.5-inc1"``.
+
+    ``n`` defaults to 2 as in timm; ``mstd`` and ``inc`` have no torchvision equivalent and are
+    accepted but not used (torchvision's RandAugment has a fixed magnitude).
+    """
+    if not _RAND.match(text):
+        raise ConfigError(
+            f"[data] augment {text!r}: expected none, dvs, autoaugment or a RandAugment string "
+            "like rand-m9-n2-mstd0.5"
+        )
+    num_ops, magnitude = 2, 9
+    for part in text.split("-")[1:]:
+        if part.startswith("mstd") or part.startswith("inc"):
+            continue
+        if part[0] == "m":
+            magnitude = int(float(part[1:]))
+        elif part[0] == "n":
+            num_ops = int(part[1:])
+        else:
+            raise ConfigError(f"[data] augment {text!r}: unknown RandAugment part {part!r}")
+    return num_ops, magnitude
+
+
+def image_transform_for(spec: DataSpec, train: bool) -> Callable[[Any], Any]:
+    """The torchvision transform of a static-image pipeline (timm's create_transform, in short).
+
+    Training: RandomResizedCrop over ``crop_scale`` (a plain resize when it is (1, 1), as the
+    CIFAR recipes), horizontal flip, colour jitter, RandAugment; test: resize to
+    ``size / test_crop_pct`` and centre-crop. Then tensor and normalisation.
+    """
+    from torchvision import transforms as T
+    from torchvision.transforms import InterpolationMode
+
+    from ..data.augment import NORMALIZATION
+
+    interp = InterpolationMode(spec.interpolation)
+    size = spec.size
+    steps: list[Any] = []
+    if train:
+        if tuple(spec.crop_scale) == (1.0, 1.0):
+            steps.append(T.Resize((size, size), interpolation=interp, antialias=True))
+        else:
+            steps.append(
+                T.RandomResizedCrop(size, scale=tuple(spec.crop_scale), interpolation=interp)
+            )
+        if spec.hflip > 0:
+            steps.append(T.RandomHorizontalFlip(spec.hflip))
+        if spec.color_jitter > 0:
+            steps.append(T.ColorJitter(*(3 * [spec.color_jitter])))
+        if spec.augment == "autoaugment":
+            steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET))
+        elif spec.augment != "none":
+            num_ops, magnitude = parse_randaugment(spec.augment)
+            steps.append(T.RandAugment(num_ops=num_ops, magnitude=magnitude))
+    elif spec.test_crop_pct < 1.0:
+        steps += [
+            T.Resize(int(size / spec.test_crop_pct), interpolation=interp, antialias=True),
+            T.CenterCrop(size),
+        ]
+    else:
+        steps.append(T.Resize((size, size), interpolation=interp, antialias=True))
+    steps.append(T.ToTensor())
+    if spec.normalize != "none":
+        mean, std = NORMALIZATION[spec.normalize]
+        steps.append(T.Normalize(mean, std))
+    return T.Compose(steps)
+
+
+def build_datasets(pipeline: Pipeline, augment: bool = True) -> tuple[Dataset, Dataset, list[str]]:
+    """``(train, test, class names)`` for the pipeline's data, with the recipe's augmentation.
+
+    Raises:
+        ConfigError: no data path, or an augmentation that does not fit the format.
+        CacheError: a missing or unreadable cache; CacheMismatchError when its time steps,
+            size or dataset differ from the pipeline's.
+    """
+    spec = pipeline.data
+    if not spec.path:
+        kind = "an HDF5 frame cache" if spec.format == "frames" else "an image folder"
+        raise ConfigError(f"pipeline {pipeline.name!r} needs data: give --data with {kind}")
+    if spec.format == "frames":
+        return _frame_datasets(pipeline, augment)
+    return _image_datasets(spec, augment)
+
+
+def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+    from ..data import DVSAugment, FrameDataset
+
+    spec = pipeline.data
+    if spec.augment not in ("dvs", "none"):
+        raise ConfigError(
+            f"[data] augment {spec.augment!r} is for images; frame caches take dvs or none"
+        )
+    path = Path(spec.path)
+    if not path.is_file():
+        raise CacheError(
+            f"{path}: no such cache file; build it with `eventvision preprocess` first"
+        )
+    # seed=None: augmentation draws from torch's global RNG (per-worker seeded by the loader),
+    # which checkpoints save, so a resumed run augments exactly as an uninterrupted one.
+    transform = DVSAugment(seed=None) if augment and spec.augment == "dvs" else None
+    train = FrameDataset(path, "train", channels=spec.channels, transform=transform)
+    test = FrameDataset(path, "test", channels=spec.channels)
+    time_steps, _, height, width = train.sample_shape
+    if (time_steps, height, width) != (spec.time_steps, spec.size, spec.size):
+        raise CacheMismatchError(
+            f"{path}: cache holds T={time_steps} frames of {height}x{width} px, but pipeline "
+            f"{pipeline.name!r} expects time_steps={spec.time_steps}, size={spec.size}; "
+            f"rebuild with `eventvision preprocess ... --frames {spec.time_steps} --size "
+            f"{spec.size}` or pass --time-steps {time_steps} --size {height}"
+        )
+    cached = train.attrs.get("dataset")
+    if isinstance(cached, str) and spec.dataset and cached != spec.dataset:
+        raise CacheMismatchError(
+            f"{path}: cache holds dataset {cached!r}, pipeline {pipeline.name!r} expects "
+            f"{spec.dataset!r}"
+        )
+    if len(train) == 0 or len(test) == 0:
+        raise CacheError(
+            f"{path}: {len(train)} train and {len(test)} test samples; both splits are needed"
+        )
+    classes = train.classes or [str(i) for i in range(int(train.targets.max()) + 1)]
+    return train, test, list(classes)
+
+
+def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+    from ..data import StaticImageDataset
+
+    if spec.augment == "dvs":
+        raise ConfigError("[data] augment 'dvs' is for frame caches; images take none or rand-...")
+    if spec.augment not in ("none", "autoaugment"):
+        parse_randaugment(spec.augment)  # fail before loading anything
+    train = StaticImageDataset(
+        spec.path, "train", transform=image_transform_for(spec, train=augment), size=spec.size
+    )
+    test = StaticImageDataset(
+        spec.path, "test", transform=image_transform_for(spec, train=False), size=spec.size
+    )
+    return train, test, list(train.classes)

@@ -1,0 +1,159 @@
+"""Distributed training under ``torchrun``: process group, DDP wrapping, samplers and reductions.
+
+``torchrun --nproc-per-node N -m eventvision.cli.main train ...`` (or ``eventvision`` as the
+entry point) sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR``/``MASTER_PORT``;
+without them everything runs in one process. The backend is NCCL on CUDA and gloo on the CPU.
+Only rank 0 writes logs, metrics and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset, Sampler
+
+from ..errors import ConfigError
+
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "close_distributed",
+    "wrap_model",
+    "all_reduce_sum",
+    "barrier",
+    "EpochSampler",
+    "shard_indices",
+]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job: rank, world size, local rank and the device it uses."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process logs and writes files (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether more than one process takes part."""
+        return self.world_size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return default if value is None else int(value)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def _pick_device(device: str, local_rank: int) -> torch.device:
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda") or device == "auto":
+        if not torch.cuda.is_available():
+            if device == "auto":
+                return torch.device("cpu")
+            raise ConfigError(f"device {device!r} requested but CUDA is not available")
+        if device.startswith("cuda:"):
+            return torch.device(device)
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    raise ConfigError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N")
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the torchrun process group when ``WORLD_SIZE > 1``; pick this process's device."""
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    dev = _pick_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def close_distributed(info: DistInfo) -> None:
+    """Leave the process group (a no-op in single-process runs)."""
+    if info.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_model(model: nn.Module, info: DistInfo, sync_bn: bool = False) -> nn.Module:
+    """DistributedDataParallel around ``model`` when distributed (SyncBN on CUDA if asked)."""
+    if not info.distributed:
+        return model
+    if sync_bn and info.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def all_reduce_sum(values: Sequence[float], info: DistInfo) -> list[float]:
+    """Sum a few numbers over all processes (identity in single-process runs)."""
+    if not info.distributed:
+        return [float(v) for v in values]
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    if info.device.type == "cuda":
+        t = t.to(info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return [float(v) for v in t.cpu()]
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every process (a no-op in single-process runs)."""
+    if info.distributed:
+        dist.barrier()
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffled order drawn from ``seed + epoch``, split across ranks like DistributedSampler.
+
+    Every epoch's permutation depends only on (seed, epoch), so a resumed run sees the same
+    batches as an uninterrupted one, and N processes with batch B see together exactly the
+    samples one process with batch N*B sees. The tail that does not fill a global batch is
+    dropped, as the official DVS loaders do (``drop_last=True``).
+    """
+
+    def __init__(
+        self, dataset: Dataset, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.n = len(dataset)  # type: ignore[arg-type]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.global_batch = batch_size * world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose permutation the next iteration yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return (self.n // self.global_batch) * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.n, generator=g).tolist()
+        used = (self.n // self.global_batch) * self.global_batch
+        # global batch k holds order[k*G:(k+1)*G]; this rank takes every world_size-th of it
+        return iter(order[self.rank : used : self.world_size])
+
+
+def shard_indices(n: int, info: DistInfo) -> list[int]:
+    """This rank's share of ``range(n)`` for evaluation: every sample exactly once overall."""
+    return list(range(info.rank, n, info.world_size))
