@@ -10,20 +10,6 @@ from eventvision.models import make_neuron
 from eventvision.models.layers import DSSA
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
-    OpenMP barriers make these tiny tests 5x slower."""
-    import numba
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
-
-
 def _dssa(**kw):
     torch.manual_seed(0)
     m = DSSA(dim=4, num_heads=2, lenth=4, patch_size=1, neuron=make_neuron, **kw)

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
+from models.tiny import tiny_firing_model
 from spikingjelly.activation_based import functional
 
-from eventvision.models import create_model, firing_rates, measure_energy
+from eventvision.models import firing_rates, measure_energy
 from eventvision.models.layers import SpikingMatmul
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
-    OpenMP barriers make these tiny tests 5x slower."""
-    import numba
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
-
-
 def _firing_model():
-    torch.manual_seed(0)
-    model = create_model(
-        "spikingresformer_dvsg",
-        planes=(8, 16, 32),
-        num_heads=(1, 2, 4),
-        group_size=8,
-        img_size=16,
-        T=2,
-    )
-    x = torch.rand(2, 2, 3, 16, 16) * 3
-    model(x)  # sets the firing-rate buffers
-    functional.reset_net(model)
+    model, x = tiny_firing_model()
     for m in model.modules():  # eval BN with small variance: the untrained net fires
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_var.fill_(0.05)

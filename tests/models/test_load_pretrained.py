@@ -13,20 +13,6 @@ from eventvision.models import create_model, load_pretrained
 TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, img_size=16, T=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
-    OpenMP barriers make these tiny tests 5x slower."""
-    import numba
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
-
-
 def _pair(**kw):
     torch.manual_seed(0)
     src = create_model("spikingresformer_dvsg", **TINY)

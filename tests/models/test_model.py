@@ -12,20 +12,6 @@ from eventvision.models import create_model, list_models
 TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, T=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
-    OpenMP barriers make these tiny tests 5x slower."""
-    import numba
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
-
-
 def _tiny(name="spikingresformer_dvsg", **kw):
     torch.manual_seed(0)
     return create_model(name, **{**TINY, "img_size": 32, "num_classes": 5, **kw})

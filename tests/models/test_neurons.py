@@ -12,20 +12,6 @@ from eventvision.models import FusedLIF, FusedPLIF, make_neuron
 from eventvision.models import neurons as neurons_mod
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
-    OpenMP barriers make these tiny tests 5x slower."""
-    import numba
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
-
-
 @pytest.fixture(params=["numba", "torch"])
 def backend(request, monkeypatch):
     monkeypatch.setattr(neurons_mod, "_USE_NUMBA", request.param == "numba")

@@ -5,24 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from models.tiny import tiny_firing_model
 from spikingjelly.activation_based import functional
 
-from eventvision.models import create_model
 from eventvision.models.popcount import and_popcount_matmul, pack_bits, spike_matmul
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch and one numba thread: the CI box has 2 shared cores, and oversubscribed
-    OpenMP barriers make these tiny tests 5x slower."""
-    import numba
-
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
 
 
 def test_pack_bits_little_endian_words():
@@ -59,18 +45,7 @@ def test_spike_matmul_rejects_non_binary_and_bad_shapes():
 
 
 def test_inside_the_model_in_eval():
-    torch.manual_seed(0)
-    model = create_model(
-        "spikingresformer_dvsg",
-        planes=(8, 16, 32),
-        num_heads=(1, 2, 4),
-        group_size=8,
-        img_size=16,
-        T=2,
-    )
-    x = torch.rand(2, 2, 3, 16, 16) * 3
-    model(x)  # a training batch sets the firing-rate buffers
-    functional.reset_net(model)
+    model, x = tiny_firing_model()
     model.eval()
     captured: dict[str, list[torch.Tensor]] = {}
 
