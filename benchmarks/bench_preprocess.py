@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import median_seconds
 
 from eventvision.cache import CacheOptions, write_cache
 from eventvision.datasets import cifar10dvs_fix_orientation
@@ -32,13 +33,7 @@ TIME_STEPS, SIZE = 16, 64
 
 
 def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    return 1e3 * median_seconds(fn, repeat)
 
 
 def make_pool(root: Path, distinct: int) -> list[Path]:
