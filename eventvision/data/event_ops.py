@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..events import EVENT_DTYPE, Sensor
+from ..frames.kernels import _pack_events_kernel
 
 __all__ = [
     "flip_lr",
@@ -26,6 +27,7 @@ __all__ = [
     "scale_time",
     "reverse_time",
     "mix_events",
+    "copy_events",
 ]
 
 
@@ -41,8 +43,20 @@ def _check(events: np.ndarray) -> None:
 
 def _build(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     out = np.empty(len(t), dtype=EVENT_DTYPE)
-    out["t"], out["x"], out["y"], out["p"] = t, x, y, p
+    columns = (np.asarray(c, dtype=np.int64) for c in (t, x, y, p))
+    _pack_events_kernel(*columns, out)
     return out
+
+
+def copy_events(events: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """A new EVENT_DTYPE array of ``events`` (or of ``events[keep]``, a mask or indices).
+
+    Much faster than ``events.copy()`` or ``events[mask]`` on the packed records.
+    """
+    _check(events)
+    if keep is None:
+        return _build(events["t"], events["x"], events["y"], events["p"])
+    return _build(events["t"][keep], events["x"][keep], events["y"][keep], events["p"][keep])
 
 
 def flip_lr(events: np.ndarray, sensor: Sensor) -> np.ndarray:
@@ -115,14 +129,14 @@ def drop_box(events: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarr
     _check(events)
     x, y = events["x"], events["y"]
     inside = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
-    return events[~inside]
+    return copy_events(events, ~inside)
 
 
 def drop_time_window(events: np.ndarray, t0_us: int, t1_us: int) -> np.ndarray:
     """Drop the events with ``t0_us <= t <= t1_us`` (EventDrop by time; both ends included)."""
     _check(events)
     t = events["t"]
-    return events[(t < t0_us) | (t > t1_us)]
+    return copy_events(events, (t < t0_us) | (t > t1_us))
 
 
 def crop_zoom(
@@ -147,10 +161,8 @@ def crop_zoom(
         raise ValueError(f"dither has shape {dither.shape}, expected ({len(events)}, 2)")
     xs = np.floor((x[keep] + dither[keep, 0]) * (sensor.width / w)).astype(np.int64)
     ys = np.floor((y[keep] + dither[keep, 1]) * (sensor.height / h)).astype(np.int64)
-    kept = events[keep]
-    return _build(
-        kept["t"], np.minimum(xs, sensor.width - 1), np.minimum(ys, sensor.height - 1), kept["p"]
-    )
+    xs, ys = np.minimum(xs, sensor.width - 1), np.minimum(ys, sensor.height - 1)
+    return _build(events["t"][keep], xs, ys, events["p"][keep])
 
 
 def shift_time(events: np.ndarray, offset_us: int) -> np.ndarray:
@@ -168,7 +180,7 @@ def scale_time(events: np.ndarray, factor: float) -> np.ndarray:
     if not factor > 0:
         raise ValueError(f"time scale factor {factor}: expected a positive number")
     if len(events) == 0:
-        return events.copy()
+        return copy_events(events)
     t = events["t"].astype(np.int64)
     t = t[0] + np.floor((t - t[0]) * float(factor)).astype(np.int64)
     return _build(t, events["x"], events["y"], events["p"])
@@ -199,16 +211,16 @@ def mix_events(
     _check(b)
     in_a = _in_box(a, box, window)
     in_b = _in_box(b, box, window)
-    kept_a, taken_b = a[~in_a], b[in_b]
+    kept_a, taken_b = copy_events(a, ~in_a), copy_events(b, in_b)
     t_b = taken_b["t"].astype(np.int64)
     if len(a) and len(b):
         span_a = int(a["t"][-1]) - int(a["t"][0])
         span_b = max(int(b["t"][-1]) - int(b["t"][0]), 1)
         t_b = int(a["t"][0]) + (t_b - int(b["t"][0])) * span_a // span_b
     moved_b = _build(t_b, taken_b["x"], taken_b["y"], taken_b["p"])
-    mixed = np.concatenate([kept_a.astype(EVENT_DTYPE), moved_b])
+    mixed = np.concatenate([kept_a, moved_b])
     order = np.argsort(mixed["t"], kind="stable")
-    return mixed[order], len(kept_a), len(moved_b)
+    return copy_events(mixed, order), len(kept_a), len(moved_b)
 
 
 def _in_box(

@@ -123,7 +123,9 @@ class FlipLR(EventTransform):
 
     def apply(self, events, rng):
         """Flip or copy."""
-        return ops.flip_lr(events, self.sensor) if rng.random() < self.p else events.copy()
+        return (
+            ops.flip_lr(events, self.sensor) if rng.random() < self.p else ops.copy_events(events)
+        )
 
 
 class PolarityFlip(EventTransform):
@@ -135,7 +137,7 @@ class PolarityFlip(EventTransform):
 
     def apply(self, events, rng):
         """Flip or copy."""
-        return ops.flip_polarity(events) if rng.random() < self.p else events.copy()
+        return ops.flip_polarity(events) if rng.random() < self.p else ops.copy_events(events)
 
 
 class CropZoom(EventTransform):
@@ -206,7 +208,7 @@ class TimeReverse(EventTransform):
 
     def apply(self, events, rng):
         """Reverse or copy."""
-        return ops.reverse_time(events) if rng.random() < self.p else events.copy()
+        return ops.reverse_time(events) if rng.random() < self.p else ops.copy_events(events)
 
 
 class DropByTime(EventTransform):
@@ -220,7 +222,7 @@ class DropByTime(EventTransform):
         """Draw the window inside [t_first, t_last] and drop it."""
         r = rng.uniform(*self.ratio)
         if len(events) == 0:
-            return events.copy()
+            return ops.copy_events(events)
         t_first, t_last = int(events["t"][0]), int(events["t"][-1])
         length = r * (t_last - t_first)
         start = rng.uniform(t_first, t_last - length) if t_last - length > t_first else t_first
@@ -256,7 +258,7 @@ class DropEvents(EventTransform):
         n_drop = int(rng.uniform(*self.ratio) * n + 0.5)
         keep = np.ones(n, dtype=bool)
         keep[rng.choice(n, n_drop, replace=False)] = False
-        return events[keep]
+        return ops.copy_events(events, keep)
 
 
 class EventDrop(EventTransform):
@@ -270,7 +272,7 @@ class EventDrop(EventTransform):
         """Draw the kind and its magnitude, then drop."""
         kind = int(rng.integers(0, 4))
         if kind == 0:
-            return events.copy()
+            return ops.copy_events(events)
         if kind == 1:
             step = DropByTime(self.sensor, int(rng.integers(1, 10)) / 10.0)
         elif kind == 2:

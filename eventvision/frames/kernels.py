@@ -59,3 +59,18 @@ def _resize_kernel(src, y_starts, y_weights, x_starts, x_weights, rows, out):  #
                 for n in range(n_tx):
                     acc += x_weights[j, n] * rows[i, s + n]
                 out[c, i, j] = acc
+
+
+@njit(cache=True, nogil=True)
+def _pack_events_kernel(t, x, y, p, out):  # pragma: no cover
+    """Write ``out[i] = (t[i], x[i], y[i], p[i])`` into the preallocated EVENT_DTYPE ``out``.
+
+    numpy writes the fields of the packed 13-byte records on a slow unaligned path (``copy()``
+    of 220k events: 16 ms against 0.1 ms for its bytes); this loop takes about 2 ms.
+    """
+    for i in range(out.shape[0]):
+        e = out[i]
+        e.t = t[i]
+        e.x = x[i]
+        e.y = y[i]
+        e.p = p[i]

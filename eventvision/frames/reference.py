@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bin_events_reference", "resize_reference"]
+__all__ = ["bin_events_reference", "resize_reference", "pack_events_reference"]
 
 
 def bin_events_reference(events, bounds, out) -> int:
@@ -31,3 +31,11 @@ def resize_reference(src, y_starts, y_weights, x_starts, x_weights, rows, out) -
         for n in range(x_weights.shape[1]):
             acc += x_weights[None, :, n] * rows[:, x_starts + n]
         out[c] = acc
+
+
+def pack_events_reference(t, x, y, p, out) -> None:
+    """Twin of ``_pack_events_kernel``: field-wise assignment."""
+    out["t"] = t
+    out["x"] = x
+    out["y"] = y
+    out["p"] = p
