@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..events import EVENT_DTYPE, Sensor
-from ..frames.kernels import _pack_events_kernel
+from ..frames.kernels import (
+    _affine_events_kernel,
+    _pack_events_kernel,
+    _select_events_kernel,
+)
 
 __all__ = [
     "flip_lr",
@@ -56,14 +60,18 @@ def copy_events(events: np.ndarray, keep: np.ndarray | None = None) -> np.ndarra
     _check(events)
     if keep is None:
         return _build(events["t"], events["x"], events["y"], events["p"])
+    keep = np.asarray(keep)
+    if keep.dtype == bool and events.dtype == EVENT_DTYPE:
+        if keep.shape != events.shape:
+            raise ValueError(f"mask has shape {keep.shape}, expected {events.shape}")
+        out = np.empty(len(events), dtype=EVENT_DTYPE)
+        return out[: _select_events_kernel(events, keep, out)]
     return _build(events["t"][keep], events["x"][keep], events["y"][keep], events["p"][keep])
 
 
 def flip_lr(events: np.ndarray, sensor: Sensor) -> np.ndarray:
     """Mirror left to right: ``x -> width - 1 - x``."""
-    _check(events)
-    x = sensor.width - 1 - events["x"].astype(np.int64)
-    return _build(events["t"], x, events["y"], events["p"])
+    return _affine(events, sensor, (-1.0, 0.0, 0.0, 1.0, 0.0, 0.0))
 
 
 def flip_polarity(events: np.ndarray) -> np.ndarray:
@@ -90,38 +98,39 @@ def move_events(
 
 def roll_events(events: np.ndarray, sensor: Sensor, dx: int, dy: int) -> np.ndarray:
     """Shift by ``(dx, dy)`` pixels with wrap-around, as ``torch.roll`` on the frames."""
-    _check(events)
-    x = events["x"].astype(np.int64) + int(dx)
-    y = events["y"].astype(np.int64) + int(dy)
-    return move_events(events, sensor, x, y, wrap=True)
-
-
-def _center(sensor: Sensor) -> tuple[float, float]:
-    return (sensor.width - 1) / 2.0, (sensor.height - 1) / 2.0
+    return _affine(events, sensor, (1.0, 0.0, 0.0, 1.0, float(int(dx)), float(int(dy))), wrap=True)
 
 
 def rotate_events(events: np.ndarray, sensor: Sensor, angle_deg: float) -> np.ndarray:
     """Rotate counter-clockwise (as displayed, y down) about the sensor centre, nearest pixel.
 
-    ``x' = cx + (x-cx) cos a + (y-cy) sin a``, ``y' = cy - (x-cx) sin a + (y-cy) cos a``,
-    rounded half to even; events leaving the sensor drop. 90 degrees equals ``np.rot90``.
+    With ``u = x - cx``, ``v = y - cy``: ``x' = cx + (u cos a + v sin a)``,
+    ``y' = cy + (-u sin a + v cos a)``, rounded half to even; events leaving the sensor drop.
+    90 degrees equals ``np.rot90`` on the frames.
     """
-    _check(events)
-    cx, cy = _center(sensor)
     a = np.deg2rad(angle_deg)
-    u = events["x"] - cx
-    v = events["y"] - cy
-    x = np.rint(cx + u * np.cos(a) + v * np.sin(a)).astype(np.int64)
-    y = np.rint(cy - u * np.sin(a) + v * np.cos(a)).astype(np.int64)
-    return move_events(events, sensor, x, y)
+    cos, sin = float(np.cos(a)), float(np.sin(a))
+    return _affine(events, sensor, (cos, sin, -sin, cos, 0.0, 0.0))
 
 
 def shear_x_events(events: np.ndarray, sensor: Sensor, angle_deg: float) -> np.ndarray:
-    """Shear along x about the centre row: ``x' = x + tan(angle) (y - cy)``, nearest pixel."""
+    """Shear along x about the centre row: ``x' = cx + (u + tan(angle) v)``, nearest pixel."""
+    k = float(np.tan(np.deg2rad(angle_deg)))
+    return _affine(events, sensor, (1.0, k, 0.0, 1.0, 0.0, 0.0))
+
+
+def _affine(
+    events: np.ndarray, sensor: Sensor, coeffs: tuple[float, ...], *, wrap: bool = False
+) -> np.ndarray:
+    """The affine map of `_affine_events_kernel` (one pass over the records)."""
     _check(events)
-    _, cy = _center(sensor)
-    x = np.rint(events["x"] + np.tan(np.deg2rad(angle_deg)) * (events["y"] - cy))
-    return move_events(events, sensor, x.astype(np.int64), events["y"])
+    if events.dtype != EVENT_DTYPE:
+        events = copy_events(events)
+    out = np.empty(len(events), dtype=EVENT_DTYPE)
+    n = _affine_events_kernel(
+        events, np.asarray(coeffs, np.float64), wrap, sensor.width, sensor.height, out
+    )
+    return out[:n]
 
 
 def drop_box(events: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

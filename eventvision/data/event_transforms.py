@@ -46,7 +46,11 @@ __all__ = [
 ]
 
 
-def _ratio_range(name: str, value: float | tuple[float, float], lo: float, hi: float):
+SensorLike = Sensor | tuple[int, int, int]
+Range = float | tuple[float, float]
+
+
+def _ratio_range(name: str, value: Range, lo: float, hi: float) -> tuple[float, float]:
     pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
     if len(pair) != 2 or not lo <= pair[0] <= pair[1] <= hi:
         raise ConfigError(f"{name}={value!r}: expected a number or (low, high) within [{lo}, {hi}]")
@@ -56,7 +60,7 @@ def _ratio_range(name: str, value: float | tuple[float, float], lo: float, hi: f
 class EventTransform:
     """Base class: validates the sensor and seed, and supplies the per-worker generator."""
 
-    def __init__(self, sensor: Sensor | tuple[int, int, int] = DVS128, seed: int | None = None):
+    def __init__(self, sensor: SensorLike = DVS128, seed: int | None = None) -> None:
         self.sensor = Sensor(*sensor)
         if self.sensor.polarities != 2:
             raise ConfigError(f"sensor {tuple(self.sensor)}: event transforms need 2 polarities")
@@ -100,7 +104,7 @@ class EventTransform:
 class Compose(EventTransform):
     """Apply transforms in order, all drawing from one generator (``rng``, or the own one)."""
 
-    def __init__(self, transforms: Sequence[EventTransform], seed: int | None = None):
+    def __init__(self, transforms: Sequence[EventTransform], seed: int | None = None) -> None:
         sensors = sorted({tuple(t.sensor) for t in transforms if isinstance(t, EventTransform)})
         if len(sensors) > 1:
             raise ConfigError(f"Compose: the transforms disagree on the sensor: {sensors}")
@@ -117,11 +121,13 @@ class Compose(EventTransform):
 class FlipLR(EventTransform):
     """Mirror left to right with probability ``p`` (tonic's RandomFlipLR)."""
 
-    def __init__(self, sensor=DVS128, p: float = 0.5, seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.p = _ratio_range("p", p, 0.0, 1.0)[0]
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Flip or copy."""
         return (
             ops.flip_lr(events, self.sensor) if rng.random() < self.p else ops.copy_events(events)
@@ -131,11 +137,13 @@ class FlipLR(EventTransform):
 class PolarityFlip(EventTransform):
     """Swap ON and OFF with probability ``p`` (tonic's RandomFlipPolarity)."""
 
-    def __init__(self, sensor=DVS128, p: float = 0.5, seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.p = _ratio_range("p", p, 0.0, 1.0)[0]
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Flip or copy."""
         return ops.flip_polarity(events) if rng.random() < self.p else ops.copy_events(events)
 
@@ -143,11 +151,13 @@ class PolarityFlip(EventTransform):
 class CropZoom(EventTransform):
     """Crop a random box (side ``scale`` of the sensor, same aspect) and zoom it to full size."""
 
-    def __init__(self, sensor=DVS128, scale=(0.6, 1.0), seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, scale: Range = (0.6, 1.0), seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.scale = _ratio_range("scale", scale, 1e-3, 1.0)
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the box and the per-event dither, then crop and zoom."""
         s = rng.uniform(*self.scale)
         w = max(1, round(s * self.sensor.width))
@@ -161,11 +171,13 @@ class CropZoom(EventTransform):
 class SpatialJitter(EventTransform):
     """Move each event by ``round(N(0, sigma))`` pixels per axis; events pushed off drop."""
 
-    def __init__(self, sensor=DVS128, sigma: float = 1.0, seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, sigma: float = 1.0, seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.sigma = _ratio_range("sigma", sigma, 0.0, float(max(self.sensor[:2])))[0]
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the offsets and move."""
         d = np.rint(rng.normal(0.0, self.sigma, (len(events), 2))).astype(np.int64)
         x = events["x"].astype(np.int64) + d[:, 0]
@@ -176,13 +188,15 @@ class SpatialJitter(EventTransform):
 class TimeShift(EventTransform):
     """Add one integer offset uniform in ``[0, max_shift_us]`` to all timestamps."""
 
-    def __init__(self, sensor=DVS128, max_shift_us: int = 100_000, seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, max_shift_us: int = 100_000, seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         if max_shift_us < 0:
             raise ConfigError(f"max_shift_us={max_shift_us}: expected at least 0")
         self.max_shift_us = int(max_shift_us)
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the offset and shift."""
         return ops.shift_time(events, int(rng.integers(0, self.max_shift_us + 1)))
 
@@ -190,11 +204,13 @@ class TimeShift(EventTransform):
 class TimeScale(EventTransform):
     """Stretch time about the first event by a factor uniform in ``factor``."""
 
-    def __init__(self, sensor=DVS128, factor=(0.8, 1.25), seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, factor: Range = (0.8, 1.25), seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.factor = _ratio_range("factor", factor, 1e-3, 1e3)
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the factor and scale."""
         return ops.scale_time(events, rng.uniform(*self.factor))
 
@@ -202,11 +218,13 @@ class TimeScale(EventTransform):
 class TimeReverse(EventTransform):
     """Play the sample backwards with probability ``p``, flipping polarity (tonic's, p flipped)."""
 
-    def __init__(self, sensor=DVS128, p: float = 0.5, seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.p = _ratio_range("p", p, 0.0, 1.0)[0]
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Reverse or copy."""
         return ops.reverse_time(events) if rng.random() < self.p else ops.copy_events(events)
 
@@ -214,11 +232,13 @@ class TimeReverse(EventTransform):
 class DropByTime(EventTransform):
     """Drop the events of a random window covering ``ratio`` of the sample's span (EventDrop)."""
 
-    def __init__(self, sensor=DVS128, ratio=(0.1, 0.9), seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, ratio: Range = (0.1, 0.9), seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the window inside [t_first, t_last] and drop it."""
         r = rng.uniform(*self.ratio)
         if len(events) == 0:
@@ -232,11 +252,13 @@ class DropByTime(EventTransform):
 class DropByArea(EventTransform):
     """Drop the events in a random box of sides ``ratio`` of the sensor's (EventDrop)."""
 
-    def __init__(self, sensor=DVS128, ratio=(0.05, 0.25), seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, ratio: Range = (0.05, 0.25), seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the box and drop it."""
         r = rng.uniform(*self.ratio)
         w, h = int(self.sensor.width * r), int(self.sensor.height * r)
@@ -248,11 +270,13 @@ class DropByArea(EventTransform):
 class DropEvents(EventTransform):
     """Drop exactly ``round(ratio * N)`` events chosen at random (tonic's DropEvent)."""
 
-    def __init__(self, sensor=DVS128, ratio=(0.1, 0.9), seed: int | None = None):
+    def __init__(
+        self, sensor: SensorLike = DVS128, ratio: Range = (0.1, 0.9), seed: int | None = None
+    ) -> None:
         super().__init__(sensor, seed)
         self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the ratio and the dropped events."""
         n = len(events)
         n_drop = int(rng.uniform(*self.ratio) * n + 0.5)
@@ -268,7 +292,7 @@ class EventDrop(EventTransform):
     {0.05, ..., 0.25}, random ratio in {0.1, ..., 0.9}.
     """
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the kind and its magnitude, then drop."""
         kind = int(rng.integers(0, 4))
         if kind == 0:
@@ -298,13 +322,13 @@ class NDA(EventTransform):
 
     def __init__(
         self,
-        sensor=DVS128,
+        sensor: SensorLike = DVS128,
         seed: int | None = None,
         ops: Sequence[str] = NDA_OPS,
         roll_fraction: float = 5 / 48,
         max_angle_deg: float = 30.0,
         max_shear_deg: float = 30.0,
-    ):
+    ) -> None:
         super().__init__(sensor, seed)
         unknown = [op for op in ops if op not in NDA_OPS]
         if unknown or not ops:
@@ -314,7 +338,7 @@ class NDA(EventTransform):
         self.max_angle_deg = _ratio_range("max_angle_deg", max_angle_deg, 0.0, 180.0)[0]
         self.max_shear_deg = _ratio_range("max_shear_deg", max_shear_deg, 0.0, 80.0)[0]
 
-    def apply(self, events, rng):
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the op and its magnitude, then apply it."""
         op = self.ops[int(rng.integers(len(self.ops)))]
         width, height = self.sensor.width, self.sensor.height

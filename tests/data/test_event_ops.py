@@ -75,12 +75,8 @@ def test_rotate_against_reference(angle):
 
     def move(t, x, y, p):
         u, v = x - cx, y - cy
-        return (
-            t,
-            round(cx + u * math.cos(a) + v * math.sin(a)),
-            round(cy - u * math.sin(a) + v * math.cos(a)),
-            p,
-        )
+        cos, sin = math.cos(a), math.sin(a)
+        return (t, round(cx + (cos * u + sin * v)), round(cy + (-sin * u + cos * v)), p)
 
     out = _unchanged_input(lambda e: ops.rotate_events(e, SENSOR, angle))
     _equal(out, _reference(EVENTS, SENSOR, move))
@@ -101,7 +97,10 @@ def test_rotate_90_is_np_rot90_on_a_square_sensor():
 def test_shear_x_against_reference(angle):
     k = math.tan(math.radians(angle))
     out = _unchanged_input(lambda e: ops.shear_x_events(e, SENSOR, angle))
-    _equal(out, _reference(EVENTS, SENSOR, lambda t, x, y, p: (t, round(x + k * (y - 2.5)), y, p)))
+    ref = _reference(
+        EVENTS, SENSOR, lambda t, x, y, p: (t, round(3.5 + (x - 3.5 + k * (y - 2.5))), y, p)
+    )
+    _equal(out, ref)
 
 
 def test_drop_box_against_reference_and_dvsaugment_cutout():
