@@ -230,3 +230,23 @@ def test_every_op_keeps_an_empty_sample_empty():
 def test_a_non_event_array_is_refused():
     with pytest.raises(ValueError, match="fields"):
         ops.flip_lr(np.zeros(3), SENSOR)
+
+
+def test_drops_against_tonic_with_the_same_draws():
+    tonic = pytest.importorskip("tonic")
+    events = random_events(3000, seed=6)
+    n_drop = int(0.3 * len(events) + 0.5)
+    np.random.seed(1)
+    dropped = np.random.choice(len(events), n_drop, replace=False)
+    np.random.seed(1)
+    ref = tonic.functional.drop_event_numpy(events.copy(), 0.3)
+    keep = np.ones(len(events), dtype=bool)
+    keep[dropped] = False
+    _equal(ops.copy_events(events, keep), ref)
+    # tonic's box: sides int(128 * r), corner from randint(0, 128 - side), both ends included.
+    side = int(128 * 0.2)
+    np.random.seed(2)
+    x0, y0 = np.random.randint(0, 128 - side), np.random.randint(0, 128 - side)
+    np.random.seed(2)
+    ref = tonic.functional.drop_by_area_numpy(events.copy(), (128, 128, 2), 0.2)
+    _equal(ops.drop_box(events, x0, y0, x0 + side, y0 + side), ref)
