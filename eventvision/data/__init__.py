@@ -13,6 +13,13 @@ from .augment import DVSAugmentParams as DVSAugmentParams
 from .augment import image_transform as image_transform
 from .dataset import FrameDataset as FrameDataset
 from .encoding import repeat_encode as repeat_encode
+from .event_frames import EventsToFrames as EventsToFrames
+from .event_transforms import EVENT_AUGMENTATIONS as EVENT_AUGMENTATIONS
+from .event_transforms import NDA as NDA
+from .event_transforms import Compose as Compose
+from .event_transforms import EventDrop as EventDrop
+from .event_transforms import event_mix as event_mix
+from .event_transforms import make_event_augmentation as make_event_augmentation
 from .interop import ToFrames as ToFrames
 from .loader import make_loader as make_loader
 from .static import StaticImageDataset as StaticImageDataset
@@ -26,4 +33,11 @@ __all__ = [
     "image_transform",
     "repeat_encode",
     "ToFrames",
+    "EventsToFrames",
+    "EVENT_AUGMENTATIONS",
+    "make_event_augmentation",
+    "NDA",
+    "EventDrop",
+    "Compose",
+    "event_mix",
 ]

@@ -59,3 +59,60 @@ def _resize_kernel(src, y_starts, y_weights, x_starts, x_weights, rows, out):  #
                 for n in range(n_tx):
                     acc += x_weights[j, n] * rows[i, s + n]
                 out[c, i, j] = acc
+
+
+@njit(cache=True, nogil=True)
+def _pack_events_kernel(t, x, y, p, out):  # pragma: no cover
+    """Write ``out[i] = (t[i], x[i], y[i], p[i])`` into the preallocated EVENT_DTYPE ``out``.
+
+    numpy writes the fields of the packed 13-byte records on a slow unaligned path (``copy()``
+    of 220k events: 16 ms against 0.1 ms for its bytes); this loop takes about 2 ms.
+    """
+    for i in range(out.shape[0]):
+        e = out[i]
+        e.t = t[i]
+        e.x = x[i]
+        e.y = y[i]
+        e.p = p[i]
+
+
+@njit(cache=True, nogil=True)
+def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: no cover
+    """Move each event by an affine map about the sensor centre; returns how many were written.
+
+    With ``u = x - cx``, ``v = y - cy`` (``cx = (width-1)/2``, ``cy = (height-1)/2``) and
+    ``coeffs = (a, b, c, d, dx, dy)``: ``x' = rint(cx + (a*u + b*v) + dx)``,
+    ``y' = rint(cy + (c*u + d*v) + dy)``, rounding half to even. With ``wrap`` positions are
+    taken modulo the sensor size; otherwise events off the sensor are skipped. Kept events go
+    to ``out[0:n]`` in input order, t and p unchanged.
+    """
+    a, b, c, d, dx, dy = coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4], coeffs[5]
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    n = 0
+    for i in range(events.shape[0]):
+        e = events[i]
+        u, v = np.float64(e.x) - cx, np.float64(e.y) - cy
+        xi = np.int64(np.rint(cx + (a * u + b * v) + dx))
+        yi = np.int64(np.rint(cy + (c * u + d * v) + dy))
+        if wrap:
+            xi, yi = xi % width, yi % height
+        elif xi < 0 or yi < 0 or xi >= width or yi >= height:
+            continue
+        o = out[n]
+        o.t = e.t
+        o.x = xi
+        o.y = yi
+        o.p = e.p
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _select_events_kernel(events, keep, out):  # pragma: no cover
+    """Copy the records with ``keep[i]`` into ``out[0:n]`` in order; returns n."""
+    n = 0
+    for i in range(events.shape[0]):
+        if keep[i]:
+            out[n] = events[i]
+            n += 1
+    return n

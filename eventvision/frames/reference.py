@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bin_events_reference", "resize_reference"]
+__all__ = [
+    "bin_events_reference",
+    "resize_reference",
+    "pack_events_reference",
+    "affine_events_reference",
+    "select_events_reference",
+]
 
 
 def bin_events_reference(events, bounds, out) -> int:
@@ -31,3 +37,39 @@ def resize_reference(src, y_starts, y_weights, x_starts, x_weights, rows, out) -
         for n in range(x_weights.shape[1]):
             acc += x_weights[None, :, n] * rows[:, x_starts + n]
         out[c] = acc
+
+
+def pack_events_reference(t, x, y, p, out) -> None:
+    """Twin of ``_pack_events_kernel``: field-wise assignment."""
+    out["t"] = t
+    out["x"] = x
+    out["y"] = y
+    out["p"] = p
+
+
+def affine_events_reference(events, coeffs, wrap, width, height, out) -> int:
+    """Twin of ``_affine_events_kernel``: the same map, vectorised."""
+    a, b, c, d, dx, dy = (float(k) for k in coeffs)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    u = events["x"].astype(np.float64) - cx
+    v = events["y"].astype(np.float64) - cy
+    x = np.rint(cx + (a * u + b * v) + dx).astype(np.int64)
+    y = np.rint(cy + (c * u + d * v) + dy).astype(np.int64)
+    if wrap:
+        keep = np.ones(len(events), dtype=bool)
+        x, y = x % width, y % height
+    else:
+        keep = (x >= 0) & (y >= 0) & (x < width) & (y < height)
+    n = int(keep.sum())
+    out["t"][:n] = events["t"][keep]
+    out["x"][:n] = x[keep]
+    out["y"][:n] = y[keep]
+    out["p"][:n] = events["p"][keep]
+    return n
+
+
+def select_events_reference(events, keep, out) -> int:
+    """Twin of ``_select_events_kernel``: boolean indexing."""
+    kept = events[keep]
+    out[: len(kept)] = kept
+    return len(kept)

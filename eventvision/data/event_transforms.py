@@ -1,0 +1,431 @@
+"""Random event transforms: structured events in, structured events out, seeded per worker.
+
+Every transform is called as tonic's are, ``transform(events)``, and also takes an explicit
+``numpy.random.Generator`` as ``transform(events, rng)``. Without one it draws from a private
+generator: seeded from ``seed`` (mixed with the DataLoader worker's seed inside a worker, so
+workers differ and a seeded loader repeats), or with ``seed=None`` from the worker's seed, or
+from fresh entropy in the main process. The deterministic steps live in
+`eventvision.data.event_ops`; docs/data.md ("Event transforms") lists the rules and magnitudes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from torch.utils.data import get_worker_info
+
+from ..errors import ConfigError
+from ..events import DVS128, Sensor
+from . import event_ops as ops
+from .augment import _mix_seeds
+
+__all__ = [
+    "EventTransform",
+    "Compose",
+    "FlipLR",
+    "PolarityFlip",
+    "CropZoom",
+    "SpatialJitter",
+    "TimeShift",
+    "TimeScale",
+    "TimeReverse",
+    "DropByTime",
+    "DropByArea",
+    "DropEvents",
+    "EventDrop",
+    "NDA",
+    "NDA_OPS",
+    "MixedSample",
+    "event_mix",
+    "EVENT_AUGMENTATIONS",
+    "make_event_augmentation",
+]
+
+
+SensorLike = Sensor | tuple[int, int, int]
+Range = float | tuple[float, float]
+
+
+def _ratio_range(name: str, value: Range, lo: float, hi: float) -> tuple[float, float]:
+    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
+    if len(pair) != 2 or not lo <= pair[0] <= pair[1] <= hi:
+        raise ConfigError(f"{name}={value!r}: expected a number or (low, high) within [{lo}, {hi}]")
+    return float(pair[0]), float(pair[1])
+
+
+class EventTransform:
+    """Base class: validates the sensor and seed, and supplies the per-worker generator."""
+
+    def __init__(self, sensor: SensorLike = DVS128, seed: int | None = None) -> None:
+        self.sensor = Sensor(*sensor)
+        if self.sensor.polarities != 2:
+            raise ConfigError(f"sensor {tuple(self.sensor)}: event transforms need 2 polarities")
+        self.seed = seed
+        self._generator: np.random.Generator | None = None
+        self._generator_key: tuple[int, int | None] | None = None
+
+    def __call__(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Transform one sample; ``rng`` (optional) supplies the randomness."""
+        return self.apply(events, self._rng(rng))
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transform one sample drawing from ``rng``; subclasses implement this."""
+        raise NotImplementedError
+
+    def _rng(self, rng: np.random.Generator | None) -> np.random.Generator:
+        if rng is not None:
+            return rng
+        info = get_worker_info()
+        key = (os.getpid(), None if info is None else info.seed)
+        if self._generator is None or self._generator_key != key:
+            if info is None:
+                seed = self.seed
+            else:
+                seed = info.seed if self.seed is None else _mix_seeds(self.seed, info.seed)
+            self._generator = np.random.default_rng(seed)
+            self._generator_key = key
+        return self._generator
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_generator"] = state["_generator_key"] = None
+        return state
+
+    def __repr__(self) -> str:
+        fields = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        fields["sensor"] = tuple(self.sensor)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+
+class Compose(EventTransform):
+    """Apply transforms in order, all drawing from one generator (``rng``, or the own one)."""
+
+    def __init__(self, transforms: Sequence[EventTransform], seed: int | None = None) -> None:
+        sensors = sorted({tuple(t.sensor) for t in transforms if isinstance(t, EventTransform)})
+        if len(sensors) > 1:
+            raise ConfigError(f"Compose: the transforms disagree on the sensor: {sensors}")
+        super().__init__(sensors[0] if sensors else DVS128, seed)
+        self.transforms = list(transforms)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Run each transform on the previous one's output."""
+        for transform in self.transforms:
+            events = transform(events, rng)
+        return events
+
+
+class FlipLR(EventTransform):
+    """Mirror left to right with probability ``p`` (tonic's RandomFlipLR)."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Flip or copy."""
+        return (
+            ops.flip_lr(events, self.sensor) if rng.random() < self.p else ops.copy_events(events)
+        )
+
+
+class PolarityFlip(EventTransform):
+    """Swap ON and OFF with probability ``p`` (tonic's RandomFlipPolarity)."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Flip or copy."""
+        return ops.flip_polarity(events) if rng.random() < self.p else ops.copy_events(events)
+
+
+class CropZoom(EventTransform):
+    """Crop a random box (side ``scale`` of the sensor, same aspect) and zoom it to full size."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, scale: Range = (0.6, 1.0), seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.scale = _ratio_range("scale", scale, 1e-3, 1.0)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the box and the per-event dither, then crop and zoom."""
+        s = rng.uniform(*self.scale)
+        w = max(1, round(s * self.sensor.width))
+        h = max(1, round(s * self.sensor.height))
+        x0 = int(rng.integers(0, self.sensor.width - w + 1))
+        y0 = int(rng.integers(0, self.sensor.height - h + 1))
+        dither = rng.random((len(events), 2))
+        return ops.crop_zoom(events, self.sensor, (x0, y0, w, h), dither)
+
+
+class SpatialJitter(EventTransform):
+    """Move each event by ``round(N(0, sigma))`` pixels per axis; events pushed off drop."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, sigma: float = 1.0, seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.sigma = _ratio_range("sigma", sigma, 0.0, float(max(self.sensor[:2])))[0]
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the offsets and move."""
+        d = np.rint(rng.normal(0.0, self.sigma, (len(events), 2))).astype(np.int64)
+        x = events["x"].astype(np.int64) + d[:, 0]
+        y = events["y"].astype(np.int64) + d[:, 1]
+        return ops.move_events(events, self.sensor, x, y)
+
+
+class TimeShift(EventTransform):
+    """Add one integer offset uniform in ``[0, max_shift_us]`` to all timestamps."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, max_shift_us: int = 100_000, seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        if max_shift_us < 0:
+            raise ConfigError(f"max_shift_us={max_shift_us}: expected at least 0")
+        self.max_shift_us = int(max_shift_us)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the offset and shift."""
+        return ops.shift_time(events, int(rng.integers(0, self.max_shift_us + 1)))
+
+
+class TimeScale(EventTransform):
+    """Stretch time about the first event by a factor uniform in ``factor``."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, factor: Range = (0.8, 1.25), seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.factor = _ratio_range("factor", factor, 1e-3, 1e3)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the factor and scale."""
+        return ops.scale_time(events, rng.uniform(*self.factor))
+
+
+class TimeReverse(EventTransform):
+    """Play the sample backwards with probability ``p``, flipping polarity (tonic's, p flipped)."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Reverse or copy."""
+        return ops.reverse_time(events) if rng.random() < self.p else ops.copy_events(events)
+
+
+class DropByTime(EventTransform):
+    """Drop the events of a random window covering ``ratio`` of the sample's span (EventDrop)."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, ratio: Range = (0.1, 0.9), seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the window inside [t_first, t_last] and drop it."""
+        r = rng.uniform(*self.ratio)
+        if len(events) == 0:
+            return ops.copy_events(events)
+        t_first, t_last = int(events["t"][0]), int(events["t"][-1])
+        length = r * (t_last - t_first)
+        start = rng.uniform(t_first, t_last - length) if t_last - length > t_first else t_first
+        return ops.drop_time_window(events, int(np.ceil(start)), int(np.floor(start + length)))
+
+
+class DropByArea(EventTransform):
+    """Drop the events in a random box of sides ``ratio`` of the sensor's (EventDrop)."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, ratio: Range = (0.05, 0.25), seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the box and drop it."""
+        r = rng.uniform(*self.ratio)
+        w, h = int(self.sensor.width * r), int(self.sensor.height * r)
+        x0 = int(rng.integers(0, self.sensor.width - w + 1))
+        y0 = int(rng.integers(0, self.sensor.height - h + 1))
+        return ops.drop_box(events, x0, y0, x0 + w, y0 + h)
+
+
+class DropEvents(EventTransform):
+    """Drop exactly ``round(ratio * N)`` events chosen at random (tonic's DropEvent)."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, ratio: Range = (0.1, 0.9), seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the ratio and the dropped events."""
+        n = len(events)
+        n_drop = int(rng.uniform(*self.ratio) * n + 0.5)
+        keep = np.ones(n, dtype=bool)
+        keep[rng.choice(n, n_drop, replace=False)] = False
+        return ops.copy_events(events, keep)
+
+
+class EventDrop(EventTransform):
+    """EventDrop (Gu et al., IJCAI 2021): one of identity, by time, by area or at random.
+
+    Magnitudes as tonic's EventDrop: time ratio in {0.1, ..., 0.9}, area ratio in
+    {0.05, ..., 0.25}, random ratio in {0.1, ..., 0.9}.
+    """
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the kind and its magnitude, then drop."""
+        kind = int(rng.integers(0, 4))
+        if kind == 0:
+            return ops.copy_events(events)
+        if kind == 1:
+            step = DropByTime(self.sensor, int(rng.integers(1, 10)) / 10.0)
+        elif kind == 2:
+            step = DropByArea(self.sensor, int(rng.integers(1, 6)) / 20.0)
+        else:
+            step = DropEvents(self.sensor, int(rng.integers(1, 10)) / 10.0)
+        return step.apply(events, rng)
+
+
+NDA_OPS = ("flip", "roll", "rotate", "shear", "cutout")
+
+
+class NDA(EventTransform):
+    """Neuromorphic data augmentation (Li et al., ECCV 2022) at event level: one op per sample.
+
+    One op drawn uniformly from ``ops``: flip left-right; roll by integers uniform in
+    ``±round(roll_fraction * side)`` with wrap-around (5/48: the official code's ±5 px at 48 px,
+    ±13 at 128); rotate by an angle uniform in ``±max_angle_deg`` (30); shear along x by an angle
+    uniform in ``±max_shear_deg`` (30); cutout of a ``⌊side/3⌋`` square around a uniform pixel,
+    clipped at the border. ``ops=("roll", "rotate", "shear")`` is the official code's
+    CIFAR10-DVS set.
+    """
+
+    def __init__(
+        self,
+        sensor: SensorLike = DVS128,
+        seed: int | None = None,
+        ops: Sequence[str] = NDA_OPS,
+        roll_fraction: float = 5 / 48,
+        max_angle_deg: float = 30.0,
+        max_shear_deg: float = 30.0,
+    ) -> None:
+        super().__init__(sensor, seed)
+        unknown = [op for op in ops if op not in NDA_OPS]
+        if unknown or not ops:
+            raise ConfigError(f"NDA ops {list(ops)!r}: expected a non-empty subset of {NDA_OPS}")
+        self.ops = tuple(ops)
+        self.roll_fraction = _ratio_range("roll_fraction", roll_fraction, 0.0, 1.0)[0]
+        self.max_angle_deg = _ratio_range("max_angle_deg", max_angle_deg, 0.0, 180.0)[0]
+        self.max_shear_deg = _ratio_range("max_shear_deg", max_shear_deg, 0.0, 80.0)[0]
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the op and its magnitude, then apply it."""
+        op = self.ops[int(rng.integers(len(self.ops)))]
+        width, height = self.sensor.width, self.sensor.height
+        if op == "flip":
+            return ops.flip_lr(events, self.sensor)
+        if op == "roll":
+            bx, by = round(self.roll_fraction * width), round(self.roll_fraction * height)
+            dx, dy = int(rng.integers(-bx, bx + 1)), int(rng.integers(-by, by + 1))
+            return ops.roll_events(events, self.sensor, dx, dy)
+        if op == "rotate":
+            return ops.rotate_events(events, self.sensor, rng.uniform(-1, 1) * self.max_angle_deg)
+        if op == "shear":
+            return ops.shear_x_events(events, self.sensor, rng.uniform(-1, 1) * self.max_shear_deg)
+        cx, cy = int(rng.integers(width)), int(rng.integers(height))
+        hx, hy = (width // 3) // 2, (height // 3) // 2
+        return ops.drop_box(events, max(cx - hx, 0), max(cy - hy, 0), cx + hx, cy + hy)
+
+
+class MixedSample(NamedTuple):
+    """EventMix's result: the mixed events and the two labels with their weights (sum 1)."""
+
+    events: np.ndarray
+    labels: tuple[int, int]
+    weights: tuple[float, float]
+
+
+def event_mix(
+    first: tuple[np.ndarray, int],
+    second: tuple[np.ndarray, int],
+    rng: np.random.Generator,
+    sensor: Sensor | tuple[int, int, int] = DVS128,
+) -> MixedSample:
+    """EventMix: paste ``second``'s events of a random space-time box into ``first``.
+
+    The box's volume fraction ``v`` is uniform in [0, 1]; its sides are ``v**(1/3)`` of the
+    width, height and time span, at a uniform position. The label weights are the shares of
+    the mixed events that came from each sample; with no events at all, ``(1 - v, v)``.
+    """
+    sensor = Sensor(*sensor)
+    (a, label_a), (b, label_b) = first, second
+    v = rng.uniform()
+    side = v ** (1 / 3)
+    w, h = round(side * sensor.width), round(side * sensor.height)
+    x0 = int(rng.integers(0, sensor.width - w + 1))
+    y0 = int(rng.integers(0, sensor.height - h + 1))
+    f0 = rng.uniform(0.0, 1.0 - side)
+    mixed, n_a, n_b = ops.mix_events(a, b, (x0, y0, x0 + w, y0 + h), (f0, f0 + side))
+    total = n_a + n_b
+    weights = (n_a / total, n_b / total) if total else (1.0 - v, v)
+    return MixedSample(mixed, (int(label_a), int(label_b)), weights)
+
+
+EVENT_AUGMENTATIONS: dict[str, Callable[..., EventTransform]] = {
+    "nda": NDA,
+    "eventdrop": EventDrop,
+    "flip": FlipLR,
+    "polarity-flip": PolarityFlip,
+    "crop-zoom": CropZoom,
+    "spatial-jitter": SpatialJitter,
+    "time-shift": TimeShift,
+    "time-scale": TimeScale,
+    "time-reverse": TimeReverse,
+    "drop-time": DropByTime,
+    "drop-area": DropByArea,
+    "drop-events": DropEvents,
+}
+
+
+def make_event_augmentation(
+    name: str, sensor: Sensor | tuple[int, int, int] = DVS128, seed: int | None = None
+) -> EventTransform:
+    """The per-sample event augmentation called ``name`` with its documented magnitudes.
+
+    Several names joined by ``+`` (e.g. ``"flip+eventdrop"``) compose in that order. An unknown
+    name raises ConfigError suggesting close matches.
+
+    Example:
+        >>> from eventvision.events import make_events
+        >>> make_event_augmentation("flip", seed=0)(make_events([0], [1], [2], [1])).shape
+        (1,)
+    """
+    steps = []
+    for part in name.split("+"):
+        if part not in EVENT_AUGMENTATIONS:
+            known = sorted(EVENT_AUGMENTATIONS)
+            close = difflib.get_close_matches(part, known)
+            hint = f"did you mean {close}? " if close else ""
+            raise ConfigError(f"unknown event augmentation {part!r}; {hint}known: {known}")
+        steps.append(EVENT_AUGMENTATIONS[part](sensor, seed=seed))
+    return steps[0] if len(steps) == 1 else Compose(steps, seed=seed)

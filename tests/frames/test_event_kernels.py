@@ -1,0 +1,71 @@
+"""The event kernels (packing, affine map, selection) equal their plain-numpy twins bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import random_events
+
+from eventvision.events import EVENT_DTYPE
+from eventvision.frames.kernels import (
+    _affine_events_kernel,
+    _pack_events_kernel,
+    _select_events_kernel,
+)
+from eventvision.frames.reference import (
+    affine_events_reference,
+    pack_events_reference,
+    select_events_reference,
+)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_pack_kernel_equals_reference(n):
+    events = random_events(n, seed=2)
+    columns = (
+        events["t"].astype(np.int64),
+        events["x"].astype(np.int64),
+        events["y"].astype(np.int64),
+        events["p"].astype(np.int64),
+    )
+    fast = np.zeros(n, EVENT_DTYPE)
+    slow = np.zeros(n, EVENT_DTYPE)
+    _pack_events_kernel(*columns, fast)
+    pack_events_reference(*columns, slow)
+    assert fast.tobytes() == slow.tobytes() == events.tobytes()
+
+
+@pytest.mark.parametrize(
+    "coeffs, wrap",
+    [
+        ((1.0, 0.0, 0.0, 1.0, 0.0, 0.0), False),
+        ((-1.0, 0.0, 0.0, 1.0, 0.0, 0.0), False),
+        ((1.0, 0.0, 0.0, 1.0, 17.0, -40.0), True),
+        ((0.8, 0.6, -0.6, 0.8, 0.0, 0.0), False),
+        ((1.0, 0.577, 0.0, 1.0, 0.0, 0.0), False),
+        ((1.0, 0.0, 0.0, 1.0, 0.5, 0.5), False),  # every position a tie: round half to even
+    ],
+)
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_affine_kernel_equals_reference(coeffs, wrap, n):
+    events = random_events(n, seed=3, width=40, height=30)
+    fast = np.zeros(n, EVENT_DTYPE)
+    slow = np.zeros(n, EVENT_DTYPE)
+    c = np.asarray(coeffs)
+    n_fast = _affine_events_kernel(events, c, wrap, 40, 30, fast)
+    n_slow = affine_events_reference(events, c, wrap, 40, 30, slow)
+    assert n_fast == n_slow
+    assert fast[:n_fast].tobytes() == slow[:n_slow].tobytes()
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000])
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
+def test_select_kernel_equals_reference(n, fraction):
+    events = random_events(n, seed=4)
+    keep = np.random.default_rng(n).random(n) < fraction
+    fast = np.zeros(n, EVENT_DTYPE)
+    slow = np.zeros(n, EVENT_DTYPE)
+    n_fast = _select_events_kernel(events, keep, fast)
+    n_slow = select_events_reference(events, keep, slow)
+    assert n_fast == n_slow == int(keep.sum())
+    assert fast[:n_fast].tobytes() == slow[:n_slow].tobytes()
