@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from .aedat2 import read_aedat2 as read_aedat2
 from .aedat2 import write_aedat2 as write_aedat2
+from .aedat4 import iter_aedat4 as iter_aedat4
+from .aedat4 import read_aedat4 as read_aedat4
+from .aedat4 import read_aedat4_info as read_aedat4_info
+from .aedat4 import write_aedat4 as write_aedat4
 from .aedat31 import encode_packet as encode_packet
 from .aedat31 import iter_aedat31 as iter_aedat31
 from .aedat31 import read_aedat31 as read_aedat31
 from .aedat31 import write_aedat31 as write_aedat31
+from .atis import read_atis_bin as read_atis_bin
+from .atis import write_atis_bin as write_atis_bin
 from .datasets import CIFAR10_DVS as CIFAR10_DVS
 from .datasets import DATASETS as DATASETS
 from .datasets import DVS_GESTURE as DVS_GESTURE
@@ -24,6 +30,12 @@ __all__ = [
     "iter_aedat31",
     "write_aedat31",
     "encode_packet",
+    "read_aedat4",
+    "iter_aedat4",
+    "read_aedat4_info",
+    "write_aedat4",
+    "read_atis_bin",
+    "write_atis_bin",
     "read_labels_csv",
     "write_labels_csv",
     "read_trials",
