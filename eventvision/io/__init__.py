@@ -17,6 +17,8 @@ from .atis import write_atis_bin as write_atis_bin
 from .datasets import CIFAR10_DVS as CIFAR10_DVS
 from .datasets import DATASETS as DATASETS
 from .datasets import DVS_GESTURE as DVS_GESTURE
+from .datasets import NCALTECH101 as NCALTECH101
+from .datasets import NMNIST as NMNIST
 from .datasets import DatasetInfo as DatasetInfo
 from .labels import read_labels_csv as read_labels_csv
 from .labels import read_trials as read_trials
@@ -43,5 +45,7 @@ __all__ = [
     "DatasetInfo",
     "CIFAR10_DVS",
     "DVS_GESTURE",
+    "NMNIST",
+    "NCALTECH101",
     "DATASETS",
 ]

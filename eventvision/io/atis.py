@@ -70,12 +70,15 @@ def write_atis_bin(
     """Write events as ATIS ``.bin`` records, inserting overflow records where time needs them.
 
     Before each event, overflow records are added until its time minus 2**13 us per overflow
-    so far fits below ``timestamp_limit`` (at most 2**23); tests lower the limit to force them.
+    so far fits below ``timestamp_limit`` (2**13 to 2**23); tests lower the limit to force them.
     """
     if events.dtype != EVENT_DTYPE:
         events = events.astype(EVENT_DTYPE)
-    if not 0 < timestamp_limit <= TIMESTAMP_LIMIT:
-        raise ValueError(f"timestamp_limit must be in 1..{TIMESTAMP_LIMIT}, got {timestamp_limit}")
+    if not OVERFLOW_STEP_US <= timestamp_limit <= TIMESTAMP_LIMIT:
+        raise ValueError(
+            f"timestamp_limit must be in {OVERFLOW_STEP_US}..{TIMESTAMP_LIMIT}, "
+            f"got {timestamp_limit}"
+        )
     if len(events) and (events["x"].max() > 255 or events["y"].max() >= OVERFLOW_Y):
         raise ValueError(f"ATIS records hold x < 256 and y < {OVERFLOW_Y}")
     t = events["t"].astype(np.int64)
@@ -83,7 +86,6 @@ def write_atis_bin(
         raise ValueError("ATIS events need non-negative, time-sorted timestamps")
     # overflows before each event: the fewest that bring t below the limit, never decreasing
     need = np.maximum(0, -((timestamp_limit - 1 - t) // OVERFLOW_STEP_US))
-    need = np.maximum.accumulate(need) if len(need) else need
     total = len(events) + int(need[-1] if len(need) else 0)
     out = np.zeros((total, ATIS_RECORD_BYTES), np.uint8)  # [record, byte]
     rows = np.arange(len(events)) + need  # each event after all overflows before it
