@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE, Sensor
+from ._kernels import _decode_aedat4, _decode_aedat4_fast
 
 __all__ = ["read_aedat4", "iter_aedat4", "write_aedat4", "read_aedat4_info", "AEDAT4_MAGIC"]
 
@@ -60,17 +61,12 @@ def iter_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> Ite
         stream_id: which event stream; ``None`` takes the file's only event stream and raises
             FormatError when there are several.
     """
-    path = Path(path)
-    with open(path, "rb") as f:
-        info = _read_header(f, path)
-        target, sensor = _pick_stream(info, stream_id, path)
-        last_t = np.iinfo(np.int64).min
-        for offset, payload in _iter_payloads(f, path, info, target):
-            events = _decode_events(payload, offset, path)
-            _check_events(events, sensor, last_t, offset, path)
-            if len(events):
-                last_t = int(events["t"][-1])
-                yield events
+    last_t = np.iinfo(np.int64).min
+    for offset, words, sensor, file in _iter_packet_words(Path(path), stream_id):
+        events = np.empty(len(words) // 2, EVENT_DTYPE)
+        _, last_t = _decode_into(events, 0, words, last_t, sensor, offset, file)
+        if len(events):
+            yield events
 
 
 def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.ndarray:
@@ -79,8 +75,40 @@ def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.
     Timestamps are the file's microseconds as written (DV stores Unix time), x and y as the
     camera wrote them, polarity 1 for ON. See :func:`iter_aedat4` for ``stream_id``.
     """
-    parts = list(iter_aedat4(path, stream_id=stream_id))
-    return np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
+    packets = list(_iter_packet_words(Path(path), stream_id))
+    out = np.empty(sum(len(words) // 2 for _, words, _, _ in packets), EVENT_DTYPE)
+    k, last_t = 0, np.iinfo(np.int64).min
+    while packets:
+        offset, words, sensor, file = packets.pop(0)  # free each payload once decoded
+        k, last_t = _decode_into(out, k, words, last_t, sensor, offset, file)
+    return out
+
+
+def _iter_packet_words(path: Path, stream_id: int | None):
+    """Yield ``(byte offset, int64 words of the records, sensor, path)`` of each event packet."""
+    with open(path, "rb") as f:
+        info = _read_header(f, path)
+        target, sensor = _pick_stream(info, stream_id, path)
+        for offset, payload in _iter_payloads(f, path, info, target):
+            yield offset, _record_words(payload, offset, path), sensor, path
+
+
+def _decode_into(out, k, words, last_t, sensor, offset, path) -> tuple[int, int]:
+    """Decode one packet's records into ``out[k:]``; returns the new ``(k, last_t)``."""
+    fields = [out[name] for name in ("t", "x", "y", "p")]
+    end_t, suspect = _decode_aedat4_fast(words, *fields, k, last_t, *sensor[:2])
+    if not suspect:
+        return k + len(words) // 2, end_t
+    k, last_t, code, where = _decode_aedat4(words, *fields, k, last_t, *sensor[:2])
+    if code == 1:
+        raise FormatError(f"{path}: timestamp goes backwards in the packet at byte offset {offset}")
+    if code == 2:
+        raise FormatError(
+            f"{path}: event {where} of the packet at byte offset {offset} has a coordinate "
+            f"outside the {sensor.width}x{sensor.height} sensor the header declares, or a "
+            "polarity byte other than 0 and 1"
+        )
+    return k, last_t
 
 
 def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
@@ -220,8 +248,12 @@ def _decompressor(compression: str):
     else:
         import zstandard
 
+        context = zstandard.ZstdDecompressor()
+
         def decode(blob: bytes) -> bytes:
-            return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+            if zstandard.frame_content_size(blob) >= 0:  # DV writes the size: one call
+                return context.decompress(blob)
+            return context.decompressobj().decompress(blob)
 
         errors = (zstandard.ZstdError,)
 
@@ -236,8 +268,8 @@ def _decompressor(compression: str):
     return undo
 
 
-def _decode_events(payload: bytes, offset: int, path: Path) -> np.ndarray:
-    """The EVENT_DTYPE events of one decompressed, size-prefixed EventPacket FlatBuffer."""
+def _record_words(payload: bytes, offset: int, path: Path) -> np.ndarray:
+    """The records of one decompressed, size-prefixed EventPacket, as int64 word pairs."""
     try:
         if len(payload) < 12 or struct.unpack_from("<I", payload)[0] != len(payload) - 4:
             raise ValueError(f"size prefix does not match the {len(payload)}-byte packet")
@@ -245,40 +277,15 @@ def _decode_events(payload: bytes, offset: int, path: Path) -> np.ndarray:
         table, vtable = _table(buf, EVENT_IDENTIFIER.encode())
         at = _field(buf, table, vtable, 0)
         if not at:
-            return np.empty(0, EVENT_DTYPE)
+            return np.empty(0, np.int64)
         vector = at + struct.unpack_from("<I", buf, at)[0]
         count = struct.unpack_from("<I", buf, vector)[0]
         if vector + 4 + count * EVENT_STRUCT.itemsize > len(buf):
             raise ValueError(f"{count} events run past the packet")
     except (struct.error, ValueError) as e:
         raise FormatError(f"{path}: bad event packet at byte offset {offset}: {e}") from None
-    records = np.frombuffer(buf, EVENT_STRUCT, count=count, offset=vector + 4)
-    events = np.empty(count, EVENT_DTYPE)
-    events["t"] = records["t"]
-    events["x"] = records["x"]
-    events["y"] = records["y"]
-    events["p"] = records["p"]
-    if count and (records["x"].min() < 0 or records["y"].min() < 0 or records["p"].max() > 1):
-        raise FormatError(
-            f"{path}: event packet at byte offset {offset} holds a negative coordinate or a "
-            "polarity byte other than 0 and 1"
-        )
-    return events
-
-
-def _check_events(events: np.ndarray, sensor: Sensor, last_t: int, offset: int, path: Path) -> None:
-    if not len(events):
-        return
-    t = events["t"]
-    if t[0] < last_t or (len(t) > 1 and bool((np.diff(t) < 0).any())):
-        raise FormatError(f"{path}: timestamp goes backwards in the packet at byte offset {offset}")
-    if sensor.width and sensor.height:
-        x_max, y_max = int(events["x"].max()), int(events["y"].max())
-        if x_max >= sensor.width or y_max >= sensor.height:
-            raise FormatError(
-                f"{path}: event packet at byte offset {offset} has x={x_max}, y={y_max} outside "
-                f"the {sensor.width}x{sensor.height} sensor the header declares"
-            )
+    words = np.frombuffer(payload, "<i8", count=2 * count, offset=4 + vector + 4)
+    return words if words.flags.aligned else words.copy()
 
 
 def _info_xml(sensor: Sensor, compression: str, source: str) -> str:

@@ -55,3 +55,11 @@ def decode_aedat31_body(body: bytes) -> np.ndarray:
         (data >> aedat31.Y_SHIFT) & aedat31.Y_MASK,
         (data >> aedat31.POLARITY_SHIFT) & 1,
     )
+
+
+def decode_aedat4_records(records: bytes) -> np.ndarray:
+    """Decode the 16-byte dv::Event records of one event packet (after its FlatBuffer head)."""
+    from .aedat4 import EVENT_STRUCT
+
+    fields = np.frombuffer(records, EVENT_STRUCT)
+    return make_events(fields["t"], fields["x"], fields["y"], fields["p"])

@@ -152,3 +152,21 @@ def test_magic_checked(tmp_path):
     path.write_bytes(AEDAT4_MAGIC[:-2] + b"\n")
     with pytest.raises(FormatError, match="bad magic at byte offset 0"):
         read_aedat4(path)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_kernel_equals_numpy_twin(tmp_path, n):
+    from eventvision.io.reference import decode_aedat4_records
+
+    path = tmp_path / "k.aedat4"
+    events = random_events(n, 8, width=240, height=180)
+    write_aedat4(path, events, SENSOR, packet_events=1000)
+    content, offset = path.read_bytes(), read_aedat4_info(path).body_offset
+    parts = []
+    while offset < len(content):
+        size = struct.unpack_from("<i", content, offset + 4)[0]
+        parts.append(decode_aedat4_records(content[offset + 8 + 32 : offset + 8 + size]))
+        offset += 8 + size
+    twin = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
+    assert np.array_equal(read_aedat4(path), twin)
+    assert np.array_equal(twin, events)
