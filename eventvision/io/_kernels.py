@@ -243,3 +243,32 @@ def _decode_aedat4_fast(words, t, x, y, p, k, last_t, width, height):  # pragma:
         y[k + i] = ey
         p[k + i] = ep
     return last_t, suspect
+
+
+@njit(cache=True)
+def _decode_atis(raw, t, x, y, p):  # pragma: no cover
+    """Decode 5-byte ATIS records; a record with y == 240 adds 2**13 us from itself on.
+
+    Overflow records are dropped. Returns ``(k, bad)``: k events written, bad the record index
+    where time goes backwards, else -1.
+    """
+    k = 0
+    offset = 0
+    last_t = -1
+    for i in range(raw.shape[0] // 5):
+        j = 5 * i
+        row = raw[j + 1]
+        if row == 240:
+            offset += 8192
+            continue
+        b2 = np.int64(raw[j + 2])
+        stamp = (((b2 & 0x7F) << 16) | (np.int64(raw[j + 3]) << 8) | np.int64(raw[j + 4])) + offset
+        if stamp < last_t:
+            return k, i
+        last_t = stamp
+        t[k] = stamp
+        x[k] = raw[j]
+        y[k] = row
+        p[k] = b2 >> 7
+        k += 1
+    return k, -1

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
+from ._kernels import _decode_atis
 
 __all__ = ["read_atis_bin", "write_atis_bin", "ATIS_RECORD_BYTES"]
 
@@ -41,27 +42,22 @@ def read_atis_bin(path: str | os.PathLike) -> np.ndarray:
             f"{path}: truncated record at byte offset {ATIS_RECORD_BYTES * n}: "
             f"{tail} of {ATIS_RECORD_BYTES} bytes"
         )
-    records = raw.reshape(n, ATIS_RECORD_BYTES)  # [event, byte]
-    x, y, b2 = records[:, 0], records[:, 1], records[:, 2]
-    overflow = y == OVERFLOW_Y
-    t = (
-        (b2.astype(np.int64) & TIMESTAMP_HIGH_MASK) << 16
-        | records[:, 3].astype(np.int64) << 8
-        | records[:, 4].astype(np.int64)
-    )
-    t += np.cumsum(overflow, dtype=np.int64) * OVERFLOW_STEP_US
-    keep = ~overflow
-    events = np.empty(int(keep.sum()), EVENT_DTYPE)
-    events["t"], events["x"], events["y"] = t[keep], x[keep], y[keep]
-    events["p"] = b2[keep] >> 7
-    backwards = np.flatnonzero(np.diff(events["t"]) < 0)
-    if len(backwards):
-        record = int(np.flatnonzero(keep)[backwards[0] + 1])
+    events = np.empty(n, EVENT_DTYPE)
+    k, bad = _decode_atis(raw, *(events[name] for name in ("t", "x", "y", "p")))
+    if bad >= 0:
         raise FormatError(
-            f"{path}: timestamp goes backwards at byte offset {ATIS_RECORD_BYTES * record}: "
-            f"{int(t[record])} us after {int(events['t'][backwards[0]])} us"
+            f"{path}: timestamp goes backwards at byte offset {ATIS_RECORD_BYTES * bad}: "
+            f"{_record_time(raw, bad)} us after {int(events['t'][k - 1])} us"
         )
-    return events
+    return events[:k]
+
+
+def _record_time(raw: np.ndarray, index: int) -> int:
+    """The full time of record ``index``: its 23 bits plus 2**13 us per overflow up to it."""
+    j = ATIS_RECORD_BYTES * index
+    overflows = int(np.count_nonzero(raw[1 : j + 1 : ATIS_RECORD_BYTES] == OVERFLOW_Y))
+    stamp = (int(raw[j + 2]) & TIMESTAMP_HIGH_MASK) << 16 | int(raw[j + 3]) << 8 | int(raw[j + 4])
+    return stamp + overflows * OVERFLOW_STEP_US
 
 
 def write_atis_bin(
