@@ -82,7 +82,7 @@ class NMNIST(_AtisDataset):
     """N-MNIST from ``<root>/Train|Test/<digit>/*.bin`` (34x34); items ``(events, label)``.
 
     ``root`` holds ``Train`` and ``Test`` (or ``NMNIST/`` holding them, tonic's download).
-    Labels are the digits; events are the files' own (see docs/data.md).
+    Labels are the digits; events are the files' own (see docs/formats.md).
     """
 
     info = NMNIST
@@ -109,7 +109,7 @@ class NCaltech101(_AtisDataset):
     ``root`` is the release's ``Caltech101`` folder, its parent, or tonic's ``save_to``. The
     release has no split: per class, files in name order, a random 9:1 train:test split drawn
     with ``seed`` (CIFAR10-DVS's ``random`` protocol). Labels follow the 101 sorted folder
-    names, the background class included (see docs/data.md).
+    names, the background class included (see docs/formats.md).
     """
 
     info = NCALTECH101

@@ -65,7 +65,7 @@ class CIFAR10DVS:
 
     ``layout`` is ``"auto"`` (detect), ``"original"``, ``"tonic"`` (``<class>/*.aedat4``,
     events as tonic gives them) or ``"spikingjelly"`` (``events_np/<class>/*.npz``, already in
-    the paper's orientation); every layout takes the same split rules (see docs/data.md).
+    the paper's orientation); every layout takes the same split rules (see docs/formats.md).
 
     Example:
         >>> ds = CIFAR10DVS("raw/", split="test")  # doctest: +SKIP

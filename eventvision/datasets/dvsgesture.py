@@ -54,7 +54,7 @@ class DVSGesture:
     ``layout`` is ``"auto"`` (detect), ``"original"``, ``"tonic"`` (``ibmGestureTrain|Test/
     userNN_<lighting>/<label>.npy``, time scaled ms -> us as tonic does) or ``"spikingjelly"``
     (``events_np/train|test/<label>/*.npz``): one file per sample, labels the natural 0..10 of
-    the folder or file names, the split that of the folders (see docs/data.md).
+    the folder or file names, the split that of the folders (see docs/formats.md).
 
     Args:
         on_missing: ``"error"`` (default) or ``"skip"``: what to do with a recording named in the

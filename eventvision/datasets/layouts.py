@@ -1,7 +1,7 @@
 """The folder layouts users hold: the original releases, tonic's downloads, spikingjelly's npz.
 
 Each layout is detected by the files it must hold; ``layout="auto"`` takes the one layout a
-root holds and refuses a root holding none or several. See docs/data.md for how each relates
+root holds and refuses a root holding none or several. See docs/formats.md for how each relates
 to the original release (orientation, polarity, time unit) and which split rule applies.
 """
 
