@@ -7,9 +7,9 @@ AEDAT 2.0 file (150k events) and a DVS-Gesture-size AEDAT 3.1 recording (1M even
 a packet), plus the formats users hold: an AEDAT 4 file of 1M events (346x260, 4096 events a
 packet) stored uncompressed, LZ4 and Zstd, against tonic's `read_aedat4` (the Rust `aedat`
 package), and an N-Caltech101-style ATIS .bin of 1M events against tonic's `read_mnist_file`
-and spikingjelly's `load_ATIS_bin`. tonic 1.7's `read_dvs_128` / `read_dvs_ibm` fail as shipped (they unpack three header
-values into two), so tonic is timed through the same functions they call, with that unpacking
-repaired.
+and spikingjelly's `load_ATIS_bin`. tonic 1.7's `read_dvs_128` / `read_dvs_ibm` fail as
+shipped (they unpack three header values into two), so tonic is timed through the same
+functions they call, with that unpacking repaired.
 """
 
 from __future__ import annotations
