@@ -170,3 +170,25 @@ def test_kernel_equals_numpy_twin(tmp_path, n):
     twin = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
     assert np.array_equal(read_aedat4(path), twin)
     assert np.array_equal(twin, events)
+
+
+def test_several_event_streams_need_a_stream_id(tmp_path):
+    from eventvision.io.aedat4 import PACKET_HEADER, _event_packet, _info_xml, _io_header
+
+    xml = _info_xml(SENSOR, "none", "left")
+    second = xml[xml.index('  <node name="0"') : xml.index(" </node>\n</dv>")].replace('"0"', '"1"')
+    xml = xml.replace(" </node>\n</dv>", second.replace("/0/", "/1/") + " </node>\n</dv>")
+    left, right = (random_events(50, s, width=240, height=180) for s in (9, 10))
+    path = tmp_path / "stereo.aedat4"
+    with open(path, "wb") as f:
+        f.write(AEDAT4_MAGIC + _io_header(0, xml))
+        for stream, events in ((0, left[:25]), (1, right), (0, left[25:])):
+            packet = _event_packet(events)
+            f.write(PACKET_HEADER.pack(stream, len(packet)) + packet)
+    assert sorted(read_aedat4_info(path).event_streams) == [0, 1]
+    with pytest.raises(FormatError, match=r"event streams \[0, 1\]; pass stream_id"):
+        read_aedat4(path)
+    assert np.array_equal(read_aedat4(path, stream_id=0), left)
+    assert np.array_equal(read_aedat4(path, stream_id=1), right)
+    with pytest.raises(FormatError, match=r"no event stream 2"):
+        read_aedat4(path, stream_id=2)
