@@ -4,9 +4,12 @@ Run: .venv/bin/python benchmarks/bench_readers.py [--repeats 5]
 
 The files are written by eventvision's writers in the original byte layouts: a CIFAR10-DVS-size
 AEDAT 2.0 file (150k events) and a DVS-Gesture-size AEDAT 3.1 recording (1M events, 2048 events
-a packet). tonic 1.7's `read_dvs_128` / `read_dvs_ibm` fail as shipped (they unpack three header
-values into two), so tonic is timed through the same functions they call, with that unpacking
-repaired.
+a packet), plus the formats users hold: an AEDAT 4 file of 1M events (346x260, 4096 events a
+packet) stored uncompressed, LZ4 and Zstd, against tonic's `read_aedat4` (the Rust `aedat`
+package), and an N-Caltech101-style ATIS .bin of 1M events against tonic's `read_mnist_file`
+and spikingjelly's `load_ATIS_bin`. tonic 1.7's `read_dvs_128` / `read_dvs_ibm` fail as
+shipped (they unpack three header values into two), so tonic is timed through the same
+functions they call, with that unpacking repaired.
 """
 
 from __future__ import annotations
@@ -19,14 +22,47 @@ from pathlib import Path
 import numpy as np
 from common import interleaved_medians, print_table
 
-from eventvision.events import make_events
-from eventvision.io import read_aedat2, read_aedat31, write_aedat2, write_aedat31
+from eventvision.events import Sensor, make_events
+from eventvision.io import (
+    read_aedat2,
+    read_aedat4,
+    read_aedat31,
+    read_atis_bin,
+    write_aedat2,
+    write_aedat4,
+    write_aedat31,
+    write_atis_bin,
+)
 
 
-def _events(n: int, span_us: int, seed: int = 0) -> np.ndarray:
+def _events(n: int, span_us: int, seed: int = 0, width: int = 128, height: int = 128):
     rng = np.random.default_rng(seed)
     t = np.sort(rng.integers(0, span_us, n))
-    return make_events(t, rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
+    x, y = rng.integers(0, width, n), rng.integers(0, height, n)
+    return make_events(t, x, y, rng.integers(0, 2, n))
+
+
+def _new_format_cases(tmp: Path, repeats: int) -> list[tuple]:
+    """AEDAT 4 (three compressions) and ATIS rows; spikingjelly reads only the ATIS file."""
+    import tonic.io
+    from spikingjelly.datasets import utils
+
+    cases = []
+    events = _events(1_000_000, 10_000_000, width=346, height=260)
+    for compression in ("none", "lz4", "zstd"):
+        path = tmp / f"dv_{compression}.aedat4"
+        write_aedat4(path, events, Sensor(346, 260), compression=compression)
+        name = f"AEDAT 4 {compression}, 1M events"
+        cases.append((name, path, read_aedat4, None, tonic.io.read_aedat4, repeats))
+    atis = tmp / "image_0001.bin"
+    write_atis_bin(atis, _events(1_000_000, 8_000_000, width=240, height=180))
+    tonic_atis = partial(
+        tonic.io.read_mnist_file, dtype=np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
+    )
+    cases.append(
+        ("ATIS .bin, 1M events", atis, read_atis_bin, utils.load_ATIS_bin, tonic_atis, repeats)
+    )
+    return cases
 
 
 def _tonic_reader(decode_shift_x: int, decode_shift_y: int, mask: int):
@@ -45,6 +81,7 @@ def _tonic_reader(decode_shift_x: int, decode_shift_y: int, mask: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=25)
+    parser.add_argument("--only-new", action="store_true", help="only the AEDAT 4 and ATIS rows")
     args = parser.parse_args()
 
     from spikingjelly.datasets import cifar10_dvs, utils
@@ -60,21 +97,23 @@ def main() -> None:
             ("AEDAT 3.1, 1M events", aedat31, read_aedat31, utils.load_aedat_v3,
              _tonic_reader(17, 2, 0x1FFF), args.repeats),
         ]  # fmt: skip
+        if args.only_new:
+            cases = []
+        cases += _new_format_cases(Path(tmp), max(3, args.repeats // 5))
         rows = []
         for name, path, ours, sj, tonic_read, repeats in cases:
-            fns = {
-                "ours": partial(ours, path),
-                "sj": partial(sj, path),
-                "tonic": partial(tonic_read, path),
-            }
+            fns = {"ours": partial(ours, path), "tonic": partial(tonic_read, path)}
+            if sj is not None:
+                fns["sj"] = partial(sj, path)
             t = interleaved_medians(fns, repeats if "2.0" in name else max(3, repeats // 5))
+            no_sj = "sj" not in t
             rows.append(
                 [
                     name,
                     f"{t['ours'] * 1e3:.2f}",
-                    f"{t['sj'] * 1e3:.1f}",
+                    "-" if no_sj else f"{t['sj'] * 1e3:.1f}",
                     f"{t['tonic'] * 1e3:.2f}",
-                    f"{t['sj'] / t['ours']:.1f}x",
+                    "-" if no_sj else f"{t['sj'] / t['ours']:.1f}x",
                     f"{t['tonic'] / t['ours']:.1f}x",
                 ]
             )

@@ -16,12 +16,44 @@ def synth() -> None:
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--per-class", default=20, show_default=True, help="Recordings per class.")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
-def synth_cifar10dvs(out: Path, per_class: int, seed: int) -> None:
+@click.option(
+    "--layout",
+    type=click.Choice(["original", "tonic", "spikingjelly"]),
+    default="original",
+    show_default=True,
+    help="original: <class>/*.aedat; tonic: CIFAR10DVS/<class>/*.aedat4; "
+    "spikingjelly: events_np/<class>/*.npz.",
+)
+def synth_cifar10dvs(out: Path, per_class: int, seed: int, layout: str) -> None:
     """CIFAR10-DVS layout: OUT/<class>/cifar10_<class>_<i>.aedat (jAER AEDAT 2.0)."""
     from eventvision.synth import make_cifar10dvs
 
-    paths = make_cifar10dvs(out, per_class=per_class, seed=seed)
-    click.echo(f"wrote {len(paths)} CIFAR10-DVS recordings to {out}")
+    paths = make_cifar10dvs(out, per_class=per_class, seed=seed, layout=layout)
+    click.echo(f"wrote {len(paths)} CIFAR10-DVS recordings ({layout} layout) to {out}")
+
+
+@synth.command("nmnist")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--per-class", default=20, show_default=True, help="Train files per class.")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+def synth_nmnist(out: Path, per_class: int, seed: int) -> None:
+    """N-MNIST layout: OUT/Train|Test/<digit>/<i>.bin (ATIS binary, 34x34)."""
+    from eventvision.synth import make_nmnist
+
+    paths = make_nmnist(out, per_class=per_class, seed=seed)
+    click.echo(f"wrote {len(paths)} N-MNIST files to {out}")
+
+
+@synth.command("ncaltech101")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--per-class", default=5, show_default=True, help="Files per class.")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+def synth_ncaltech101(out: Path, per_class: int, seed: int) -> None:
+    """N-Caltech101 layout: OUT/Caltech101/<class>/image_<i>.bin (ATIS binary, <= 240x180)."""
+    from eventvision.synth import make_ncaltech101
+
+    paths = make_ncaltech101(out, per_class=per_class, seed=seed)
+    click.echo(f"wrote {len(paths)} N-Caltech101 files to {out / 'Caltech101'}")
 
 
 @synth.command("dvs-gesture")

@@ -12,7 +12,9 @@ from .events import make_events as make_events
 from .frames import bin_events as bin_events
 from .frames import resize_frames as resize_frames
 from .io import read_aedat2 as read_aedat2
+from .io import read_aedat4 as read_aedat4
 from .io import read_aedat31 as read_aedat31
+from .io import read_atis_bin as read_atis_bin
 
 __version__ = "0.1.0"
 
@@ -22,6 +24,8 @@ __all__ = [
     "make_events",
     "read_aedat2",
     "read_aedat31",
+    "read_aedat4",
+    "read_atis_bin",
     "bin_events",
     "resize_frames",
     "__version__",

@@ -138,7 +138,9 @@ def plan_samples(options: CacheOptions, raw_root: str | os.PathLike, block_sampl
     sources: list[str] = []
     if options.dataset == "cifar10-dvs":
         for split, code in SPLIT_CODES.items():
-            ds = CIFAR10DVS(root, split, options.protocol or "paper", seed=options.seed)
+            ds = CIFAR10DVS(
+                root, split, options.protocol or "paper", seed=options.seed, layout="original"
+            )
             for s in ds.samples:
                 rel = s.path.relative_to(root).as_posix()
                 samples.append(PlannedSample(code, s.label, rel, -1, 0, 0))
@@ -147,7 +149,7 @@ def plan_samples(options: CacheOptions, raw_root: str | os.PathLike, block_sampl
             blocks.append(range(lo, min(lo + block_samples, len(samples))))
     else:
         for split, code in SPLIT_CODES.items():
-            ds = DVSGesture(root, split)
+            ds = DVSGesture(root, split, layout="original")  # cache workers read the release
             base = ds.root.relative_to(root) if ds.root != root else Path()
             sources.append((base / f"trials_to_{split}.txt").as_posix())
             for recording, indices in ds.iter_recordings():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..errors import DatasetError
+from .atis import NMNIST as NMNIST
+from .atis import NCaltech101 as NCaltech101
 from .cifar10dvs import CIFAR10DVS as CIFAR10DVS
 from .cifar10dvs import SPLIT_PROTOCOLS as SPLIT_PROTOCOLS
 from .cifar10dvs import cifar10dvs_fix_orientation as cifar10dvs_fix_orientation
@@ -17,10 +19,17 @@ __all__ = [
     "DVSGesture",
     "GestureSample",
     "cut_recording",
+    "NMNIST",
+    "NCaltech101",
     "open_dataset",
 ]
 
-_DATASET_CLASSES = {"cifar10-dvs": CIFAR10DVS, "dvs-gesture": DVSGesture}
+_DATASET_CLASSES = {
+    "cifar10-dvs": CIFAR10DVS,
+    "dvs-gesture": DVSGesture,
+    "nmnist": NMNIST,
+    "ncaltech101": NCaltech101,
+}
 
 
 def open_dataset(name: str, root, split: str = "train", **kwargs):

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..events import make_events
 from ..io.datasets import CIFAR10_DVS
+from .layouts import READERS, Layout, check_in_sensor, class_files, find_cifar10dvs_layout
 
 __all__ = ["CIFAR10DVS", "CifarSample", "SPLIT_PROTOCOLS", "cifar10dvs_fix_orientation"]
 
@@ -62,6 +63,10 @@ class CIFAR10DVS:
     (see :func:`cifar10dvs_fix_orientation`). The release has no official split; ``protocol``
     names one of SPLIT_PROTOCOLS, default the paper's.
 
+    ``layout`` is ``"auto"`` (detect), ``"original"``, ``"tonic"`` (``<class>/*.aedat4``,
+    events as tonic gives them) or ``"spikingjelly"`` (``events_np/<class>/*.npz``, already in
+    the paper's orientation); every layout takes the same split rules (see docs/formats.md).
+
     Example:
         >>> ds = CIFAR10DVS("raw/", split="test")  # doctest: +SKIP
     """
@@ -76,6 +81,7 @@ class CIFAR10DVS:
         *,
         seed: int = 0,
         allow_truncated: bool = False,
+        layout: str = "auto",
     ) -> None:
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -85,7 +91,21 @@ class CIFAR10DVS:
         self.split, self.protocol, self.seed = split, protocol, seed
         self.allow_truncated = allow_truncated
         self.classes = self.info.classes
-        self.samples = self._find_samples()
+        self.layout = find_cifar10dvs_layout(self.root, layout, self.classes)
+        if self.layout.name == "original":
+            self.samples = self._find_samples()
+        else:
+            self.samples = self._find_layout_samples(self.layout)
+
+    def _find_layout_samples(self, layout: Layout) -> list[CifarSample]:
+        suffix = {"tonic": ".aedat4", "spikingjelly": ".npz"}[layout.name]
+        rng = np.random.default_rng(self.seed)
+        samples = []
+        for label, name in enumerate(self.classes):
+            files = class_files(layout.base / name, suffix)
+            for i in _split_indices(len(files), self.split, self.protocol, rng):
+                samples.append(CifarSample(files[i], label))
+        return samples
 
     def _find_samples(self) -> list[CifarSample]:
         if not self.root.is_dir():
@@ -112,11 +132,14 @@ class CIFAR10DVS:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         sample = self.samples[index]
+        if self.layout.name != "original":
+            events = READERS[self.layout.name](sample.path)
+            return check_in_sensor(events, self.info.sensor, sample.path), sample.label
         raw = self.info.reader(sample.path, allow_truncated=self.allow_truncated)
         return cifar10dvs_fix_orientation(raw, self.info.sensor.width), sample.label
 
     def __repr__(self) -> str:
         return (
             f"CIFAR10DVS(root={str(self.root)!r}, split={self.split!r}, "
-            f"protocol={self.protocol!r}, samples={len(self)})"
+            f"protocol={self.protocol!r}, layout={self.layout.name!r}, samples={len(self)})"
         )

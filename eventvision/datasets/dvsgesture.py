@@ -13,6 +13,14 @@ import numpy as np
 from ..errors import DatasetError, FormatError
 from ..io.datasets import DVS_GESTURE
 from ..io.labels import read_labels_csv, read_trials
+from .layouts import (
+    Layout,
+    check_in_sensor,
+    find_gesture_layout,
+    list_gesture_files,
+    read_spikingjelly_npz,
+    read_tonic_gesture_npy,
+)
 
 __all__ = ["DVSGesture", "GestureSample", "cut_recording"]
 
@@ -43,6 +51,11 @@ class DVSGesture:
     label = csv class - 1 (spikingjelly's labels are a permutation of these, as it sorts class
     folder names as strings).
 
+    ``layout`` is ``"auto"`` (detect), ``"original"``, ``"tonic"`` (``ibmGestureTrain|Test/
+    userNN_<lighting>/<label>.npy``, time scaled ms -> us as tonic does) or ``"spikingjelly"``
+    (``events_np/train|test/<label>/*.npz``): one file per sample, labels the natural 0..10 of
+    the folder or file names, the split that of the folders (see docs/formats.md).
+
     Args:
         on_missing: ``"error"`` (default) or ``"skip"``: what to do with a recording named in the
             trials list whose ``.aedat`` or labels csv is absent. Skips are logged and listed in
@@ -58,18 +71,24 @@ class DVSGesture:
         *,
         on_missing: str = "error",
         allow_truncated: bool = False,
+        layout: str = "auto",
     ) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if on_missing not in ("error", "skip"):
             raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
-        self.root = _find_root(Path(root))
+        self.layout = find_gesture_layout(Path(root), layout)
         self.split = split
         self.allow_truncated = allow_truncated
         self.classes = self.info.classes
         self.skipped: list[tuple[str, str]] = []
-        self.samples = self._find_samples(on_missing)
         self._loaded: tuple[Path, np.ndarray] | None = None
+        if self.layout.name == "original":
+            self.root = _find_root(Path(root))
+            self.samples = self._find_samples(on_missing)
+        else:
+            self.root = self.layout.base
+            self.samples = _file_samples(self.layout, split, len(self.classes))
 
     def _find_samples(self, on_missing: str) -> list[GestureSample]:
         trials = self.root / f"trials_to_{self.split}.txt"
@@ -121,6 +140,8 @@ class DVSGesture:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         sample = self.samples[index]
+        if self.layout.name != "original":
+            return _read_file_sample(self.layout, sample.recording, self.info.sensor), sample.label
         events = self.recording_events(sample.recording)
         cut = cut_recording(events, sample.start_us, sample.end_us)
         if len(cut) == 0:
@@ -135,7 +156,23 @@ class DVSGesture:
         return cut.copy(), sample.label
 
     def __repr__(self) -> str:
-        return f"DVSGesture(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"
+        return (
+            f"DVSGesture(root={str(self.root)!r}, split={self.split!r}, "
+            f"layout={self.layout.name!r}, samples={len(self)})"
+        )
+
+
+def _file_samples(layout: Layout, split: str, n_classes: int) -> list[GestureSample]:
+    """One sample per file of the tonic or spikingjelly layout: the whole file, no cutting."""
+    return [
+        GestureSample(path, -1, label, 0, 0)
+        for path, label in list_gesture_files(layout, split, n_classes)
+    ]
+
+
+def _read_file_sample(layout: Layout, path: Path, sensor) -> np.ndarray:
+    reader = read_tonic_gesture_npy if layout.name == "tonic" else read_spikingjelly_npz
+    return check_in_sensor(reader(path), sensor, path)
 
 
 def _find_root(root: Path) -> Path:

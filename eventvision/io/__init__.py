@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from .aedat2 import read_aedat2 as read_aedat2
 from .aedat2 import write_aedat2 as write_aedat2
+from .aedat4 import iter_aedat4 as iter_aedat4
+from .aedat4 import read_aedat4 as read_aedat4
+from .aedat4 import read_aedat4_info as read_aedat4_info
+from .aedat4 import write_aedat4 as write_aedat4
 from .aedat31 import encode_packet as encode_packet
 from .aedat31 import iter_aedat31 as iter_aedat31
 from .aedat31 import read_aedat31 as read_aedat31
 from .aedat31 import write_aedat31 as write_aedat31
+from .atis import read_atis_bin as read_atis_bin
+from .atis import write_atis_bin as write_atis_bin
 from .datasets import CIFAR10_DVS as CIFAR10_DVS
 from .datasets import DATASETS as DATASETS
 from .datasets import DVS_GESTURE as DVS_GESTURE
+from .datasets import NCALTECH101 as NCALTECH101
+from .datasets import NMNIST as NMNIST
 from .datasets import DatasetInfo as DatasetInfo
 from .labels import read_labels_csv as read_labels_csv
 from .labels import read_trials as read_trials
@@ -24,6 +32,12 @@ __all__ = [
     "iter_aedat31",
     "write_aedat31",
     "encode_packet",
+    "read_aedat4",
+    "iter_aedat4",
+    "read_aedat4_info",
+    "write_aedat4",
+    "read_atis_bin",
+    "write_atis_bin",
     "read_labels_csv",
     "write_labels_csv",
     "read_trials",
@@ -31,5 +45,7 @@ __all__ = [
     "DatasetInfo",
     "CIFAR10_DVS",
     "DVS_GESTURE",
+    "NMNIST",
+    "NCALTECH101",
     "DATASETS",
 ]

@@ -187,3 +187,88 @@ def _decode_aedat31(buf, t, x, y, p, k, last_t):  # pragma: no cover
                 k += 1
         pos = end
     return k, pos, last_t, 0, pos
+
+
+@njit(cache=True)
+def _decode_aedat4(words, t, x, y, p, k, last_t, width, height):  # pragma: no cover
+    """Decode 16-byte dv::Event records, seen as pairs of little-endian int64 words, from k.
+
+    Word 0 is the timestamp; word 1 holds x (bits 0-15, signed), y (bits 16-31, signed) and
+    the polarity byte (bits 32-39). Returns ``(k, last_t, code, where)``: code 0 is fine, 1 a
+    timestamp going backwards at record ``where``, 2 a coordinate outside ``width`` x
+    ``height`` (0 means unchecked) or a polarity byte other than 0 and 1 there.
+    """
+    for i in range(words.shape[0] // 2):
+        stamp = words[2 * i]
+        packed = words[2 * i + 1]
+        ex = packed & 0xFFFF
+        ey = (packed >> 16) & 0xFFFF
+        ep = (packed >> 32) & 0xFF
+        if stamp < last_t:
+            return k, last_t, 1, i
+        if ex >= 0x8000 or ey >= 0x8000 or ep > 1:
+            return k, last_t, 2, i
+        if width > 0 and (ex >= width or ey >= height):
+            return k, last_t, 2, i
+        last_t = stamp
+        t[k] = stamp
+        x[k] = ex
+        y[k] = ey
+        p[k] = ep
+        k += 1
+    return k, last_t, 0, -1
+
+
+@njit(cache=True)
+def _decode_aedat4_fast(words, t, x, y, p, k, last_t, width, height):  # pragma: no cover
+    """The common case of :func:`_decode_aedat4`, without branches so it pipelines.
+
+    Returns ``(last_t, suspect)``; when suspect is True (time going backwards, a coordinate
+    off the sensor or a bad polarity byte) the caller decodes the packet again with
+    :func:`_decode_aedat4` to find and report the record.
+    """
+    suspect = False
+    w = width if width > 0 else 0x8000
+    h = height if height > 0 else 0x8000
+    for i in range(words.shape[0] // 2):
+        stamp = words[2 * i]
+        packed = words[2 * i + 1]
+        ex = packed & 0xFFFF
+        ey = (packed >> 16) & 0xFFFF
+        ep = (packed >> 32) & 0xFF
+        suspect |= (stamp < last_t) | (ex >= w) | (ey >= h) | (ep > 1)
+        last_t = stamp
+        t[k + i] = stamp
+        x[k + i] = ex
+        y[k + i] = ey
+        p[k + i] = ep
+    return last_t, suspect
+
+
+@njit(cache=True)
+def _decode_atis(raw, t, x, y, p):  # pragma: no cover
+    """Decode 5-byte ATIS records; a record with y == 240 adds 2**13 us from itself on.
+
+    Overflow records are dropped. Returns ``(k, bad)``: k events written, bad the record index
+    where time goes backwards, else -1.
+    """
+    k = 0
+    offset = 0
+    last_t = -1
+    for i in range(raw.shape[0] // 5):
+        j = 5 * i
+        row = raw[j + 1]
+        if row == 240:
+            offset += 8192
+            continue
+        b2 = np.int64(raw[j + 2])
+        stamp = (((b2 & 0x7F) << 16) | (np.int64(raw[j + 3]) << 8) | np.int64(raw[j + 4])) + offset
+        if stamp < last_t:
+            return k, i
+        last_t = stamp
+        t[k] = stamp
+        x[k] = raw[j]
+        y[k] = row
+        p[k] = b2 >> 7
+        k += 1
+    return k, -1

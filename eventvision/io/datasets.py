@@ -10,8 +10,9 @@ import numpy as np
 from ..events import DVS128, Sensor
 from .aedat2 import read_aedat2
 from .aedat31 import read_aedat31
+from .atis import read_atis_bin
 
-__all__ = ["DatasetInfo", "CIFAR10_DVS", "DVS_GESTURE", "DATASETS"]
+__all__ = ["DatasetInfo", "CIFAR10_DVS", "DVS_GESTURE", "NMNIST", "NCALTECH101", "DATASETS"]
 
 
 @dataclass(frozen=True)
@@ -68,4 +69,39 @@ DVS_GESTURE = DatasetInfo(
     file_glob="user*_*.aedat",
 )
 
+NMNIST = DatasetInfo(
+    name="nmnist",
+    sensor=Sensor(34, 34),
+    classes=tuple(str(digit) for digit in range(10)),
+    reader=read_atis_bin,
+    file_glob="*/*.bin",
+)
+
+# The N-Caltech101 release: 100 Caltech101 object classes (no "Faces", a duplicate of
+# "Faces_easy") plus the background class, in the string order of the folder names.
+_CALTECH_OBJECTS = (
+    "accordion airplanes anchor ant barrel bass beaver binocular bonsai brain brontosaurus "
+    "buddha butterfly camera cannon car_side ceiling_fan cellphone chair chandelier cougar_body "
+    "cougar_face crab crayfish crocodile crocodile_head cup dalmatian dollar_bill dolphin "
+    "dragonfly electric_guitar elephant emu euphonium ewer ferry flamingo flamingo_head garfield "
+    "gerenuk gramophone grand_piano hawksbill headphone hedgehog helicopter ibis inline_skate "
+    "joshua_tree kangaroo ketch lamp laptop llama lobster lotus mandolin mayfly menorah metronome "
+    "minaret nautilus octopus okapi pagoda panda pigeon pizza platypus pyramid revolver rhino "
+    "rooster saxophone schooner scissors scorpion sea_horse snoopy soccer_ball stapler starfish "
+    "stegosaurus stop_sign strawberry sunflower tick trilobite umbrella watch water_lilly "
+    "wheelchair wild_cat windsor_chair wrench yin_yang"
+).split()
+
+NCALTECH101 = DatasetInfo(
+    name="ncaltech101",
+    sensor=Sensor(240, 180),  # the largest recording; each sample is its image's size
+    classes=tuple(
+        sorted(("BACKGROUND_Google", "Faces_easy", "Leopards", "Motorbikes", *_CALTECH_OBJECTS))
+    ),
+    reader=read_atis_bin,
+    file_glob="*/image_*.bin",
+)
+
+# The datasets the frame cache builds from. NMNIST and NCALTECH101 join when the source
+# registry gives the cache a reader per dataset; until then a cache of them is refused.
 DATASETS = {info.name: info for info in (CIFAR10_DVS, DVS_GESTURE)}

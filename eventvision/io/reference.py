@@ -55,3 +55,23 @@ def decode_aedat31_body(body: bytes) -> np.ndarray:
         (data >> aedat31.Y_SHIFT) & aedat31.Y_MASK,
         (data >> aedat31.POLARITY_SHIFT) & 1,
     )
+
+
+def decode_aedat4_records(records: bytes) -> np.ndarray:
+    """Decode the 16-byte dv::Event records of one event packet (after its FlatBuffer head)."""
+    from .aedat4 import EVENT_STRUCT
+
+    fields = np.frombuffer(records, EVENT_STRUCT)
+    return make_events(fields["t"], fields["x"], fields["y"], fields["p"])
+
+
+def decode_atis_bin(content: bytes) -> np.ndarray:
+    """Decode ATIS records: overflow records (y == 240) add 2**13 us from their position on."""
+    from .atis import OVERFLOW_STEP_US, OVERFLOW_Y
+
+    records = np.frombuffer(content, np.uint8).reshape(-1, 5).astype(np.int64)  # [event, byte]
+    overflow = records[:, 1] == OVERFLOW_Y
+    t = (records[:, 2] & 0x7F) << 16 | records[:, 3] << 8 | records[:, 4]
+    t = t + np.cumsum(overflow) * OVERFLOW_STEP_US
+    keep = ~overflow
+    return make_events(t[keep], records[keep, 0], records[keep, 1], records[keep, 2] >> 7)

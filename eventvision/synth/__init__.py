@@ -7,6 +7,8 @@ datasets that the readers and dataset classes load like the originals.
 
 from __future__ import annotations
 
+from .atis import make_ncaltech101 as make_ncaltech101
+from .atis import make_nmnist as make_nmnist
 from .cifar10dvs import make_cifar10dvs as make_cifar10dvs
 from .cifar10dvs import make_cifar10dvs_sample as make_cifar10dvs_sample
 from .dvsgesture import LIGHTINGS as LIGHTINGS
@@ -21,4 +23,6 @@ __all__ = [
     "make_dvs_gesture",
     "make_gesture_recording",
     "LIGHTINGS",
+    "make_nmnist",
+    "make_ncaltech101",
 ]

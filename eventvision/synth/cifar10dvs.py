@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.layouts import write_spikingjelly_npz
 from ..events import make_events
-from ..io import CIFAR10_DVS, write_aedat2
+from ..io import CIFAR10_DVS, write_aedat2, write_aedat4
 from ._kernels import _shift_kernel
 from .pixel import simulate_dvs
 
@@ -42,30 +43,60 @@ _GAIN_EXPONENT = 1.85
 
 
 def make_cifar10dvs(
-    root: str | os.PathLike, per_class: int, seed: int, *, duration_us: int = DURATION_US
+    root: str | os.PathLike,
+    per_class: int,
+    seed: int,
+    *,
+    duration_us: int = DURATION_US,
+    layout: str = "original",
 ) -> list[Path]:
     """Write a synthetic CIFAR10-DVS: ``<root>/<class>/cifar10_<class>_<i>.aedat``, jAER AEDAT 2.0.
 
     Each file depends only on ``(seed, class, i)``, so a smaller ``per_class`` writes the
     first files of a larger one. Events are stored in raw sensor coordinates, so the
-    CIFAR10-DVS reader's orientation fix shows them upright.
+    CIFAR10-DVS reader's orientation fix shows them upright. ``layout="tonic"`` writes the
+    same raw events as ``<root>/CIFAR10DVS/<class>/*.aedat4`` (Zstd packets),
+    ``"spikingjelly"`` writes them upright as ``<root>/events_np/<class>/*.npz``, as
+    spikingjelly converts the release.
 
     Returns:
         the written paths, class by class.
     """
     if per_class < 0:
         raise ValueError(f"per_class must be >= 0, got {per_class}")
-    root = Path(root)
+    if layout not in _WRITERS:
+        raise ValueError(f"layout must be one of {sorted(_WRITERS)}, got {layout!r}")
+    below, suffix, write = _WRITERS[layout]
+    root = Path(root) / below
     paths = []
     for label, name in enumerate(CIFAR10_DVS.classes):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
             events = make_cifar10dvs_sample(label, index, seed, duration_us=duration_us)
-            path = folder / f"cifar10_{name}_{index}.aedat"
-            write_aedat2(path, _to_raw_orientation(events))
+            path = folder / f"cifar10_{name}_{index}{suffix}"
+            write(path, events)
             paths.append(path)
     return paths
+
+
+def _write_original(path: Path, events: np.ndarray) -> None:
+    write_aedat2(path, _to_raw_orientation(events))
+
+
+def _write_tonic(path: Path, events: np.ndarray) -> None:
+    write_aedat4(path, _to_raw_orientation(events), CIFAR10_DVS.sensor, compression="zstd")
+
+
+def _write_spikingjelly(path: Path, events: np.ndarray) -> None:
+    write_spikingjelly_npz(path, events, big_endian_t=True)
+
+
+_WRITERS: dict[str, tuple[str, str, Callable[[Path, np.ndarray], None]]] = {
+    "original": ("", ".aedat", _write_original),
+    "tonic": ("CIFAR10DVS", ".aedat4", _write_tonic),
+    "spikingjelly": ("events_np", ".npz", _write_spikingjelly),
+}
 
 
 def _to_raw_orientation(events: np.ndarray) -> np.ndarray:

@@ -81,11 +81,15 @@ def test_items_are_oriented_events_and_label(release):
 def test_bad_layouts(tmp_path, release):
     with pytest.raises(DatasetError, match="no such folder"):
         CIFAR10DVS(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="unrecognised CIFAR10-DVS layout; looked for orig"):
+        CIFAR10DVS(tmp_path)
+    (tmp_path / "airplane").mkdir()
+    (tmp_path / "airplane" / "cifar10_airplane_0.aedat").write_bytes(b"")
     with pytest.raises(DatasetError, match="missing class folders"):
         CIFAR10DVS(tmp_path)
-    for name in CIFAR10_DVS.classes:
+    for name in CIFAR10_DVS.classes[1:]:
         (tmp_path / name).mkdir()
-    with pytest.raises(DatasetError, match="airplane: no .aedat files"):
+    with pytest.raises(DatasetError, match="automobile: no .aedat files"):
         CIFAR10DVS(tmp_path)
     with pytest.raises(ValueError, match="unknown protocol"):
         CIFAR10DVS(release, protocol="mine")

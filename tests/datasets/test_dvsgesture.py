@@ -121,7 +121,7 @@ def test_missing_files_error_or_skip(tmp_path):
 def test_bad_layouts(tmp_path):
     with pytest.raises(DatasetError, match="no such folder"):
         DVSGesture(tmp_path / "nowhere")
-    with pytest.raises(DatasetError, match="not a DVS Gesture folder"):
+    with pytest.raises(DatasetError, match="unrecognised DVS Gesture layout; looked for original"):
         DVSGesture(tmp_path)
     folder = _write_release(tmp_path, {"user01_lab": [(12, 1, 2)]}, ("user01_lab",), ())
     with pytest.raises(

@@ -1,0 +1,367 @@
+"""AEDAT 4.0 (iniVation DV): streaming reader and writer of event packets.
+
+Format: https://docs.inivation.com/software/software-advanced-usage/file-formats/aedat-4.0.html
+The line ``#!AER-DAT4.0\\r\\n``, then a size-prefixed FlatBuffer ``IOHeader`` (file identifier
+``IOHE``: compression, data-table position, and an XML description of the streams), then packets
+of ``int32 streamId, int32 size`` followed by ``size`` bytes: a size-prefixed FlatBuffer, whole
+or compressed as one LZ4 frame or one Zstd frame as the header says. An event packet (identifier
+``EVTS``) holds a vector of 16-byte structs ``int64 timestamp, int16 x, int16 y, bool polarity``
+(3 bytes padding). Packets of other streams (frames, IMU, triggers) are skipped by their size;
+the optional file data table after the last packet is not needed to read the file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+import numpy as np
+
+from ..errors import FormatError
+from ..events import EVENT_DTYPE, Sensor
+from ._kernels import _decode_aedat4, _decode_aedat4_fast
+
+__all__ = ["read_aedat4", "iter_aedat4", "write_aedat4", "read_aedat4_info", "AEDAT4_MAGIC"]
+
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+COMPRESSIONS = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}  # 2, 4: the HIGH levels
+_COMPRESSION_CODES = {"none": 0, "lz4": 1, "zstd": 3}
+EVENT_IDENTIFIER = "EVTS"
+EVENT_STRUCT = np.dtype(
+    [("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("_pad", "V3")]
+)  # dv::Event, 16 bytes
+PACKET_HEADER = struct.Struct("<ii")
+_MAX_PACKET = 1 << 31
+
+
+class Aedat4Info(NamedTuple):
+    """What the IOHeader of an AEDAT 4 file says."""
+
+    compression: str
+    data_table_position: int
+    event_streams: dict[int, Sensor]  # stream id -> sensor size of each event stream
+    body_offset: int  # byte offset of the first packet
+
+
+def read_aedat4_info(path: str | os.PathLike) -> Aedat4Info:
+    """Read the IOHeader of an AEDAT 4 file: compression, event streams and their sensor sizes."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        return _read_header(f, path)
+
+
+def iter_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> Iterator[np.ndarray]:
+    """Yield the events of one event stream packet by packet (one packet in memory at a time).
+
+    Args:
+        stream_id: which event stream; ``None`` takes the file's only event stream and raises
+            FormatError when there are several.
+    """
+    last_t = np.iinfo(np.int64).min
+    for offset, words, sensor, file in _iter_packet_words(Path(path), stream_id):
+        events = np.empty(len(words) // 2, EVENT_DTYPE)
+        _, last_t = _decode_into(events, 0, words, last_t, sensor, offset, file)
+        if len(events):
+            yield events
+
+
+def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.ndarray:
+    """Read all events of an AEDAT 4 event stream into one EVENT_DTYPE array.
+
+    Timestamps are the file's microseconds as written (DV stores Unix time), x and y as the
+    camera wrote them, polarity 1 for ON. See :func:`iter_aedat4` for ``stream_id``.
+    """
+    packets = list(_iter_packet_words(Path(path), stream_id))
+    out = np.empty(sum(len(words) // 2 for _, words, _, _ in packets), EVENT_DTYPE)
+    k, last_t = 0, np.iinfo(np.int64).min
+    while packets:
+        offset, words, sensor, file = packets.pop(0)  # free each payload once decoded
+        k, last_t = _decode_into(out, k, words, last_t, sensor, offset, file)
+    return out
+
+
+def _iter_packet_words(path: Path, stream_id: int | None):
+    """Yield ``(byte offset, int64 words of the records, sensor, path)`` of each event packet."""
+    with open(path, "rb") as f:
+        info = _read_header(f, path)
+        target, sensor = _pick_stream(info, stream_id, path)
+        for offset, payload in _iter_payloads(f, path, info, target):
+            yield offset, _record_words(payload, offset, path), sensor, path
+
+
+def _decode_into(out, k, words, last_t, sensor, offset, path) -> tuple[int, int]:
+    """Decode one packet's records into ``out[k:]``; returns the new ``(k, last_t)``."""
+    fields = [out[name] for name in ("t", "x", "y", "p")]
+    end_t, suspect = _decode_aedat4_fast(words, *fields, k, last_t, *sensor[:2])
+    if not suspect:
+        return k + len(words) // 2, end_t
+    k, last_t, code, where = _decode_aedat4(words, *fields, k, last_t, *sensor[:2])
+    if code == 1:
+        raise FormatError(f"{path}: timestamp goes backwards in the packet at byte offset {offset}")
+    if code == 2:
+        raise FormatError(
+            f"{path}: event {where} of the packet at byte offset {offset} has a coordinate "
+            f"outside the {sensor.width}x{sensor.height} sensor the header declares, or a "
+            "polarity byte other than 0 and 1"
+        )
+    return k, last_t
+
+
+def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
+    magic = f.read(len(AEDAT4_MAGIC))
+    if magic != AEDAT4_MAGIC:
+        shown = magic.rstrip(b"\r\n")
+        if shown.startswith(b"#!AER-DAT") and shown != AEDAT4_MAGIC.rstrip(b"\r\n"):
+            found = shown[len(b"#!AER-DAT") :].decode("ascii", "replace")
+            raise FormatError(f"{path}: header says AEDAT {found}, expected 4.0")
+        raise FormatError(
+            f"{path}: bad magic at byte offset 0: {magic!r}, expected {AEDAT4_MAGIC!r}"
+        )
+    start = len(AEDAT4_MAGIC)
+    raw = f.read(4)
+    size = struct.unpack("<I", raw)[0] if len(raw) == 4 else -1
+    buf = f.read(size) if 8 <= size < _MAX_PACKET else b""
+    if len(buf) != size or size < 8:
+        raise FormatError(f"{path}: truncated IOHeader at byte offset {start}")
+    try:
+        compression, table_pos, xml = _parse_io_header(buf)
+        streams = _event_streams(xml)
+    except (struct.error, ValueError, UnicodeDecodeError, ET.ParseError) as e:
+        raise FormatError(f"{path}: bad IOHeader at byte offset {start}: {e}") from None
+    if compression not in COMPRESSIONS:
+        raise FormatError(
+            f"{path}: IOHeader at byte offset {start} names compression {compression}, "
+            f"expected one of {sorted(COMPRESSIONS)}"
+        )
+    return Aedat4Info(COMPRESSIONS[compression], table_pos, streams, start + 4 + size)
+
+
+def _table(buf: bytes, identifier: bytes) -> tuple[int, int]:
+    """The root table of a FlatBuffer and its vtable position; checks the file identifier."""
+    if buf[4:8] != identifier:
+        raise ValueError(f"file identifier {buf[4:8]!r}, expected {identifier!r}")
+    table = struct.unpack_from("<I", buf, 0)[0]
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    if not 0 <= vtable <= len(buf) - 4 or table + 4 > len(buf):
+        raise ValueError("root table outside the buffer")
+    return table, vtable
+
+
+def _field(buf: bytes, table: int, vtable: int, index: int) -> int:
+    """Byte position of field ``index`` of a table, or 0 when the field is absent."""
+    vt_size = struct.unpack_from("<H", buf, vtable)[0]
+    slot = 4 + 2 * index
+    if slot + 2 > vt_size:
+        return 0
+    at = struct.unpack_from("<H", buf, vtable + slot)[0]
+    return table + at if at else 0
+
+
+def _parse_io_header(buf: bytes) -> tuple[int, int, str]:
+    """``(compression, dataTablePosition, infoNode)`` of an IOHeader FlatBuffer."""
+    table, vtable = _table(buf, b"IOHE")
+    at = _field(buf, table, vtable, 0)
+    compression = struct.unpack_from("<i", buf, at)[0] if at else 0
+    at = _field(buf, table, vtable, 1)
+    table_pos = struct.unpack_from("<q", buf, at)[0] if at else -1
+    at = _field(buf, table, vtable, 2)
+    if not at:
+        return compression, table_pos, ""
+    string = at + struct.unpack_from("<I", buf, at)[0]
+    length = struct.unpack_from("<I", buf, string)[0]
+    if string + 4 + length > len(buf):
+        raise ValueError("infoNode string runs past the header")
+    return compression, table_pos, buf[string + 4 : string + 4 + length].decode("utf-8")
+
+
+def _event_streams(xml: str) -> dict[int, Sensor]:
+    """Stream id -> sensor size of every output whose typeIdentifier is EVTS."""
+    if not xml.strip():
+        return {}
+    streams = {}
+    for node in ET.fromstring(xml).iter("node"):
+        attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
+        if attrs.get("typeIdentifier") != EVENT_IDENTIFIER or not node.get("name", "").isdigit():
+            continue
+        sizes = {}
+        for info in node.findall("node[@name='info']"):
+            sizes = {a.get("key"): a.text for a in info.findall("attr")}
+        width, height = int(sizes.get("sizeX") or 0), int(sizes.get("sizeY") or 0)
+        streams[int(node.get("name"))] = Sensor(width, height)
+    return streams
+
+
+def _pick_stream(info: Aedat4Info, stream_id: int | None, path: Path) -> tuple[int, Sensor]:
+    streams = info.event_streams
+    if stream_id is None:
+        if len(streams) != 1:
+            what = "no event stream" if not streams else f"event streams {sorted(streams)}"
+            raise FormatError(
+                f"{path}: the IOHeader declares {what}; "
+                + ("pass stream_id to pick one" if streams else "expected one of type EVTS")
+            )
+        stream_id = next(iter(streams))
+    if stream_id not in streams:
+        raise FormatError(f"{path}: no event stream {stream_id}; event streams: {sorted(streams)}")
+    return stream_id, streams[stream_id]
+
+
+def _iter_payloads(
+    f: BinaryIO, path: Path, info: Aedat4Info, target: int
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(byte offset, decompressed payload)`` of each packet of stream ``target``."""
+    offset = info.body_offset
+    end = os.fstat(f.fileno()).st_size
+    if info.data_table_position >= 0:
+        end = min(end, info.data_table_position)
+    f.seek(offset)
+    decompress = _decompressor(info.compression)
+    while offset < end:
+        head = f.read(PACKET_HEADER.size)
+        if len(head) < PACKET_HEADER.size:
+            raise FormatError(f"{path}: truncated packet header at byte offset {offset}")
+        stream, size = PACKET_HEADER.unpack(head)
+        if size < 0 or stream < 0 or offset + 8 + size > end:
+            raise FormatError(
+                f"{path}: bad packet header at byte offset {offset}: stream {stream}, size {size} "
+                f"({end - offset - 8} bytes left)"
+            )
+        if stream != target:
+            f.seek(size, os.SEEK_CUR)
+        else:
+            yield offset, decompress(f.read(size), offset, path)
+        offset += 8 + size
+
+
+def _decompressor(compression: str):
+    """A function ``(blob, offset, path) -> bytes`` undoing the file's packet compression."""
+    if compression == "none":
+        return lambda blob, offset, path: blob
+    if compression == "lz4":
+        import lz4.frame
+
+        decode, errors = lz4.frame.decompress, (RuntimeError,)
+    else:
+        import zstandard
+
+        context = zstandard.ZstdDecompressor()
+
+        def decode(blob: bytes) -> bytes:
+            if zstandard.frame_content_size(blob) >= 0:  # DV writes the size: one call
+                return context.decompress(blob)
+            return context.decompressobj().decompress(blob)
+
+        errors = (zstandard.ZstdError,)
+
+    def undo(blob: bytes, offset: int, path: Path) -> bytes:
+        try:
+            return decode(blob)
+        except errors as e:
+            raise FormatError(
+                f"{path}: packet at byte offset {offset} does not decompress as {compression}: {e}"
+            ) from None
+
+    return undo
+
+
+def _record_words(payload: bytes, offset: int, path: Path) -> np.ndarray:
+    """The records of one decompressed, size-prefixed EventPacket, as int64 word pairs."""
+    try:
+        if len(payload) < 12 or struct.unpack_from("<I", payload)[0] != len(payload) - 4:
+            raise ValueError(f"size prefix does not match the {len(payload)}-byte packet")
+        buf = memoryview(payload)[4:]
+        table, vtable = _table(buf, EVENT_IDENTIFIER.encode())
+        at = _field(buf, table, vtable, 0)
+        if not at:
+            return np.empty(0, np.int64)
+        vector = at + struct.unpack_from("<I", buf, at)[0]
+        count = struct.unpack_from("<I", buf, vector)[0]
+        if vector + 4 + count * EVENT_STRUCT.itemsize > len(buf):
+            raise ValueError(f"{count} events run past the packet")
+    except (struct.error, ValueError) as e:
+        raise FormatError(f"{path}: bad event packet at byte offset {offset}: {e}") from None
+    words = np.frombuffer(payload, "<i8", count=2 * count, offset=4 + vector + 4)
+    return words if words.flags.aligned else words.copy()
+
+
+def _info_xml(sensor: Sensor, compression: str, source: str) -> str:
+    return (
+        '<dv version="2.0">\n <node name="outInfo" path="/outInfo/">\n'
+        '  <node name="0" path="/outInfo/0/">\n'
+        f'   <attr key="compression" type="string">{compression.upper()}</attr>\n'
+        '   <attr key="originalOutputName" type="string">events</attr>\n'
+        f'   <attr key="typeIdentifier" type="string">{EVENT_IDENTIFIER}</attr>\n'
+        '   <node name="info" path="/outInfo/0/info/">\n'
+        f'    <attr key="sizeX" type="int">{sensor.width}</attr>\n'
+        f'    <attr key="sizeY" type="int">{sensor.height}</attr>\n'
+        f'    <attr key="source" type="string">{source}</attr>\n'
+        "   </node>\n  </node>\n </node>\n</dv>\n"
+    )
+
+
+def _io_header(compression: int, xml: str) -> bytes:
+    """A size-prefixed IOHeader FlatBuffer laid out as DV writes it (no data table)."""
+    text = xml.encode("utf-8") + b"\0"
+    text += b"\0" * (-len(text) % 4)
+    body = (
+        struct.pack("<I4s6x", 0x18, b"IOHE")
+        + struct.pack("<5H", 10, 20, 4, 12, 8)  # vtable: compression, dataTablePosition, infoNode
+        + struct.pack("<iiIq", 10, compression, 12, -1)
+        + struct.pack("<I", len(xml.encode("utf-8")))
+        + text
+    )
+    return struct.pack("<I", len(body)) + body
+
+
+def _event_packet(events: np.ndarray) -> bytes:
+    """A size-prefixed EventPacket FlatBuffer of ``events``, as DV lays it out."""
+    records = np.zeros(len(events), EVENT_STRUCT)
+    for name in ("t", "x", "y", "p"):
+        records[name] = events[name]
+    body = struct.pack("<I4s2x3HiII", 0x10, b"EVTS", 6, 8, 4, 6, 4, len(events))
+    body += records.tobytes()
+    return struct.pack("<I", len(body)) + body
+
+
+def write_aedat4(
+    path: str | os.PathLike,
+    events: np.ndarray,
+    sensor: Sensor,
+    *,
+    compression: str = "none",
+    packet_events: int = 4096,
+    source: str = "eventvision",
+) -> None:
+    """Write events as one AEDAT 4 event stream (id 0) in packets of ``packet_events``.
+
+    ``compression`` is ``"none"``, ``"lz4"`` or ``"zstd"`` (each packet one frame). No file
+    data table is written, as in a recording DV stopped abruptly; readers walk the packets.
+    """
+    if compression not in _COMPRESSION_CODES:
+        raise ValueError(f"compression must be one of {sorted(_COMPRESSION_CODES)}")
+    if events.dtype != EVENT_DTYPE:
+        events = events.astype(EVENT_DTYPE)
+    compress = _compressor(compression)
+    with open(path, "wb") as f:
+        f.write(AEDAT4_MAGIC)
+        xml = _info_xml(sensor, compression, source)
+        f.write(_io_header(_COMPRESSION_CODES[compression], xml))
+        for start in range(0, len(events), packet_events):
+            blob = compress(_event_packet(events[start : start + packet_events]))
+            f.write(PACKET_HEADER.pack(0, len(blob)) + blob)
+
+
+def _compressor(compression: str):
+    if compression == "lz4":
+        import lz4.frame
+
+        return lz4.frame.compress
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress
+    return lambda blob: blob
