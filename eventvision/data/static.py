@@ -51,11 +51,55 @@ _CIFAR = {
 Kind = Literal["auto", "cifar10", "cifar100", "folder"]
 
 
+def _numpy_global(name: str) -> Any:
+    """numpy's own array reconstruction function ``name`` (numpy 1 and 2 alike)."""
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # pragma: no cover - numpy < 2
+        from numpy.core import multiarray, numeric
+    return getattr(multiarray if name == "_reconstruct" else numeric, name)
+
+
+# The only globals a CIFAR python batch may name: numpy arrays and dtypes, rebuilt by numpy's
+# own functions (under numpy 1 and numpy 2 module names). Nothing else is ever imported.
+_ALLOWED_GLOBALS = (
+    {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct",)
+    }
+    | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")}
+    | {("numpy", "ndarray"), ("numpy", "dtype")}
+)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that admits dicts, lists, str, bytes, numbers and numpy arrays only."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        if module == "numpy":
+            return getattr(np, name)
+        return _numpy_global(name)
+
+
 def _unpickle(path: Path) -> dict:
-    # The CIFAR pickles come from Python 2; encoding="bytes" keeps their keys as bytes.
-    # pickle runs code from the file: only point this at the official release.
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+    """A CIFAR python batch, read with an unpickler that runs nothing from the file.
+
+    The batches come from Python 2; encoding="bytes" keeps their keys as bytes. A file naming
+    anything but numpy arrays and dtypes raises DatasetError (docs/data.md).
+    """
+    try:
+        with open(path, "rb") as f:
+            obj = _BatchUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise DatasetError(
+            f"{path}: not a CIFAR python batch (refused by the restricted unpickler: {e})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}: holds a {type(obj).__name__}, expected a CIFAR batch dict")
+    return obj
 
 
 def _find_cifar(root: Path, kind: str) -> Path | None:
