@@ -7,9 +7,9 @@ import pickle
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 import torch
+
 from eventvision.cache import CacheOptions, write_cache
 from eventvision.data import FrameDataset
 from eventvision.errors import CacheError
