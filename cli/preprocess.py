@@ -43,7 +43,7 @@ def _shard(ctx, param, value):
 @click.command()
 @click.argument("dataset", type=click.Choice(sorted(DATASETS)))
 @click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))  # a folder: one-line error (the lock)
 @click.option("--frames", "time_steps", default=16, show_default=True, type=click.IntRange(1))
 @click.option(
     "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
@@ -115,13 +115,13 @@ def info(cache_path: Path) -> None:
     "out_png",
     default="sample.png",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
 )
 @click.option(
     "--gif",
     "out_gif",
     default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Also write the T frames as an animated GIF.",
 )
 def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None) -> None:
@@ -150,7 +150,7 @@ def cache() -> None:
 
 
 @cache.command("merge")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
 @click.argument(
     "shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -263,6 +263,8 @@ def _image_format(path: Path, option: str) -> str:
     """The PIL format an image path's extension names; one-line error for an unknown one."""
     from PIL import Image
 
+    if path.is_dir():
+        raise click.ClickException(f"{option} {path}: is a folder; give an image file path")
     extensions = Image.registered_extensions()
     fmt = extensions.get(path.suffix.lower())
     if fmt is None:

@@ -44,10 +44,13 @@ def output_lock(out: str | os.PathLike, *, wait: bool = False) -> Iterator[Path]
     Raises:
         CacheBusyError: another process holds the lock and ``wait`` is False; the message names
             the output and the holder's PID.
-        CacheError: the lock file cannot be created (e.g. the folder is not writable).
+        CacheError: ``out`` is a folder, or the lock file cannot be created (e.g. the folder
+            is not writable).
     """
     out = Path(out)
     path = lock_path(out)
+    if out.is_dir():
+        raise CacheError(f"{out}: is a folder; give the path of the cache file to write")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
