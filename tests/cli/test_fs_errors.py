@@ -6,10 +6,8 @@ writes anyway) the write calls are patched to fail with EACCES for paths inside 
 
 from __future__ import annotations
 
-import builtins
 import errno
 import importlib.util
-import io
 import os
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import h5py
 import pytest
 from click.testing import CliRunner
 from eventvision.cli.main import main
+from helpers import deny_writes_under
 
 _spec = importlib.util.spec_from_file_location(
     "raw_release", Path(__file__).parents[1] / "cache" / "raw_release.py"
@@ -40,51 +39,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _inside(path, folder: Path) -> bool:
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        return False
-    return Path(os.fsdecode(path)).absolute().is_relative_to(folder)
-
-
-def _deny_writes_under(folder: Path, monkeypatch, code: int = errno.EACCES) -> None:
-    """Make every file-creating call for a path under ``folder`` fail with ``code``."""
-
-    def refuse(path):
-        raise OSError(code, os.strerror(code), os.fsdecode(path))
-
-    real_open, real_os_open, real_mkdir, real_h5 = builtins.open, os.open, os.mkdir, h5py.File
-
-    def fake_open(file, mode="r", *args, **kwargs):
-        if any(c in mode for c in "wax+") and _inside(file, folder):
-            refuse(file)
-        return real_open(file, mode, *args, **kwargs)
-
-    def fake_os_open(path, flags, *args, **kwargs):
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and _inside(path, folder):
-            refuse(path)
-        return real_os_open(path, flags, *args, **kwargs)
-
-    def fake_mkdir(path, *args, **kwargs):
-        if _inside(path, folder) and Path(path).absolute() != folder:
-            refuse(path)
-        return real_mkdir(path, *args, **kwargs)
-
-    class File(real_h5):
-        def __init__(self, name, mode="r", *args, **kwargs):
-            if mode != "r" and _inside(name, folder):
-                refuse(name)
-            super().__init__(name, mode, *args, **kwargs)
-
-    for module, name, fake in (
-        (builtins, "open", fake_open),
-        (io, "open", fake_open),
-        (os, "open", fake_os_open),
-        (os, "mkdir", fake_mkdir),
-        (h5py, "File", File),
-    ):
-        monkeypatch.setattr(module, name, fake)
-
-
 @pytest.fixture()
 def unwritable(tmp_path, monkeypatch):
     """A folder holding one file, that nothing can be written into."""
@@ -96,7 +50,7 @@ def unwritable(tmp_path, monkeypatch):
         yield folder
         folder.chmod(0o755)
     else:
-        _deny_writes_under(folder, monkeypatch)
+        deny_writes_under(folder, monkeypatch)
         yield folder
 
 
