@@ -81,6 +81,8 @@ class FrameDataset(Dataset):
 
     def _read_index(self) -> None:
         """Read everything except the frames: attributes, labels and the split's rows."""
+        if self.path.is_dir():
+            raise CacheError(f"{self.path}: is a folder, expected an HDF5 cache file")
         if not self.path.is_file():
             raise CacheError(f"{self.path}: no such cache file; build it with eventvision.cache")
         try:

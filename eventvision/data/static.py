@@ -7,6 +7,7 @@ Nothing is downloaded; a missing dataset raises `DatasetError` saying which file
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import pickle
@@ -61,16 +62,17 @@ def _numpy_global(name: str) -> Any:
 
 
 # The only globals a CIFAR python batch may name: numpy arrays and dtypes, rebuilt by numpy's
-# own functions (under numpy 1 and numpy 2 module names). Nothing else is ever imported.
-_ALLOWED_GLOBALS = (
-    {
-        (module, name)
-        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-        for name in ("_reconstruct",)
-    }
-    | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")}
-    | {("numpy", "ndarray"), ("numpy", "dtype")}
-)
+# own functions (under numpy 1 and numpy 2 module names), and ``_codecs.encode``, with which
+# Python 3 writes bytes into protocol-2 pickles. Nothing else is ever imported.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -81,6 +83,8 @@ class _BatchUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refused global {module}.{name}")
         if module == "numpy":
             return getattr(np, name)
+        if module == "_codecs":
+            return codecs.encode
         return _numpy_global(name)
 
 
