@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -11,6 +10,7 @@ from ..errors import CheckpointError
 __all__ = ["check_torch_file"]
 
 _PICKLE_PROTO = 0x80  # the first byte of a pickle (protocol 2+): torch's legacy format
+_ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first local file header: torch's format
 
 
 def check_torch_file(path: str | os.PathLike) -> Path:
@@ -32,8 +32,8 @@ def check_torch_file(path: str | os.PathLike) -> Path:
             head = f.read(4)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
-    if head[:1] == bytes([_PICKLE_PROTO]) or zipfile.is_zipfile(path):
-        return path
+    if head[:1] == bytes([_PICKLE_PROTO]) or head == _ZIP_MAGIC:
+        return path  # torch.load tells a truncated file from a whole one
     raise CheckpointError(
         f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; "
         f"starts with {head!r})"
