@@ -25,7 +25,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EventVisionError as e:
             raise click.ClickException(str(e)) from None
-        except OSError as e:  # unwritable folder, disk full, path is a folder, ... (docs/cli.md)
+        except OSError as e:  # unwritable folder, disk full, ... (docs/preprocess.md)
             raise click.ClickException(os_error_line(e)) from None
 
 

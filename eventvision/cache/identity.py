@@ -3,7 +3,7 @@
 The one function that marks a file complete (the writer's ``_assemble``) stores
 ``build_id = "<options hash>-<random hex>"``. A reader records the id when it is created and
 checks it whenever it opens the file again (DataLoader workers included), so frames and labels
-never come from two builds (docs/cache.md, "Build identity").
+never come from two builds (docs/preprocess.md, "Build identity").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The lock is ``fcntl.flock`` on a small file beside the output that holds the writer's PID. The
 kernel releases it when the holder exits, however it exits (SIGKILL included), so a killed
 writer never leaves a lock to clean up by hand; the file itself stays (removing it would let
-a third writer lock a new file while the second still holds the old one). See docs/cache.md.
+a third writer lock a new file while the second still holds the old one). See docs/preprocess.md.
 """
 
 from __future__ import annotations

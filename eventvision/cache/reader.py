@@ -125,6 +125,7 @@ def open_cache(
             f"{describe_options_difference(h['options'], expected.to_dict())}"
         )
     with h5py.File(path, "r") as f:
+        check_build(path, h.get("build_id"), f.attrs)  # the header and the data of one build
         missing = [name for name in _REQUIRED if name not in f]
         if missing:
             raise CacheError(f"{path}: missing dataset(s) {missing}")
@@ -227,7 +228,7 @@ def check_sources(
     ``manifest`` is the cache's (a list or its JSON attribute); ``current`` a manifest just
     taken (``preprocess``), otherwise the files under ``raw_root`` are checked. When the raw
     root is not reachable (or the cache records none) a warning says so and None is returned.
-    See docs/cache.md, "Stale sources".
+    See docs/preprocess.md, "Stale sources".
 
     Raises:
         CacheMismatchError: sources changed and not ``allow_stale``; names a few of them.

@@ -93,7 +93,7 @@ def write_cache(
         progress: called with (samples, events) after each block is written.
         on_start: called once with (samples to do, samples already done).
         wait: when another process writes ``out``, wait for it instead of raising
-            CacheBusyError (one writer per output: ``<out>.lock``, see docs/cache.md).
+            CacheBusyError (one writer per output: ``<out>.lock``, see docs/preprocess.md).
     """
     t_start = time.perf_counter()
     out, raw_root = Path(out), Path(raw_root).resolve()

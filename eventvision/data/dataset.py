@@ -91,7 +91,7 @@ class FrameDataset(Dataset):
             raise CacheError(f"{self.path}: not a readable HDF5 file ({e})") from e
         with h5:
             attrs = {key: _attr(value) for key, value in h5.attrs.items()}
-            self.build_id = read_build_id(h5.attrs)  # checked on every reopen (docs/cache.md)
+            self.build_id = read_build_id(h5.attrs)  # checked on every reopen (docs/preprocess.md)
             complete = attrs.get("complete")
             if not (isinstance(complete, int) and complete == 1):
                 raise CacheError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from eventvision.errors import CheckpointError
 from eventvision.models.spikingresformer import load_pretrained
 from eventvision.train import load_checkpoint
