@@ -236,7 +236,10 @@ def check_sources(
     if isinstance(manifest, str):
         manifest = json.loads(manifest)
     root = Path(raw_root) if raw_root else None
-    if manifest is None or root is None or (current is None and not root.is_dir()):
+    if manifest is None:
+        logger.warning("%s: records no source manifest; sources not checked for changes", path)
+        return None
+    if root is None or (current is None and not root.is_dir()):
         logger.warning(
             "%s: raw root %s not reachable; sources not checked for changes", path, raw_root
         )

@@ -100,60 +100,29 @@ def write_cache(
     block_samples = block_samples or _default_block_samples(options)
     plan = plan_samples(options, raw_root, block_samples)
     manifest = source_manifest(raw_root, plan.sources)
-    with output_lock(out, wait=wait):
-        return _write_locked(
-            options,
-            raw_root,
-            out,
-            plan,
-            manifest,
-            shard,
-            skip_bad,
-            overwrite,
-            workers,
-            block_samples,
-            progress,
-            on_start,
-            t_start,
-        )
-
-
-def _write_locked(
-    options,
-    raw_root,
-    out,
-    plan,
-    manifest,
-    shard,
-    skip_bad,
-    overwrite,
-    workers,
-    block_samples,
-    progress,
-    on_start,
-    t_start,
-) -> CacheReport:
-    """The body of :func:`write_cache`, run while holding the output's lock."""
-    report = CacheReport(out, shard=shard)
-    if out.exists() and _reusable(out, options, manifest, shard, overwrite, raw_root):
-        report.reused = True
+    with output_lock(out, wait=wait):  # one writer per output, to the end
+        report = CacheReport(out, shard=shard)
+        if out.exists() and _reusable(out, options, manifest, shard, overwrite, raw_root):
+            report.reused = True
+            return _report_existing(report, out, t_start)
+        parts = out.with_name(out.name + ".parts")
+        done = _prepare_parts(parts, options, manifest, shard, block_samples, overwrite)
+        my_blocks = [
+            b for b in range(len(plan.blocks)) if shard is None or b % shard[1] == shard[0]
+        ]
+        todo = [b for b in my_blocks if b not in done]
+        report.resumed_blocks = len(my_blocks) - len(todo)
+        if on_start is not None:
+            on_start(sum(len(plan.blocks[b]) for b in todo), sum(len(plan.blocks[b]) for b in done))
+        for result in _compute_blocks(options, raw_root, plan, todo, parts, skip_bad, workers):
+            if result.bad and not skip_bad:
+                raise FormatError(f"{result.bad[0][2]} (--skip-bad skips bad sources)")
+            if progress is not None:
+                progress(len(plan.blocks[result.block]), result.n_events)
+        part_files = [_part_path(parts, b) for b in my_blocks]
+        _assemble(out, part_files, options, manifest, raw_root, len(plan.samples), shard, skip_bad)
+        shutil.rmtree(parts, ignore_errors=True)
         return _report_existing(report, out, t_start)
-    parts = out.with_name(out.name + ".parts")
-    done = _prepare_parts(parts, options, manifest, shard, block_samples, overwrite)
-    my_blocks = [b for b in range(len(plan.blocks)) if shard is None or b % shard[1] == shard[0]]
-    todo = [b for b in my_blocks if b not in done]
-    report.resumed_blocks = len(my_blocks) - len(todo)
-    if on_start is not None:
-        on_start(sum(len(plan.blocks[b]) for b in todo), sum(len(plan.blocks[b]) for b in done))
-    for result in _compute_blocks(options, raw_root, plan, todo, parts, skip_bad, workers):
-        if result.bad and not skip_bad:
-            raise FormatError(f"{result.bad[0][2]} (--skip-bad skips bad sources)")
-        if progress is not None:
-            progress(len(plan.blocks[result.block]), result.n_events)
-    part_files = [_part_path(parts, b) for b in my_blocks]
-    _assemble(out, part_files, options, manifest, raw_root, len(plan.samples), shard, skip_bad)
-    shutil.rmtree(parts, ignore_errors=True)
-    return _report_existing(report, out, t_start)
 
 
 def _reusable(out, options, manifest, shard, overwrite, raw_root=None) -> bool:
