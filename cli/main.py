@@ -10,14 +10,23 @@ from eventvision import __version__
 from eventvision.errors import EventVisionError
 
 
+def os_error_line(e: OSError) -> str:
+    """One line for a filesystem error: the path(s) it concerns and what went wrong."""
+    what = e.strerror or str(e)
+    paths = [str(p) for p in (e.filename, e.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {what}" if paths else what
+
+
 class _Group(click.Group):
-    """Turns the library's errors into a one-line message and exit status 1, no traceback."""
+    """Turns the library's errors, and filesystem errors, into one line and exit status 1."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EventVisionError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # unwritable folder, disk full, ... (docs/preprocess.md)
+            raise click.ClickException(os_error_line(e)) from None
 
 
 @click.group(cls=_Group)

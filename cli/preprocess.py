@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def _shard(ctx, param, value):
 @click.command()
 @click.argument("dataset", type=click.Choice(sorted(DATASETS)))
 @click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))  # a folder: one-line error (the lock)
 @click.option("--frames", "time_steps", default=16, show_default=True, type=click.IntRange(1))
 @click.option(
     "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
@@ -81,6 +82,9 @@ def _shard(ctx, param, value):
 @click.option(
     "--overwrite", is_flag=True, help="Rebuild even if OUT holds other options or is stale."
 )
+@click.option(
+    "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
+)
 def preprocess(dataset: str, raw_root: Path, out: Path, **opts) -> None:
     """Bin and resize every sample of RAW_ROOT into the HDF5 frame cache OUT (resumable)."""
     keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed")
@@ -111,22 +115,29 @@ def info(cache_path: Path) -> None:
     "out_png",
     default="sample.png",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
 )
 @click.option(
     "--gif",
     "out_gif",
     default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Also write the T frames as an animated GIF.",
 )
 def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None) -> None:
     """Draw the T frames of one sample as a grid PNG: OFF in blue, ON in orange."""
+    png_format = _image_format(out_png, "--out")
+    gif_format = _image_format(out_gif, "--gif") if out_gif is not None else None
     frames, label, source = _read_sample(cache_path, index)
     tiles = _tiles(frames)
-    _grid(tiles).save(out_png)
+    _save_image(out_png, lambda f: _grid(tiles).save(f, format=png_format))
     if out_gif is not None:
-        tiles[0].save(out_gif, save_all=True, append_images=tiles[1:], duration=150, loop=0)
+        _save_image(
+            out_gif,
+            lambda f: tiles[0].save(
+                f, format=gif_format, save_all=True, append_images=tiles[1:], duration=150, loop=0
+            ),
+        )
     click.echo(
         f"sample {index} ({label}, {source}): {len(tiles)} frames drawn to {out_png}"
         + (f" and {out_gif}" if out_gif else "")
@@ -139,14 +150,17 @@ def cache() -> None:
 
 
 @cache.command("merge")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
 @click.argument(
     "shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUT even if it holds another cache.")
-def merge(out: Path, shards: tuple[Path, ...], overwrite: bool) -> None:
+@click.option(
+    "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
+)
+def merge(out: Path, shards: tuple[Path, ...], overwrite: bool, wait: bool) -> None:
     """Join the shard files of `preprocess --shard I/N` into the cache OUT of a single run."""
-    report = merge_shards(shards, out, overwrite=overwrite)
+    report = merge_shards(shards, out, overwrite=overwrite, wait=wait)
     click.echo(_summary(report))
 
 
@@ -245,8 +259,41 @@ def _staleness(stale: list[str] | None) -> str:
     )
 
 
+def _image_format(path: Path, option: str) -> str:
+    """The PIL format an image path's extension names; one-line error for an unknown one."""
+    from PIL import Image
+
+    if path.is_dir():
+        raise click.ClickException(f"{option} {path}: is a folder; give an image file path")
+    extensions = Image.registered_extensions()
+    fmt = extensions.get(path.suffix.lower())
+    if fmt is None:
+        raise click.ClickException(
+            f"{option} {path}: unknown image extension {path.suffix or '(none)'!r}; "
+            "use .png or .gif"
+        )
+    return fmt
+
+
+def _save_image(path: Path, save) -> None:
+    """Write an image atomically: ``save`` into a temporary file beside ``path``, then rename.
+
+    Missing parent folders are created (the policy of every command, docs/preprocess.md).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            save(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _read_sample(path: Path, index: int) -> tuple[np.ndarray, str, str]:
     import h5py
+
+    from eventvision.cache.identity import check_build
 
     meta = open_cache(path, check_sources=False)
     if index >= meta.n_samples:
@@ -255,6 +302,7 @@ def _read_sample(path: Path, index: int) -> tuple[np.ndarray, str, str]:
             param_hint="--index",
         )
     with h5py.File(path, "r") as f:
+        check_build(path, meta.build_id, f.attrs)
         frames = f["frames"][index]  # [T, 2, h, w]
         label = meta.classes[int(f["labels"][index])]
         source = f["source"].asstr()[index]

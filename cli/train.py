@@ -113,6 +113,13 @@ def _recipe_options(default_pipeline: str) -> Callable:
     return decorate
 
 
+_allow_stale = click.option(
+    "--allow-stale",
+    is_flag=True,
+    help="Use a frame cache whose raw sources changed since it was built.  [default: refuse]",
+)
+
+
 def _resolve(ctx: click.Context, kw: dict[str, Any]) -> tuple[Any, Path, bool]:
     """(pipeline, run folder, resume) from the shared options."""
     from eventvision.train import load_pipeline, load_run_pipeline
@@ -146,16 +153,19 @@ def _summary(result: Any) -> str:
 
 @click.command()
 @_recipe_options("cifar10dvs-direct")
+@_allow_stale
 @click.pass_context
-def train(ctx: click.Context, **kw: Any) -> None:
+def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
     """Train a model on a frame cache or an image folder with a recipe from pipelines/.
 
     Under `torchrun --nproc-per-node N` the same command trains with DistributedDataParallel.
     """
+    from eventvision.train import allow_stale_sources
     from eventvision.train import train as train_run
 
     pipeline, run_dir, resume = _resolve(ctx, kw)
-    result = train_run(pipeline, run_dir, resume=resume, progress=kw["progress"])
+    with allow_stale_sources(allow_stale):
+        result = train_run(pipeline, run_dir, resume=resume, progress=kw["progress"])
     click.echo(_summary(result))
 
 
@@ -167,20 +177,25 @@ def train(ctx: click.Context, **kw: Any) -> None:
     default=None,
     help=f"Train the new classifier only. {_FROM_PIPELINE}",
 )
+@_allow_stale
 @click.pass_context
-def finetune(ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None, **kw: Any) -> None:
+def finetune(
+    ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None, allow_stale: bool, **kw: Any
+) -> None:
     """Fine-tune from CHECKPOINT (ours or an official one) with a new classifier for the data."""
+    from eventvision.train import allow_stale_sources
     from eventvision.train import finetune as finetune_run
 
     pipeline, run_dir, resume = _resolve(ctx, kw)
-    result = finetune_run(
-        pipeline,
-        checkpoint,
-        run_dir,
-        freeze_backbone=freeze_backbone,
-        resume=resume,
-        progress=kw["progress"],
-    )
+    with allow_stale_sources(allow_stale):
+        result = finetune_run(
+            pipeline,
+            checkpoint,
+            run_dir,
+            freeze_backbone=freeze_backbone,
+            resume=resume,
+            progress=kw["progress"],
+        )
     click.echo(_summary(result))
 
 
@@ -202,6 +217,7 @@ def finetune(ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None,
     "--energy/--no-energy", default=True, show_default=True, help="Measure SOPs and energy."
 )
 @click.option("--progress/--no-progress", default=False, show_default=True, help="Progress bar.")
+@_allow_stale
 def evaluate(
     checkpoint: Path,
     data: str | None,
@@ -210,22 +226,24 @@ def evaluate(
     batch_size: int | None,
     energy: bool,
     progress: bool,
+    allow_stale: bool,
 ) -> None:
     """Evaluate CHECKPOINT (a .pt file, or a run folder's best checkpoint) on held-out data."""
+    from eventvision.train import allow_stale_sources, load_pipeline
     from eventvision.train import evaluate as evaluate_run
-    from eventvision.train import load_pipeline
     from eventvision.train.quickstart import format_eval
 
     recipe = load_pipeline(pipeline) if pipeline else None
-    result = evaluate_run(
-        checkpoint,
-        recipe,
-        data=data,
-        split=split,
-        batch_size=batch_size,
-        energy=energy,
-        progress=progress,
-    )
+    with allow_stale_sources(allow_stale):
+        result = evaluate_run(
+            checkpoint,
+            recipe,
+            data=data,
+            split=split,
+            batch_size=batch_size,
+            energy=energy,
+            progress=progress,
+        )
     click.echo(format_eval(result, title=f"{checkpoint} on the {split} split"))
 
 

@@ -9,6 +9,8 @@ __all__ = [
     "ConfigError",
     "CacheError",
     "CacheMismatchError",
+    "CacheBusyError",
+    "PathError",
     "UnknownModelError",
     "CheckpointError",
 ]
@@ -36,6 +38,14 @@ class CacheError(EventVisionError, ValueError):
 
 class CacheMismatchError(CacheError):
     """A cache exists but was built with other options or from other sources."""
+
+
+class CacheBusyError(CacheError):
+    """Another process is writing the same output (it holds the output's lock)."""
+
+
+class PathError(EventVisionError, OSError):
+    """A path given as input is missing, a folder where a file is expected, or unreadable."""
 
 
 class UnknownModelError(ConfigError, KeyError):

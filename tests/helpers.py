@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
+import os
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from eventvision.events import make_events
@@ -18,3 +23,48 @@ def random_events(n: int, seed: int = 0, *, width: int = 128, height: int = 128,
     return make_events(
         t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n)
     )
+
+
+def _inside(path, folder: Path) -> bool:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return False
+    return Path(os.fsdecode(path)).absolute().is_relative_to(folder)
+
+
+def deny_writes_under(folder: Path, monkeypatch, code: int = errno.EACCES) -> None:
+    """Make every file-creating call for a path under ``folder`` fail with ``code``."""
+
+    def refuse(path):
+        raise OSError(code, os.strerror(code), os.fsdecode(path))
+
+    real_open, real_os_open, real_mkdir, real_h5 = builtins.open, os.open, os.mkdir, h5py.File
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and _inside(file, folder):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def fake_os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and _inside(path, folder):
+            refuse(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def fake_mkdir(path, *args, **kwargs):
+        if _inside(path, folder) and Path(path).absolute() != folder:
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    class File(real_h5):
+        def __init__(self, name, mode="r", *args, **kwargs):
+            if mode != "r" and _inside(name, folder):
+                refuse(name)
+            super().__init__(name, mode, *args, **kwargs)
+
+    for module, name, fake in (
+        (builtins, "open", fake_open),
+        (io, "open", fake_open),
+        (os, "open", fake_os_open),
+        (os, "mkdir", fake_mkdir),
+        (h5py, "File", File),
+    ):
+        monkeypatch.setattr(module, name, fake)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,19 @@ import numpy as np
 
 from ..errors import CacheError, CacheMismatchError
 from ..events import Sensor
+from .identity import check_build
 from .options import CacheOptions, manifest_changes
 
-__all__ = ["CacheMeta", "open_cache", "read_header", "cache_stats", "CacheStats"]
+__all__ = [
+    "CacheMeta",
+    "open_cache",
+    "read_header",
+    "cache_stats",
+    "CacheStats",
+    "check_sources",
+]
+
+logger = logging.getLogger(__name__)
 
 _REQUIRED = ("frames", "labels", "split", "source", "row", "n_events")
 
@@ -72,6 +83,7 @@ class CacheMeta:
     manifest: list = field(repr=False)
     skipped: list = field(repr=False)
     stale: list[str] | None = None
+    build_id: str | None = None
 
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
@@ -113,6 +125,7 @@ def open_cache(
             f"{describe_options_difference(h['options'], expected.to_dict())}"
         )
     with h5py.File(path, "r") as f:
+        check_build(path, h.get("build_id"), f.attrs)  # the header and the data of one build
         missing = [name for name in _REQUIRED if name not in f]
         if missing:
             raise CacheError(f"{path}: missing dataset(s) {missing}")
@@ -148,6 +161,7 @@ def open_cache(
         manifest=h["manifest"],
         skipped=h["skipped"],
         stale=stale,
+        build_id=h.get("build_id"),
     )
 
 
@@ -165,6 +179,7 @@ def cache_stats(path: str | os.PathLike) -> CacheStats:
     """What ``eventvision info`` prints: options, counts per split and class, event statistics."""
     meta = open_cache(path)
     with h5py.File(path, "r") as f:
+        check_build(path, meta.build_id, f.attrs)
         labels, split, n_events = f["labels"][:], f["split"][:], f["n_events"][:]
     per_class = {}
     for code, name in enumerate(("train", "test")):
@@ -180,3 +195,60 @@ def cache_stats(path: str | os.PathLike) -> CacheStats:
             "max": int(n_events.max()),
         }
     return CacheStats(meta, per_class, events, Path(path).stat().st_size)
+
+
+def _source_changes(manifest: list, raw_root: Path, current: list | None) -> list[str]:
+    """``"<path>: <what>"`` per changed source: against ``current`` when given, else the disk."""
+    if current is None:
+        return manifest_changes(raw_root, manifest)
+    old = {m[0]: m for m in manifest}
+    new = {m[0]: m for m in current}
+    lines = []
+    for rel in sorted(old.keys() | new.keys()):
+        if rel not in new:
+            lines.append(f"{rel}: missing")
+        elif rel not in old:
+            lines.append(f"{rel}: new source")
+        elif old[rel] != new[rel]:
+            lines.append(f"{rel}: size or mtime changed")
+    return lines
+
+
+def check_sources(
+    path: str | os.PathLike,
+    manifest: list | str | None,
+    raw_root: str | os.PathLike | None,
+    *,
+    current: list | None = None,
+    allow_stale: bool = False,
+    hint: str = "rebuild it with `eventvision preprocess ... --overwrite`, or pass --allow-stale",
+) -> list[str] | None:
+    """The sources of cache ``path`` changed since its build; raise unless ``allow_stale``.
+
+    ``manifest`` is the cache's (a list or its JSON attribute); ``current`` a manifest just
+    taken (``preprocess``), otherwise the files under ``raw_root`` are checked. When the raw
+    root is not reachable (or the cache records none) a warning says so and None is returned.
+    See docs/preprocess.md, "Stale sources".
+
+    Raises:
+        CacheMismatchError: sources changed and not ``allow_stale``; names a few of them.
+    """
+    if isinstance(manifest, str):
+        manifest = json.loads(manifest)
+    root = Path(raw_root) if raw_root else None
+    if manifest is None:
+        logger.warning("%s: records no source manifest; sources not checked for changes", path)
+        return None
+    if root is None or (current is None and not root.is_dir()):
+        logger.warning(
+            "%s: raw root %s not reachable; sources not checked for changes", path, raw_root
+        )
+        return None
+    changed = _source_changes(manifest, root, current)
+    if changed and not allow_stale:
+        more = f"; ... ({len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise CacheMismatchError(
+            f"{path} is stale: {len(changed)} source file(s) changed since it was built "
+            f"({'; '.join(changed[:3])}{more}); {hint}"
+        )
+    return changed

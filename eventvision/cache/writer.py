@@ -18,9 +18,11 @@ import numpy as np
 
 from ..errors import CacheError, CacheMismatchError, FormatError
 from .build import compute_block
+from .identity import check_build, new_build_id
 from .layout import SAMPLE_DATASETS, create_layout, write_attrs
+from .lock import output_lock
 from .options import CacheOptions, Plan, plan_samples, source_manifest
-from .reader import describe_options_difference, read_header
+from .reader import check_sources, describe_options_difference, read_header
 
 __all__ = ["write_cache", "merge_shards", "CacheReport", "parse_shard"]
 
@@ -73,6 +75,7 @@ def write_cache(
     block_samples: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    wait: bool = False,
 ) -> CacheReport:
     """Build the frame cache of ``raw_root`` at ``out``, resuming or reusing what is there.
 
@@ -89,35 +92,40 @@ def write_cache(
             of raising FormatError naming the first.
         progress: called with (samples, events) after each block is written.
         on_start: called once with (samples to do, samples already done).
+        wait: when another process writes ``out``, wait for it instead of raising
+            CacheBusyError (one writer per output: ``<out>.lock``, see docs/preprocess.md).
     """
     t_start = time.perf_counter()
     out, raw_root = Path(out), Path(raw_root).resolve()
     block_samples = block_samples or _default_block_samples(options)
     plan = plan_samples(options, raw_root, block_samples)
     manifest = source_manifest(raw_root, plan.sources)
-    report = CacheReport(out, shard=shard)
-    if out.exists() and _reusable(out, options, manifest, shard, overwrite):
-        report.reused = True
+    with output_lock(out, wait=wait):  # one writer per output, to the end
+        report = CacheReport(out, shard=shard)
+        if out.exists() and _reusable(out, options, manifest, shard, overwrite, raw_root):
+            report.reused = True
+            return _report_existing(report, out, t_start)
+        parts = out.with_name(out.name + ".parts")
+        done = _prepare_parts(parts, options, manifest, shard, block_samples, overwrite)
+        my_blocks = [
+            b for b in range(len(plan.blocks)) if shard is None or b % shard[1] == shard[0]
+        ]
+        todo = [b for b in my_blocks if b not in done]
+        report.resumed_blocks = len(my_blocks) - len(todo)
+        if on_start is not None:
+            on_start(sum(len(plan.blocks[b]) for b in todo), sum(len(plan.blocks[b]) for b in done))
+        for result in _compute_blocks(options, raw_root, plan, todo, parts, skip_bad, workers):
+            if result.bad and not skip_bad:
+                raise FormatError(f"{result.bad[0][2]} (--skip-bad skips bad sources)")
+            if progress is not None:
+                progress(len(plan.blocks[result.block]), result.n_events)
+        part_files = [_part_path(parts, b) for b in my_blocks]
+        _assemble(out, part_files, options, manifest, raw_root, len(plan.samples), shard, skip_bad)
+        shutil.rmtree(parts, ignore_errors=True)
         return _report_existing(report, out, t_start)
-    parts = out.with_name(out.name + ".parts")
-    done = _prepare_parts(parts, options, manifest, shard, block_samples, overwrite)
-    my_blocks = [b for b in range(len(plan.blocks)) if shard is None or b % shard[1] == shard[0]]
-    todo = [b for b in my_blocks if b not in done]
-    report.resumed_blocks = len(my_blocks) - len(todo)
-    if on_start is not None:
-        on_start(sum(len(plan.blocks[b]) for b in todo), sum(len(plan.blocks[b]) for b in done))
-    for result in _compute_blocks(options, raw_root, plan, todo, parts, skip_bad, workers):
-        if result.bad and not skip_bad:
-            raise FormatError(f"{result.bad[0][2]} (--skip-bad skips bad sources)")
-        if progress is not None:
-            progress(len(plan.blocks[result.block]), result.n_events)
-    part_files = [_part_path(parts, b) for b in my_blocks]
-    _assemble(out, part_files, options, manifest, raw_root, len(plan.samples), shard, skip_bad)
-    shutil.rmtree(parts, ignore_errors=True)
-    return _report_existing(report, out, t_start)
 
 
-def _reusable(out, options, manifest, shard, overwrite) -> bool:
+def _reusable(out, options, manifest, shard, overwrite, raw_root=None) -> bool:
     """True when ``out`` already holds this build; raise when it holds another, unless overwrite."""
     try:
         header = read_header(out)
@@ -141,14 +149,9 @@ def _reusable(out, options, manifest, shard, overwrite) -> bool:
         )
     if not header["finished"]:
         raise CacheError(f"{out} exists but is not a finished cache; pass --overwrite to rebuild")
-    if header.get("manifest") != manifest:
-        old = {m[0]: m for m in header.get("manifest", [])}
-        new = {m[0]: m for m in manifest}
-        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        raise CacheMismatchError(
-            f"{out} is stale: {len(changed)} source file(s) changed since it was built "
-            f"(first: {changed[0] if changed else '?'}); pass --overwrite to rebuild"
-        )
+    check_sources(
+        out, header.get("manifest"), raw_root, current=manifest, hint="pass --overwrite to rebuild"
+    )
     return True
 
 
@@ -283,6 +286,7 @@ def _assemble(
         # A shard is finished but is not a cache: the loader must never take it for one.
         g.attrs["complete"] = shard is None
         g.attrs["shard_complete"] = shard is not None
+        g.attrs["build_id"] = new_build_id(options)
     os.replace(tmp, out)
 
 
@@ -317,7 +321,11 @@ class _OpenInputs:
 
 
 def merge_shards(
-    shards: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False
+    shards: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    wait: bool = False,
 ) -> CacheReport:
     """Join the shard files ``i/N`` of one build into the cache a single run makes.
 
@@ -355,17 +363,22 @@ def merge_shards(
         raise CacheError(f"missing shard(s) {', '.join(f'{i}/{n_shards}' for i in missing)}")
     options = CacheOptions(**{k: first["options"][k] for k in CacheOptions.__dataclass_fields__})
     report = CacheReport(out)
-    if out.exists() and _reusable(out, options, first["manifest"], None, overwrite):
-        report.reused = True
-        return _report_existing(report, out, t_start)
     order = sorted(range(len(paths)), key=lambda k: parse_shard(headers[k]["shard"])[0])
-    _assemble(
-        out,
-        [paths[k] for k in order],
-        options,
-        first["manifest"],
-        first["raw_root"],
-        first["n_planned"],
-        None,
-    )
-    return _report_existing(report, out, t_start)
+    with output_lock(out, wait=wait):
+        if out.exists() and _reusable(
+            out, options, first["manifest"], None, overwrite, first["raw_root"]
+        ):
+            report.reused = True
+            return _report_existing(report, out, t_start)
+        for k in order:
+            check_build(paths[k], headers[k].get("build_id"))
+        _assemble(
+            out,
+            [paths[k] for k in order],
+            options,
+            first["manifest"],
+            first["raw_root"],
+            first["n_planned"],
+            None,
+        )
+        return _report_existing(report, out, t_start)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..cache.identity import check_build, read_build_id
 from ..errors import CacheError, ConfigError
 
 __all__ = ["FrameDataset", "SPLITS"]
@@ -80,6 +81,8 @@ class FrameDataset(Dataset):
 
     def _read_index(self) -> None:
         """Read everything except the frames: attributes, labels and the split's rows."""
+        if self.path.is_dir():
+            raise CacheError(f"{self.path}: is a folder, expected an HDF5 cache file")
         if not self.path.is_file():
             raise CacheError(f"{self.path}: no such cache file; build it with eventvision.cache")
         try:
@@ -88,6 +91,7 @@ class FrameDataset(Dataset):
             raise CacheError(f"{self.path}: not a readable HDF5 file ({e})") from e
         with h5:
             attrs = {key: _attr(value) for key, value in h5.attrs.items()}
+            self.build_id = read_build_id(h5.attrs)  # checked on every reopen (docs/preprocess.md)
             complete = attrs.get("complete")
             if not (isinstance(complete, int) and complete == 1):
                 raise CacheError(
@@ -145,11 +149,19 @@ class FrameDataset(Dataset):
         return len(self._rows)
 
     def _dataset(self) -> h5py.Dataset:
-        # A handle inherited through fork is not safe to use: reopen in every new process.
+        # A handle inherited through fork is not safe to use: reopen in every new process, and
+        # refuse a file rebuilt since the rows and labels were read.
         if self._frames is None or self._pid != os.getpid():
-            self._h5 = h5py.File(self.path, "r")
-            self._frames = self._h5["frames"]
-            self._pid = os.getpid()
+            try:
+                h5 = h5py.File(self.path, "r")
+            except OSError as e:
+                raise CacheError(f"{self.path}: cannot reopen the cache ({e})") from None
+            try:
+                check_build(self.path, self.build_id, h5.attrs)
+            except CacheError:
+                h5.close()
+                raise
+            self._h5, self._frames, self._pid = h5, h5["frames"], os.getpid()
         return self._frames
 
     def __getitem__(self, index: int) -> tuple[Tensor, Any]:

@@ -7,6 +7,7 @@ Nothing is downloaded; a missing dataset raises `DatasetError` saying which file
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import pickle
@@ -51,11 +52,58 @@ _CIFAR = {
 Kind = Literal["auto", "cifar10", "cifar100", "folder"]
 
 
+def _numpy_global(name: str) -> Any:
+    """numpy's own array reconstruction function ``name`` (numpy 1 and 2 alike)."""
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # pragma: no cover - numpy < 2
+        from numpy.core import multiarray, numeric
+    return getattr(multiarray if name == "_reconstruct" else numeric, name)
+
+
+# The only globals a CIFAR python batch may name: numpy arrays and dtypes, rebuilt by numpy's
+# own functions (under numpy 1 and numpy 2 module names), and ``_codecs.encode``, with which
+# Python 3 writes bytes into protocol-2 pickles. Nothing else is ever imported.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that admits dicts, lists, str, bytes, numbers and numpy arrays only."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        if module == "numpy":
+            return getattr(np, name)
+        if module == "_codecs":
+            return codecs.encode
+        return _numpy_global(name)
+
+
 def _unpickle(path: Path) -> dict:
-    # The CIFAR pickles come from Python 2; encoding="bytes" keeps their keys as bytes.
-    # pickle runs code from the file: only point this at the official release.
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+    """A CIFAR python batch, read with an unpickler that runs nothing from the file.
+
+    The batches come from Python 2; encoding="bytes" keeps their keys as bytes. A file naming
+    anything but numpy arrays and dtypes raises DatasetError (docs/data.md).
+    """
+    try:
+        with open(path, "rb") as f:
+            obj = _BatchUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise DatasetError(
+            f"{path}: not a CIFAR python batch (refused by the restricted unpickler: {e})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}: holds a {type(obj).__name__}, expected a CIFAR batch dict")
+    return obj
 
 
 def _find_cifar(root: Path, kind: str) -> Path | None:

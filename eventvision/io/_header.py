@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import FormatError
+from ..errors import FormatError, PathError
 
 _MAX_LINE = 1 << 16
 _MAX_HEADER = 1 << 24
+
+
+def check_input_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when it is a readable file; PathError naming it otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise PathError(f"{path}: no such file")
+    if path.is_dir():
+        raise PathError(f"{path}: is a folder, expected a recording file")
+    if not os.access(path, os.R_OK):
+        raise PathError(f"{path}: not readable (permission denied)")
+    return path
 
 
 def read_text_header(f: BinaryIO, path: Path, magic: bytes, end_line: bytes | None) -> int:

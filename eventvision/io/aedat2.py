@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
-from ._header import read_text_header
+from ._header import check_input_file, read_text_header
 from ._kernels import WRAP, _bswap32, _decode_aedat2, _decode_aedat2_fast
 
 __all__ = ["read_aedat2", "write_aedat2", "AEDAT2_MAGIC"]
@@ -55,7 +54,7 @@ def read_aedat2(path: str | os.PathLike, *, allow_truncated: bool = False) -> np
         events sorted by time: ``x = (addr >> 1) & 0x7F``, ``y = (addr >> 8) & 0x7F``,
         ``p = addr & 1``, ``t`` in microseconds.
     """
-    path = Path(path)
+    path = check_input_file(path)
     with open(path, "rb") as f:
         header_end = read_text_header(f, path, AEDAT2_MAGIC, end_line=None)
         size = os.fstat(f.fileno()).st_size

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
-from ._header import read_text_header
+from ._header import check_input_file, read_text_header
 from ._kernels import _decode_aedat31, _decode_aedat31_fast
 
 __all__ = ["read_aedat31", "iter_aedat31", "write_aedat31", "encode_packet", "AEDAT31_MAGIC"]
@@ -80,7 +80,7 @@ def iter_aedat31(
 
 def read_aedat31(path: str | os.PathLike, *, allow_truncated: bool = False) -> np.ndarray:
     """Read all valid polarity events of an AEDAT 3.1 file into one EVENT_DTYPE array."""
-    path = Path(path)
+    path = check_input_file(path)
     bound = max(0, (path.stat().st_size - len(AEDAT31_MAGIC)) // POLARITY_DTYPE.itemsize)
     out = np.empty(bound, EVENT_DTYPE)  # every 8 bytes after the header hold at most one event
     decoded = 0

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..data.encoding import repeat_encode
 from ..errors import CheckpointError, ConfigError
+from ._torchfile import check_torch_file
 from .layers import ATTENTION_BACKENDS, BN, DSSA, GWFFN, DownsampleLayer, MultiStepConv2d
 from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedPLIF, neuron_factory
 
@@ -246,6 +247,7 @@ def load_pretrained(
     """
     source = path_or_state_dict
     if isinstance(source, (str, PathLike)):
+        source = check_torch_file(source)
         try:
             source = torch.load(source, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unreadable file is a CheckpointError

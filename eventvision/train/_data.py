@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,20 @@ from torch.utils.data import Dataset
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from .config import DataSpec, Pipeline
 
-__all__ = ["build_datasets", "image_transform_for", "parse_randaugment"]
+__all__ = ["build_datasets", "image_transform_for", "parse_randaugment", "allow_stale_sources"]
 
 _RAND = re.compile(r"^rand(-[a-z]+[0-9.]*)*$")
+_ALLOW_STALE: ContextVar[bool] = ContextVar("allow_stale", default=False)
+
+
+@contextmanager
+def allow_stale_sources(allow: bool = True) -> Iterator[None]:
+    """Within the block, frame caches whose raw sources changed are used (``--allow-stale``)."""
+    token = _ALLOW_STALE.set(allow)
+    try:
+        yield
+    finally:
+        _ALLOW_STALE.reset(token)
 
 
 def parse_randaugment(text: str) -> tuple[int, int]:
@@ -104,6 +117,7 @@ def build_datasets(pipeline: Pipeline, augment: bool = True) -> tuple[Dataset, D
 
 
 def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+    from ..cache.reader import check_sources
     from ..data import DVSAugment, FrameDataset
 
     spec = pipeline.data
@@ -121,6 +135,12 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
     transform = DVSAugment(seed=None) if augment and spec.augment == "dvs" else None
     train = FrameDataset(path, "train", channels=spec.channels, transform=transform)
     test = FrameDataset(path, "test", channels=spec.channels)
+    if test.build_id != train.build_id:
+        raise CacheError(f"{path} was rebuilt while it was being opened; run again")
+    check_sources(
+        path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
+        allow_stale=_ALLOW_STALE.get(),
+    )  # fmt: skip
     time_steps, _, height, width = train.sample_shape
     if (time_steps, height, width) != (spec.time_steps, spec.size, spec.size):
         raise CacheMismatchError(

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..models._torchfile import check_torch_file
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -63,9 +64,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: the file is missing, truncated, not a PyTorch file, holds anything
             other than tensors and plain containers, or has no model weights.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    path = check_torch_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError and more

@@ -70,11 +70,16 @@ def cache_content(path: Path) -> tuple[dict, dict]:
 
 
 def assert_same_content(a: Path, b: Path) -> None:
-    """The two cache files hold the same datasets (values and dtypes) and attributes."""
+    """The two cache files hold the same datasets (values and dtypes) and attributes.
+
+    Only the build ids differ (two builds), and both carry the same options hash.
+    """
     (da, aa), (db, ab) = cache_content(a), cache_content(b)
     assert sorted(da) == sorted(db)
     for k in da:
         assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), k
     assert sorted(aa) == sorted(ab)
+    id_a, id_b = str(aa.pop("build_id")), str(ab.pop("build_id"))
+    assert id_a != id_b and id_a.split("-")[0] == id_b.split("-")[0] == aa["options_hash"]
     for k in aa:
         assert np.array_equal(aa[k], ab[k]), k

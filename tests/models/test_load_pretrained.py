@@ -62,5 +62,5 @@ def test_exclude_nothing_rejects_mismatched_shapes():
 def test_unreadable_file(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="bad.pth: cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match="bad.pth: not a PyTorch checkpoint"):
         load_pretrained(create_model("spikingresformer_dvsg", **TINY), bad)

@@ -42,7 +42,7 @@ def test_truncated_foreign_and_missing_checkpoints_raise(tmp_path):
         load_checkpoint(bad)
     text = tmp_path / "notes.pt"
     text.write_text("hello")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="notes.pt: not a PyTorch checkpoint"):
         load_checkpoint(text)
     code = tmp_path / "code.pt"
     torch.save({"model": torch.nn.Linear(2, 2)}, code)  # a pickled module: refused

@@ -1,0 +1,68 @@
+"""Build identity: a unique id per complete build, recorded by readers and checked on reopen.
+
+The one function that marks a file complete (the writer's ``_assemble``) stores
+``build_id = "<options hash>-<random hex>"``. A reader records the id when it is created and
+checks it whenever it opens the file again (DataLoader workers included), so frames and labels
+never come from two builds (docs/preprocess.md, "Build identity").
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import CacheError
+
+__all__ = ["new_build_id", "read_build_id", "check_build"]
+
+BUILD_ATTR = "build_id"
+
+
+def new_build_id(options: Any) -> str:
+    """A fresh id for one build of ``options``: its options hash and 128 random bits."""
+    return f"{options.hash()}-{uuid.uuid4().hex}"
+
+
+def read_build_id(attrs: Mapping[str, Any]) -> str | None:
+    """The build id in the attributes of an open cache file, or None (files before build ids)."""
+    value = attrs.get(BUILD_ATTR)
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
+
+
+def check_build(
+    path: str | os.PathLike, expected: str | None, attrs: Mapping[str, Any] | None = None
+) -> None:
+    """Raise CacheError unless the file at ``path`` (or its open ``attrs``) is build ``expected``.
+
+    Pass ``attrs`` of the handle about to be read so that the check and the read see one file.
+    """
+    path = Path(path)
+    if attrs is None:
+        try:
+            with h5py.File(path, "r") as f:
+                found = read_build_id(f.attrs)
+        except OSError as e:
+            raise CacheError(
+                f"{path}: cannot reopen the cache ({e}); it was removed or replaced after the "
+                "dataset was created"
+            ) from None
+    else:
+        found = read_build_id(attrs)
+    if found != expected:
+        raise CacheError(
+            f"{path} was rebuilt after the dataset (or reader) was created (build {expected} "
+            f"then, {found} now): its rows and labels no longer match; create the dataset "
+            "again (restart the run) to use the new build"
+        )
