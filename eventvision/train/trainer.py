@@ -274,8 +274,9 @@ class _Mixer:
             cut = math.sqrt(1.0 - lam)
             ch, cw = int(h * cut), int(w * cut)
             cy, cx = np.random.randint(0, h), np.random.randint(0, w)
-            y1, y2 = np.clip(cy - ch // 2, 0, h), np.clip(cy + ch // 2, 0, h)
-            x1, x2 = np.clip(cx - cw // 2, 0, w), np.clip(cx + cw // 2, 0, w)
+            # timm's rand_bbox: the box spans [c - s//2, c + (s+1)//2), clipped to the image
+            y1, y2 = np.clip(cy - ch // 2, 0, h), np.clip(cy + (ch + 1) // 2, 0, h)
+            x1, x2 = np.clip(cx - cw // 2, 0, w), np.clip(cx + (cw + 1) // 2, 0, w)
             x = x.clone()
             x[..., y1:y2, x1:x2] = x.flip(0)[..., y1:y2, x1:x2]
             lam = 1.0 - float((y2 - y1) * (x2 - x1)) / float(h * w)
