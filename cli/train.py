@@ -6,6 +6,7 @@ recipe's value, a flag that is given overrides it, and `--set section.key=value`
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +104,14 @@ def _recipe_options(default_pipeline: str) -> Callable:
             show_default=True,
             help="Progress bar on stderr.",
         ),
+        click.option(
+            "--skip-nonfinite",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Skip up to N batches with a NaN/inf loss or gradient norm (each logged); "
+            "0 stops at the first.",
+        ),
     ]
 
     def decorate(fn: Callable) -> Callable:
@@ -135,6 +144,12 @@ def _resolve(ctx: click.Context, kw: dict[str, Any]) -> tuple[Any, Path, bool]:
     return pipeline, kw["out"] or Path("runs") / pipeline.name, False
 
 
+def _echo_main(text: str) -> None:
+    """Echo on rank 0 only: under torchrun every process runs the command."""
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(text)
+
+
 def _summary(result: Any) -> str:
     final = result.final
     return (
@@ -155,8 +170,14 @@ def train(ctx: click.Context, **kw: Any) -> None:
     from eventvision.train import train as train_run
 
     pipeline, run_dir, resume = _resolve(ctx, kw)
-    result = train_run(pipeline, run_dir, resume=resume, progress=kw["progress"])
-    click.echo(_summary(result))
+    result = train_run(
+        pipeline,
+        run_dir,
+        resume=resume,
+        progress=kw["progress"],
+        skip_nonfinite=kw["skip_nonfinite"],
+    )
+    _echo_main(_summary(result))
 
 
 @click.command()
@@ -180,8 +201,9 @@ def finetune(ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None,
         freeze_backbone=freeze_backbone,
         resume=resume,
         progress=kw["progress"],
+        skip_nonfinite=kw["skip_nonfinite"],
     )
-    click.echo(_summary(result))
+    _echo_main(_summary(result))
 
 
 @click.command()

@@ -11,6 +11,7 @@ __all__ = [
     "CacheMismatchError",
     "UnknownModelError",
     "CheckpointError",
+    "NonFiniteError",
 ]
 
 
@@ -47,3 +48,7 @@ class UnknownModelError(ConfigError, KeyError):
 
 class CheckpointError(EventVisionError, ValueError):
     """A checkpoint is truncated, unreadable or made for another architecture."""
+
+
+class NonFiniteError(EventVisionError, ArithmeticError):
+    """Training produced a NaN or infinite loss or gradient norm."""

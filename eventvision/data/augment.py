@@ -234,9 +234,7 @@ def image_transform(
     from timm.data import create_transform
 
     if normalize not in NORMALIZATION and normalize != "none":
-        raise ConfigError(
-            f"unknown normalisation {normalize!r}; known: {[*NORMALIZATION, 'none']}"
-        )
+        raise ConfigError(f"unknown normalisation {normalize!r}; known: {[*NORMALIZATION, 'none']}")
     mean, std = NORMALIZATION.get(normalize, ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
     if augment not in _TIMM_AUTO_AUGMENT and not augment.startswith("rand-"):
         raise ConfigError(

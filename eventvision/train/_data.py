@@ -12,6 +12,7 @@ from .config import DataSpec, Pipeline
 
 __all__ = ["build_datasets", "image_transform_kwargs"]
 
+
 def image_transform_kwargs(spec: DataSpec) -> dict[str, Any]:
     """The `[data]` values that ``eventvision.data.image_transform`` takes (docs/training.md)."""
     return {

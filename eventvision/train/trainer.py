@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import __version__
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ._data import build_datasets
 from .checkpoint import (
     CHECKPOINT_FORMAT,
@@ -48,12 +48,15 @@ from .distributed import (
     DistInfo,
     EpochSampler,
     all_reduce_sum,
+    average_buffers,
     barrier,
+    check_sync_bn,
     close_distributed,
     init_distributed,
     shard_indices,
     wrap_model,
 )
+from .guards import NonFiniteGuard
 
 __all__ = [
     "RunResult",
@@ -314,6 +317,8 @@ class _EpochContext:
     clip_grad: float = 0.0
     progress: bool = False
     desc: str = ""
+    epoch: int = 0
+    guard: NonFiniteGuard | None = None  # training only: stops (or skips) non-finite batches
 
 
 def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict[str, float]:
@@ -333,7 +338,8 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
     start = time.perf_counter()
     bar = _progress_bar(loader, ctx)
     with torch.set_grad_enabled(training):
-        for x, y in bar:
+        for step, (x, y) in enumerate(bar):
+            where = f"epoch {ctx.epoch + 1}, step {step + 1}"
             x = x.to(ctx.device, non_blocking=True)
             y = y.to(ctx.device, non_blocking=True)
             target = y
@@ -345,8 +351,12 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
                     loss = _loss(
                         out, target, ctx.label_smoothing if training else 0.0, ctx.tet and training
                     )
-                if training:
-                    _step(model, loss, ctx)
+                if training and not (ctx.guard or NonFiniteGuard()).ok(
+                    loss, "loss", where, ctx.info
+                ):
+                    continue  # skipped: no step, not counted
+                if training and not _step(model, loss, ctx, where):
+                    continue
             finally:
                 # Neuron state must never leak into the next batch: the one reset of the loop.
                 functional.reset_net(model)
@@ -362,6 +372,8 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
                 )
     seconds = time.perf_counter() - start
     loss_sum, hit1, hit5, count = all_reduce_sum(list(sums), ctx.info)
+    if not math.isfinite(loss_sum):  # every rank sees the same reduced sum, so all stop
+        raise NonFiniteError(f"{ctx.desc or 'evaluation'}: non-finite loss ({loss_sum})")
     count = max(count, 1.0)
     return {
         "loss": loss_sum / count,
@@ -373,7 +385,8 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
     }
 
 
-def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext) -> None:
+def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext, where: str) -> bool:
+    """Backward and optimiser step; False when a non-finite gradient norm skipped the step."""
     assert ctx.optimizer is not None  # only called when training
     ctx.optimizer.zero_grad(set_to_none=True)
     if ctx.scaler is not None:
@@ -381,13 +394,17 @@ def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext) -> None:
         if ctx.clip_grad > 0:
             ctx.scaler.unscale_(ctx.optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
-        ctx.scaler.step(ctx.optimizer)
+        ctx.scaler.step(ctx.optimizer)  # AMP skips inf/NaN gradients itself and rescales
         ctx.scaler.update()
     else:
         loss.backward()
         if ctx.clip_grad > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
+            norm = nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
+            if not (ctx.guard or NonFiniteGuard()).ok(norm, "gradient norm", where, ctx.info):
+                ctx.optimizer.zero_grad(set_to_none=True)
+                return False
         ctx.optimizer.step()
+    return True
 
 
 def _progress_bar(loader: DataLoader, ctx: _EpochContext) -> Any:
@@ -548,6 +565,7 @@ def train(
     progress: bool = False,
     model: nn.Module | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    skip_nonfinite: int = 0,
 ) -> RunResult:
     """Train ``pipeline`` into ``run_dir``; with ``resume`` continue the run saved there exactly.
 
@@ -561,6 +579,8 @@ def train(
         progress: show a progress bar on stderr (loss, accuracy, samples/s).
         model: use this module instead of ``build_model(pipeline)`` (same input/output contract).
         on_epoch: called on rank 0 with each epoch's metrics row.
+        skip_nonfinite: skip up to this many batches with a non-finite loss or gradient norm
+            (each logged); the next one raises NonFiniteError. 0: the first one raises.
 
     Raises:
         ConfigError, CacheError, CheckpointError: bad options, data or run folder; nothing is
@@ -569,6 +589,7 @@ def train(
     run_dir = Path(run_dir)
     spec = pipeline.train
     with _distributed(spec.device) as info:
+        check_sync_bn(spec.sync_bn, info)
         seed_everything(spec.seed)
         train_ds, test_ds, classes = build_datasets(pipeline)
         num_classes = _num_classes(pipeline, classes)
@@ -639,8 +660,9 @@ def train(
             tet=spec.tet,
             clip_grad=spec.clip_grad,
             progress=progress,
+            guard=NonFiniteGuard(limit=skip_nonfinite),
         )
-        eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None)
+        eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, guard=None)
         started = time.perf_counter()
         for epoch in range(start_epoch, spec.epochs):
             lr = lr_at_epoch(
@@ -652,8 +674,11 @@ def train(
             train_loader.generator.manual_seed(spec.seed * 1000 + epoch)  # worker seeds
             tick = time.perf_counter()
             tr = _run_epoch(
-                net, train_loader, replace(ctx, desc=f"epoch {epoch + 1}/{spec.epochs}")
+                net,
+                train_loader,
+                replace(ctx, desc=f"epoch {epoch + 1}/{spec.epochs}", epoch=epoch),
             )
+            average_buffers(model, info)  # one model on every rank before eval and checkpoint
             te = _run_epoch(model, test_loader, replace(eval_ctx, desc="eval"))
             improved = te["acc1"] > best or not (run_dir / BEST_CKPT).exists()
             best = max(best, te["acc1"])
@@ -774,6 +799,7 @@ def finetune(
     freeze_backbone: bool | None = None,
     resume: bool = False,
     progress: bool = False,
+    skip_nonfinite: int = 0,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
@@ -785,7 +811,13 @@ def finetune(
     model_spec = replace(pipeline.model, pretrained=str(checkpoint))
     if freeze_backbone is not None:
         model_spec = replace(model_spec, freeze_backbone=freeze_backbone)
-    return train(replace(pipeline, model=model_spec), run_dir, resume=resume, progress=progress)
+    return train(
+        replace(pipeline, model=model_spec),
+        run_dir,
+        resume=resume,
+        progress=progress,
+        skip_nonfinite=skip_nonfinite,
+    )
 
 
 # --- evaluate --------------------------------------------------------------------------------

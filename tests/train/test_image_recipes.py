@@ -106,8 +106,9 @@ def test_cifar10_batch_matches_timm(tree: Path):
     from eventvision.train._data import image_transform_kwargs
 
     spec = load_pipeline("cifar10-direct").data
-    ours, theirs = image_transform(True, **image_transform_kwargs(spec)), _official(
-        "cifar10-direct", True
+    ours, theirs = (
+        image_transform(True, **image_transform_kwargs(spec)),
+        _official("cifar10-direct", True),
     )
     images = [Image.open(p).convert("RGB") for p in sorted(IMAGES.glob("*.png"))]
     _seed(0)
