@@ -57,6 +57,14 @@ from .distributed import (
     wrap_model,
 )
 from .guards import NonFiniteGuard
+from .runs import (
+    absolute_data_path,
+    check_same_data,
+    clear_run,
+    data_identity,
+    remove_stale_temporaries,
+    write_data_identity,
+)
 
 __all__ = [
     "RunResult",
@@ -504,8 +512,14 @@ def _differences(a: Pipeline, b: Pipeline) -> list[str]:
     return out
 
 
-def _check_run_dir(run_dir: Path, pipeline: Pipeline, resume: bool) -> dict[str, Any] | None:
+def _check_run_dir(
+    run_dir: Path, pipeline: Pipeline, resume: bool, overwrite: bool = False
+) -> dict[str, Any] | None:
     """Validate the run folder before anything is written; return the checkpoint to resume."""
+    if resume and overwrite:
+        raise ConfigError(
+            f"{run_dir}: --resume continues the run, --overwrite replaces it; pick one"
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a folder")
     config = run_dir / CONFIG_FILE
@@ -518,8 +532,12 @@ def _check_run_dir(run_dir: Path, pipeline: Pipeline, resume: bool) -> dict[str,
         if resume:
             raise ConfigError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
         return None
+    if overwrite:
+        return None  # every check passed: the old run's files go when the new one starts
     saved = load_run_pipeline(run_dir)
     diffs = _differences(saved, replace(pipeline, name=saved.name, description=saved.description))
+    if resume:  # a resume may move the data and extend the run (checked by the caller)
+        diffs = [d for d in diffs if not d.startswith(("data.path ", "train.epochs "))]
     if diffs:
         raise ConfigError(
             f"{run_dir}: already holds a different run ({'; '.join(diffs[:3])}); "
@@ -529,10 +547,25 @@ def _check_run_dir(run_dir: Path, pipeline: Pipeline, resume: bool) -> dict[str,
         done = len(read_metrics(run_dir))
         raise ConfigError(
             f"{run_dir}: already holds this run ({done}/{saved.train.epochs} epochs); "
-            f"continue it with --resume {run_dir} or choose another --out"
+            f"continue it with --resume {run_dir}, replace it with --overwrite, or choose "
+            "another --out"
         )
     last = run_dir / LAST_CKPT
-    return load_checkpoint(last) if last.is_file() else None
+    if not last.is_file():
+        raise CheckpointError(
+            f"{run_dir}: nothing to resume: no {LAST_CKPT} (no epoch finished); the folder is "
+            "left as it is; start the run again with --overwrite"
+        )
+    return load_checkpoint(last)
+
+
+def _check_epochs(run_dir: Path, ckpt: dict[str, Any], epochs: int) -> None:
+    done = int(ckpt["epoch"])
+    if epochs < done:
+        raise ConfigError(
+            f"{run_dir}: {done} epochs are done; --epochs {epochs} cannot shorten the run "
+            f"(give {done} or more to extend it)"
+        )
 
 
 def _write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
@@ -566,6 +599,7 @@ def train(
     model: nn.Module | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     skip_nonfinite: int = 0,
+    overwrite: bool = False,
 ) -> RunResult:
     """Train ``pipeline`` into ``run_dir``; with ``resume`` continue the run saved there exactly.
 
@@ -581,12 +615,14 @@ def train(
         on_epoch: called on rank 0 with each epoch's metrics row.
         skip_nonfinite: skip up to this many batches with a non-finite loss or gradient norm
             (each logged); the next one raises NonFiniteError. 0: the first one raises.
+        overwrite: replace the run saved in ``run_dir`` (its files only) instead of refusing.
 
     Raises:
         ConfigError, CacheError, CheckpointError: bad options, data or run folder; nothing is
             written before these checks pass.
     """
     run_dir = Path(run_dir)
+    pipeline = absolute_data_path(pipeline)  # the run folder must work from any directory
     spec = pipeline.train
     with _distributed(spec.device) as info:
         check_sync_bn(spec.sync_bn, info)
@@ -595,8 +631,11 @@ def train(
         num_classes = _num_classes(pipeline, classes)
         if model is None:
             model = build_model(pipeline, num_classes)
-        ckpt = _check_run_dir(run_dir, pipeline, resume)
+        ckpt = _check_run_dir(run_dir, pipeline, resume, overwrite)
+        identity = data_identity(pipeline)
         if ckpt is not None:
+            check_same_data(run_dir, identity)
+            _check_epochs(run_dir, ckpt, spec.epochs)
             check_state_dict(model, ckpt["model"], str(run_dir / LAST_CKPT))
         elif pipeline.model.pretrained:
             _load_backbone(model, pipeline.model.pretrained)
@@ -643,8 +682,12 @@ def train(
 
         barrier(info)  # every rank has checked the run folder before rank 0 writes to it
         if info.is_main:  # every check has passed: now the run folder may be written
+            if overwrite:
+                clear_run(run_dir)
+            remove_stale_temporaries(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / CONFIG_FILE).write_text(pipeline_to_toml(pipeline), encoding="utf-8")
+            write_data_identity(run_dir, identity)
             _write_metrics(run_dir, rows)
         barrier(info)
         net = wrap_model(model, info, sync_bn=spec.sync_bn)
@@ -800,6 +843,7 @@ def finetune(
     resume: bool = False,
     progress: bool = False,
     skip_nonfinite: int = 0,
+    overwrite: bool = False,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
@@ -817,6 +861,7 @@ def finetune(
         resume=resume,
         progress=progress,
         skip_nonfinite=skip_nonfinite,
+        overwrite=overwrite,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from train.tiny import write_cache
 
 from eventvision.errors import ConfigError
 from eventvision.train.distributed import DistInfo, average_buffers, check_sync_bn
@@ -36,7 +37,9 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_every_state_tensor_is_equal_across_ranks_after_training(cache, tmp_path):
+def test_every_state_tensor_is_equal_across_ranks_after_training(tmp_path):
+    # 32 training samples: two steps of 8 per rank, so every DSSA head has fired by the end
+    cache = write_cache(tmp_path / "cache.h5", n_train=32)
     (tmp_path / "worker.py").write_text(WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
