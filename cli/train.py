@@ -6,6 +6,7 @@ recipe's value, a flag that is given overrides it, and `--set section.key=value`
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _FROM_PIPELINE = "[default: the pipeline's value]"
+_DEFAULT = click.core.ParameterSource.DEFAULT
 
 # flag name -> pipeline key it overrides
 _FLAG_KEYS = {
@@ -94,14 +96,28 @@ def _recipe_options(default_pipeline: str) -> Callable:
         click.option(
             "--resume",
             type=click.Path(file_okay=False, path_type=Path),
-            help="Continue the run in this folder exactly, with its saved configuration.  "
-            "[default: start a new run]",
+            help="Continue the run in this folder exactly, with its saved configuration; "
+            "--data (same cache options), --epochs (to extend), --workers and --device may "
+            "change.  [default: start a new run]",
+        ),
+        click.option(
+            "--overwrite",
+            is_flag=True,
+            help="Replace the run already in --out (its run files only).  [default: refuse]",
         ),
         click.option(
             "--progress/--no-progress",
             default=True,
             show_default=True,
             help="Progress bar on stderr.",
+        ),
+        click.option(
+            "--skip-nonfinite",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Skip up to N batches with a NaN/inf loss or gradient norm (each logged); "
+            "0 stops at the first.",
         ),
     ]
 
@@ -123,23 +139,29 @@ _allow_stale = click.option(
 def _resolve(ctx: click.Context, kw: dict[str, Any]) -> tuple[Any, Path, bool]:
     """(pipeline, run folder, resume) from the shared options."""
     from eventvision.train import load_pipeline, load_run_pipeline
+    from eventvision.train.runs import resume_changes
 
     overrides = {key: kw[flag] for flag, key in _FLAG_KEYS.items() if kw.get(flag) is not None}
     overrides.update(kw["settings"])
     if kw["resume"] is not None:
-        given = sorted(overrides) + (
-            ["--pipeline"]
-            if ctx.get_parameter_source("pipeline") is not click.core.ParameterSource.DEFAULT
-            else []
-        )
-        if given or kw["out"] is not None:
+        given = ["--pipeline"] if ctx.get_parameter_source("pipeline") is not _DEFAULT else []
+        if given or kw["out"] is not None or kw["overwrite"]:
+            given = given or (["--out"] if kw["out"] is not None else ["--overwrite"])
             raise click.BadParameter(
-                f"--resume takes the configuration from the run folder; drop {given or ['--out']}",
+                f"--resume takes the configuration from the run folder; drop {given}",
                 param_hint="--resume",
             )
-        return load_run_pipeline(kw["resume"]), kw["resume"], True
+        changes = resume_changes(overrides)  # --data, --epochs, --workers, --device only
+        load_run_pipeline(kw["resume"])  # a clear error when RUN is not a run folder
+        return load_pipeline(kw["resume"] / "pipeline.toml", changes), kw["resume"], True
     pipeline = load_pipeline(kw["pipeline"], overrides)
     return pipeline, kw["out"] or Path("runs") / pipeline.name, False
+
+
+def _echo_main(text: str) -> None:
+    """Echo on rank 0 only: under torchrun every process runs the command."""
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(text)
 
 
 def _summary(result: Any) -> str:
@@ -165,8 +187,15 @@ def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
 
     pipeline, run_dir, resume = _resolve(ctx, kw)
     with allow_stale_sources(allow_stale):
-        result = train_run(pipeline, run_dir, resume=resume, progress=kw["progress"])
-    click.echo(_summary(result))
+        result = train_run(
+            pipeline,
+            run_dir,
+            resume=resume,
+            progress=kw["progress"],
+            skip_nonfinite=kw["skip_nonfinite"],
+            overwrite=kw["overwrite"],
+        )
+    _echo_main(_summary(result))
 
 
 @click.command()
@@ -195,8 +224,10 @@ def finetune(
             freeze_backbone=freeze_backbone,
             resume=resume,
             progress=kw["progress"],
+            skip_nonfinite=kw["skip_nonfinite"],
+            overwrite=kw["overwrite"],
         )
-    click.echo(_summary(result))
+    _echo_main(_summary(result))
 
 
 @click.command()

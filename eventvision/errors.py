@@ -13,6 +13,7 @@ __all__ = [
     "PathError",
     "UnknownModelError",
     "CheckpointError",
+    "NonFiniteError",
 ]
 
 
@@ -57,3 +58,7 @@ class UnknownModelError(ConfigError, KeyError):
 
 class CheckpointError(EventVisionError, ValueError):
     """A checkpoint is truncated, unreadable or made for another architecture."""
+
+
+class NonFiniteError(EventVisionError, ArithmeticError):
+    """Training produced a NaN or infinite loss or gradient norm."""

@@ -1,4 +1,4 @@
-"""The paper's augmentations: DVSAugment for event frames, RandAugment-style transforms for images.
+"""The paper's augmentations: DVSAugment for event frames, timm's transforms for images.
 
 `DVSAugment` follows the official SpikingResformer code (``DVStransform`` with ``augment``): a
 horizontal flip with p=0.5, then ONE op chosen uniformly from roll, rotation and cutout, the same
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -206,49 +205,56 @@ def _mix_seeds(a: int, b: int) -> int:
     return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFF
 
 
+# Our names for timm's auto_augment strings: "autoaugment" is AutoAugment's original policy.
+_TIMM_AUTO_AUGMENT = {"none": None, "autoaugment": "original"}
+
+
 def image_transform(
     train: bool,
-    dataset: str = "cifar10",
+    *,
     size: int = 32,
-    policy: Literal["randaugment", "autoaugment", "none"] = "randaugment",
-    magnitude: int = 7,
-    num_ops: int = 1,
-    crop_padding: int = 4,
+    normalize: str = "cifar10",
+    augment: str = "rand-m7-n1-mstd0.5-inc1",
+    crop_scale: Sequence[float] = (1.0, 1.0),
+    crop_ratio: Sequence[float] = (1.0, 1.0),
+    hflip: float = 0.5,
+    color_jitter: float = 0.0,
+    interpolation: str = "bicubic",
+    test_crop_pct: float = 1.0,
 ) -> Callable:
-    """The image pipeline for a PIL image: augmentation when `train`, then tensor and normalisation.
+    """The image pipeline (PIL image to float32 `[3, size, size]`): timm's `create_transform`.
 
-    Args:
-        train: add RandomCrop(size, padding=crop_padding), horizontal flip p=0.5 and
-            `policy` after the Resize; otherwise only Resize.
-        dataset: normalisation constants: "cifar10", "cifar100" or "imagenet" (the paper's).
-        size: output side in pixels (32 for CIFAR, 128 for the paper's transfer runs).
-        policy: torchvision RandAugment(num_ops, magnitude) (the paper's rand-m7-n1 for CIFAR),
-            AutoAugment with the CIFAR10 policy, or none.
-        crop_padding: padding of the random crop; 0 leaves the crop out, as the paper's timm
-            pipeline for CIFAR does (RandomResizedCrop with scale and ratio (1, 1) is a resize).
+    The defaults are the official CIFAR-10 training call (docs/data.md, "Image augmentation");
+    the recipes pass their `[data]` values. `augment` is a timm RandAugment string
+    ("rand-m7-n1-mstd0.5-inc1"), "autoaugment" (AutoAugment's original policy) or "none".
 
-    Returns:
-        a callable mapping a PIL image to a float32 tensor `[3, size, size]`.
+    Raises:
+        ConfigError: unknown normalisation, or an augmentation string timm does not accept.
     """
-    from torchvision import transforms
+    from timm.data import create_transform
 
-    if dataset not in NORMALIZATION:
+    if normalize not in NORMALIZATION and normalize != "none":
+        raise ConfigError(f"unknown normalisation {normalize!r}; known: {[*NORMALIZATION, 'none']}")
+    mean, std = NORMALIZATION.get(normalize, ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    if augment not in _TIMM_AUTO_AUGMENT and not augment.startswith("rand-"):
         raise ConfigError(
-            f"unknown dataset {dataset!r} for normalisation; known: {list(NORMALIZATION)}"
+            f"augment {augment!r}: expected none, autoaugment or a timm RandAugment string "
+            "like rand-m7-n1-mstd0.5-inc1"
         )
-    mean, std = NORMALIZATION[dataset]
-    steps: list[Callable] = [transforms.Resize((size, size), antialias=True)]
-    if train:
-        if crop_padding > 0:
-            steps.append(transforms.RandomCrop(size, padding=crop_padding))
-        steps.append(transforms.RandomHorizontalFlip(0.5))
-        if policy == "randaugment":
-            steps.append(transforms.RandAugment(num_ops=num_ops, magnitude=magnitude))
-        elif policy == "autoaugment":
-            steps.append(transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10))
-        elif policy != "none":
-            raise ConfigError(
-                f"unknown augmentation policy {policy!r}; expected randaugment, autoaugment or none"
-            )
-    steps += [transforms.ToTensor(), transforms.Normalize(mean, std)]
-    return transforms.Compose(steps)
+    try:
+        return create_transform(
+            input_size=size,
+            is_training=train,
+            scale=tuple(crop_scale),
+            ratio=tuple(crop_ratio),
+            hflip=hflip,
+            vflip=0.0,
+            color_jitter=color_jitter,
+            auto_augment=_TIMM_AUTO_AUGMENT.get(augment, augment),
+            interpolation=interpolation,
+            mean=mean,
+            std=std,
+            crop_pct=test_crop_pct,
+        )
+    except (AssertionError, ValueError, KeyError, IndexError) as e:
+        raise ConfigError(f"augment {augment!r}: timm refuses it: {e}") from None

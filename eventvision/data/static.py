@@ -138,8 +138,9 @@ class StaticImageDataset(Dataset):
             split its own images, a tree without them serves both splits.
         split: "train" or "test".
         transform: called on the PIL image. None uses `image_transform(train=split == "train")`
-            with the dataset's normalisation (CIFAR-10, CIFAR-100, ImageNet for trees): random
-            crop with padding 4, flip and RandAugment in training, normalisation only in test.
+            with the dataset's normalisation (CIFAR-10, CIFAR-100, ImageNet for trees): timm's
+            transform as the official CIFAR-10 call (flip, rand-m7-n1-mstd0.5-inc1) in training,
+            resize and normalisation in test (docs/data.md).
             Pass `torchvision.transforms.ToTensor()` for raw pixels in [0, 1].
         target_transform: called on the int label.
         kind: "auto" detects the layout; or force "cifar10", "cifar100" or "folder".
@@ -174,7 +175,7 @@ class StaticImageDataset(Dataset):
         self.transform = (
             transform
             if transform is not None
-            else image_transform(train=split == "train", dataset=normalization, size=size)
+            else image_transform(train=split == "train", normalize=normalization, size=size)
         )
 
     def _load(self, kind: str) -> str:

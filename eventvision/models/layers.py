@@ -131,7 +131,10 @@ class BN(nn.Module):
         T, B = x.shape[:2]
         flat = x.flatten(0, 1)  # [T*B, C, H, W]
         bn = self.bn
-        if self.low_memory and bn.training and _compact(x):
+        # SyncBatchNorm (sync_bn on CUDA) pools statistics over ranks in its own forward, so the
+        # low-memory path, which computes rank-local statistics, steps aside for it.
+        sync = isinstance(bn, nn.SyncBatchNorm)
+        if self.low_memory and bn.training and not sync and _compact(x):
             bn.num_batches_tracked.add_(1)
             out = _BatchNormSaveOutput.apply(
                 flat, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum, bn.eps

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -14,9 +13,8 @@ from torch.utils.data import Dataset
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from .config import DataSpec, Pipeline
 
-__all__ = ["build_datasets", "image_transform_for", "parse_randaugment", "allow_stale_sources"]
+__all__ = ["build_datasets", "image_transform_kwargs", "allow_stale_sources"]
 
-_RAND = re.compile(r"^rand(-[a-z]+[0-9.]*)*$")
 _ALLOW_STALE: ContextVar[bool] = ContextVar("allow_stale", default=False)
 
 
@@ -30,73 +28,19 @@ def allow_stale_sources(allow: bool = True) -> Iterator[None]:
         _ALLOW_STALE.reset(token)
 
 
-def parse_randaugment(text: str) -> tuple[int, int]:
-    """``(num_ops, magnitude)`` of a timm RandAugment string such as ``"rand-m9-n3-mstd0.5-inc1"``.
-
-    ``n`` defaults to 2 as in timm; ``mstd`` and ``inc`` have no torchvision equivalent and are
-    accepted but not used (torchvision's RandAugment has a fixed magnitude).
-    """
-    if not _RAND.match(text):
-        raise ConfigError(
-            f"[data] augment {text!r}: expected none, dvs, autoaugment or a RandAugment string "
-            "like rand-m9-n2-mstd0.5"
-        )
-    num_ops, magnitude = 2, 9
-    for part in text.split("-")[1:]:
-        if part.startswith("mstd") or part.startswith("inc"):
-            continue
-        if part[0] == "m":
-            magnitude = int(float(part[1:]))
-        elif part[0] == "n":
-            num_ops = int(part[1:])
-        else:
-            raise ConfigError(f"[data] augment {text!r}: unknown RandAugment part {part!r}")
-    return num_ops, magnitude
-
-
-def image_transform_for(spec: DataSpec, train: bool) -> Callable[[Any], Any]:
-    """The torchvision transform of a static-image pipeline (timm's create_transform, in short).
-
-    Training: RandomResizedCrop over ``crop_scale`` (a plain resize when it is (1, 1), as the
-    CIFAR recipes), horizontal flip, colour jitter, RandAugment; test: resize to
-    ``size / test_crop_pct`` and centre-crop. Then tensor and normalisation.
-    """
-    from torchvision import transforms as T
-    from torchvision.transforms import InterpolationMode
-
-    from ..data.augment import NORMALIZATION
-
-    interp = InterpolationMode(spec.interpolation)
-    size = spec.size
-    steps: list[Any] = []
-    if train:
-        if tuple(spec.crop_scale) == (1.0, 1.0):
-            steps.append(T.Resize((size, size), interpolation=interp, antialias=True))
-        else:
-            steps.append(
-                T.RandomResizedCrop(size, scale=tuple(spec.crop_scale), interpolation=interp)
-            )
-        if spec.hflip > 0:
-            steps.append(T.RandomHorizontalFlip(spec.hflip))
-        if spec.color_jitter > 0:
-            steps.append(T.ColorJitter(*(3 * [spec.color_jitter])))
-        if spec.augment == "autoaugment":
-            steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET))
-        elif spec.augment != "none":
-            num_ops, magnitude = parse_randaugment(spec.augment)
-            steps.append(T.RandAugment(num_ops=num_ops, magnitude=magnitude))
-    elif spec.test_crop_pct < 1.0:
-        steps += [
-            T.Resize(int(size / spec.test_crop_pct), interpolation=interp, antialias=True),
-            T.CenterCrop(size),
-        ]
-    else:
-        steps.append(T.Resize((size, size), interpolation=interp, antialias=True))
-    steps.append(T.ToTensor())
-    if spec.normalize != "none":
-        mean, std = NORMALIZATION[spec.normalize]
-        steps.append(T.Normalize(mean, std))
-    return T.Compose(steps)
+def image_transform_kwargs(spec: DataSpec) -> dict[str, Any]:
+    """The `[data]` values that ``eventvision.data.image_transform`` takes (docs/training.md)."""
+    return {
+        "size": spec.size,
+        "normalize": spec.normalize,
+        "augment": spec.augment,
+        "crop_scale": tuple(spec.crop_scale),
+        "crop_ratio": tuple(spec.crop_ratio),
+        "hflip": spec.hflip,
+        "color_jitter": spec.color_jitter,
+        "interpolation": spec.interpolation,
+        "test_crop_pct": spec.test_crop_pct,
+    }
 
 
 def build_datasets(pipeline: Pipeline, augment: bool = True) -> tuple[Dataset, Dataset, list[str]]:
@@ -164,16 +108,16 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
 
 
 def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
-    from ..data import StaticImageDataset
+    from ..data import StaticImageDataset, image_transform
 
     if spec.augment == "dvs":
         raise ConfigError("[data] augment 'dvs' is for frame caches; images take none or rand-...")
-    if spec.augment not in ("none", "autoaugment"):
-        parse_randaugment(spec.augment)  # fail before loading anything
-    train = StaticImageDataset(
-        spec.path, "train", transform=image_transform_for(spec, train=augment), size=spec.size
-    )
-    test = StaticImageDataset(
-        spec.path, "test", transform=image_transform_for(spec, train=False), size=spec.size
-    )
+    kwargs = image_transform_kwargs(spec)
+    try:  # built before loading anything, so a bad augment string fails first
+        train_tf = image_transform(augment, **kwargs)
+        test_tf = image_transform(False, **kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"[data] {e}") from None
+    train = StaticImageDataset(spec.path, "train", transform=train_tf, size=spec.size)
+    test = StaticImageDataset(spec.path, "test", transform=test_tf, size=spec.size)
     return train, test, list(train.classes)

@@ -59,6 +59,7 @@ class DataSpec:
     augment: str = "none"  # "dvs", "none", or a RandAugment string such as "rand-m7-n1-mstd0.5"
     normalize: str = "none"  # "none", "cifar10", "cifar100" or "imagenet"
     crop_scale: tuple[float, ...] = (1.0, 1.0)  # RandomResizedCrop area range; (1, 1) = resize
+    crop_ratio: tuple[float, ...] = (3 / 4, 4 / 3)  # RandomResizedCrop aspect range (timm's)
     hflip: float = 0.5
     color_jitter: float = 0.0
     interpolation: str = "bilinear"
@@ -80,6 +81,10 @@ class DataSpec:
         if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise ConfigError(
                 f"[data] crop_scale must be [low, high] in (0, 1], got {self.crop_scale}"
+            )
+        if len(self.crop_ratio) != 2 or not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
+            raise ConfigError(
+                f"[data] crop_ratio must be [low, high] with 0 < low <= high, got {self.crop_ratio}"
             )
         if not 0 <= self.hflip <= 1:
             raise ConfigError(f"[data] hflip is a probability, got {self.hflip}")

@@ -24,6 +24,8 @@ __all__ = [
     "init_distributed",
     "close_distributed",
     "wrap_model",
+    "check_sync_bn",
+    "average_buffers",
     "all_reduce_sum",
     "barrier",
     "EpochSampler",
@@ -100,6 +102,44 @@ def wrap_model(model: nn.Module, info: DistInfo, sync_bn: bool = False) -> nn.Mo
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [info.device.index] if info.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def check_sync_bn(sync_bn: bool, info: DistInfo) -> None:
+    """Refuse ``sync_bn`` where it cannot synchronise: several processes on the CPU (gloo)."""
+    if sync_bn and info.distributed and info.device.type != "cuda":
+        raise ConfigError(
+            "[train] sync_bn = true needs CUDA (SyncBatchNorm is NCCL-only); "
+            "set --set train.sync_bn=false to train with per-process batch statistics"
+        )
+
+
+def _is_shared_buffer(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1]
+    return leaf in ("running_mean", "running_var") or leaf.startswith("firing_rate")
+
+
+@torch.no_grad()
+def average_buffers(model: nn.Module, info: DistInfo) -> int:
+    """Average BN running statistics and DSSA firing-rate buffers over all ranks, in place.
+
+    What timm's ``distribute_bn(reduce=True)`` does for BN, extended to the DSSA buffers, so
+    every rank evaluates and checkpoints one model (docs/training.md). Returns the number of
+    buffers averaged (0 in single-process runs).
+    """
+    if not info.distributed:
+        return 0
+    inner = getattr(model, "module", model)
+    buffers = [b for n, b in inner.named_buffers() if _is_shared_buffer(n)]
+    if not buffers:
+        return 0
+    flat = torch.cat([b.detach().reshape(-1).double() for b in buffers])  # one collective
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= info.world_size
+    offset = 0
+    for b in buffers:
+        b.copy_(flat[offset : offset + b.numel()].view_as(b).to(b.dtype))
+        offset += b.numel()
+    return len(buffers)
 
 
 def all_reduce_sum(values: Sequence[float], info: DistInfo) -> list[float]:

@@ -33,7 +33,7 @@ DEFAULT_EPOCHS = 12
 _TINY = {
     "per_class": 4,
     "epochs": 1,
-    "duration_us": 200_000,
+    "duration_us": 1_000_000,
     "overrides": {
         "data.time_steps": 2,
         "data.size": 16,
@@ -43,6 +43,7 @@ _TINY = {
         "model.group_size": 8,
         "train.batch_size": 8,
         "train.warmup_epochs": 0,
+        "train.clip_grad": 1.0,
     },
 }
 

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import __version__
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ._data import build_datasets
 from .checkpoint import (
     CHECKPOINT_FORMAT,
@@ -48,11 +48,22 @@ from .distributed import (
     DistInfo,
     EpochSampler,
     all_reduce_sum,
+    average_buffers,
     barrier,
+    check_sync_bn,
     close_distributed,
     init_distributed,
     shard_indices,
     wrap_model,
+)
+from .guards import NonFiniteGuard
+from .runs import (
+    absolute_data_path,
+    check_same_data,
+    clear_run,
+    data_identity,
+    remove_stale_temporaries,
+    write_data_identity,
 )
 
 __all__ = [
@@ -274,8 +285,9 @@ class _Mixer:
             cut = math.sqrt(1.0 - lam)
             ch, cw = int(h * cut), int(w * cut)
             cy, cx = np.random.randint(0, h), np.random.randint(0, w)
-            y1, y2 = np.clip(cy - ch // 2, 0, h), np.clip(cy + ch // 2, 0, h)
-            x1, x2 = np.clip(cx - cw // 2, 0, w), np.clip(cx + cw // 2, 0, w)
+            # timm's rand_bbox: the box spans [c - s//2, c + (s+1)//2), clipped to the image
+            y1, y2 = np.clip(cy - ch // 2, 0, h), np.clip(cy + (ch + 1) // 2, 0, h)
+            x1, x2 = np.clip(cx - cw // 2, 0, w), np.clip(cx + (cw + 1) // 2, 0, w)
             x = x.clone()
             x[..., y1:y2, x1:x2] = x.flip(0)[..., y1:y2, x1:x2]
             lam = 1.0 - float((y2 - y1) * (x2 - x1)) / float(h * w)
@@ -313,6 +325,8 @@ class _EpochContext:
     clip_grad: float = 0.0
     progress: bool = False
     desc: str = ""
+    epoch: int = 0
+    guard: NonFiniteGuard | None = None  # training only: stops (or skips) non-finite batches
 
 
 def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict[str, float]:
@@ -332,7 +346,8 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
     start = time.perf_counter()
     bar = _progress_bar(loader, ctx)
     with torch.set_grad_enabled(training):
-        for x, y in bar:
+        for step, (x, y) in enumerate(bar):
+            where = f"epoch {ctx.epoch + 1}, step {step + 1}"
             x = x.to(ctx.device, non_blocking=True)
             y = y.to(ctx.device, non_blocking=True)
             target = y
@@ -344,8 +359,12 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
                     loss = _loss(
                         out, target, ctx.label_smoothing if training else 0.0, ctx.tet and training
                     )
-                if training:
-                    _step(model, loss, ctx)
+                if training and not (ctx.guard or NonFiniteGuard()).ok(
+                    loss, "loss", where, ctx.info
+                ):
+                    continue  # skipped: no step, not counted
+                if training and not _step(model, loss, ctx, where):
+                    continue
             finally:
                 # Neuron state must never leak into the next batch: the one reset of the loop.
                 functional.reset_net(model)
@@ -361,6 +380,8 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
                 )
     seconds = time.perf_counter() - start
     loss_sum, hit1, hit5, count = all_reduce_sum(list(sums), ctx.info)
+    if not math.isfinite(loss_sum):  # every rank sees the same reduced sum, so all stop
+        raise NonFiniteError(f"{ctx.desc or 'evaluation'}: non-finite loss ({loss_sum})")
     count = max(count, 1.0)
     return {
         "loss": loss_sum / count,
@@ -372,7 +393,8 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
     }
 
 
-def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext) -> None:
+def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext, where: str) -> bool:
+    """Backward and optimiser step; False when a non-finite gradient norm skipped the step."""
     assert ctx.optimizer is not None  # only called when training
     ctx.optimizer.zero_grad(set_to_none=True)
     if ctx.scaler is not None:
@@ -380,13 +402,17 @@ def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext) -> None:
         if ctx.clip_grad > 0:
             ctx.scaler.unscale_(ctx.optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
-        ctx.scaler.step(ctx.optimizer)
+        ctx.scaler.step(ctx.optimizer)  # AMP skips inf/NaN gradients itself and rescales
         ctx.scaler.update()
     else:
         loss.backward()
         if ctx.clip_grad > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
+            norm = nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
+            if not (ctx.guard or NonFiniteGuard()).ok(norm, "gradient norm", where, ctx.info):
+                ctx.optimizer.zero_grad(set_to_none=True)
+                return False
         ctx.optimizer.step()
+    return True
 
 
 def _progress_bar(loader: DataLoader, ctx: _EpochContext) -> Any:
@@ -486,8 +512,14 @@ def _differences(a: Pipeline, b: Pipeline) -> list[str]:
     return out
 
 
-def _check_run_dir(run_dir: Path, pipeline: Pipeline, resume: bool) -> dict[str, Any] | None:
+def _check_run_dir(
+    run_dir: Path, pipeline: Pipeline, resume: bool, overwrite: bool = False
+) -> dict[str, Any] | None:
     """Validate the run folder before anything is written; return the checkpoint to resume."""
+    if resume and overwrite:
+        raise ConfigError(
+            f"{run_dir}: --resume continues the run, --overwrite replaces it; pick one"
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a folder")
     config = run_dir / CONFIG_FILE
@@ -500,8 +532,12 @@ def _check_run_dir(run_dir: Path, pipeline: Pipeline, resume: bool) -> dict[str,
         if resume:
             raise ConfigError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
         return None
+    if overwrite:
+        return None  # every check passed: the old run's files go when the new one starts
     saved = load_run_pipeline(run_dir)
     diffs = _differences(saved, replace(pipeline, name=saved.name, description=saved.description))
+    if resume:  # a resume may move the data and extend the run (checked by the caller)
+        diffs = [d for d in diffs if not d.startswith(("data.path ", "train.epochs "))]
     if diffs:
         raise ConfigError(
             f"{run_dir}: already holds a different run ({'; '.join(diffs[:3])}); "
@@ -511,10 +547,25 @@ def _check_run_dir(run_dir: Path, pipeline: Pipeline, resume: bool) -> dict[str,
         done = len(read_metrics(run_dir))
         raise ConfigError(
             f"{run_dir}: already holds this run ({done}/{saved.train.epochs} epochs); "
-            f"continue it with --resume {run_dir} or choose another --out"
+            f"continue it with --resume {run_dir}, replace it with --overwrite, or choose "
+            "another --out"
         )
     last = run_dir / LAST_CKPT
-    return load_checkpoint(last) if last.is_file() else None
+    if not last.is_file():
+        raise CheckpointError(
+            f"{run_dir}: nothing to resume: no {LAST_CKPT} (no epoch finished); the folder is "
+            "left as it is; start the run again with --overwrite"
+        )
+    return load_checkpoint(last)
+
+
+def _check_epochs(run_dir: Path, ckpt: dict[str, Any], epochs: int) -> None:
+    done = int(ckpt["epoch"])
+    if epochs < done:
+        raise ConfigError(
+            f"{run_dir}: {done} epochs are done; --epochs {epochs} cannot shorten the run "
+            f"(give {done} or more to extend it)"
+        )
 
 
 def _write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
@@ -547,6 +598,8 @@ def train(
     progress: bool = False,
     model: nn.Module | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    skip_nonfinite: int = 0,
+    overwrite: bool = False,
 ) -> RunResult:
     """Train ``pipeline`` into ``run_dir``; with ``resume`` continue the run saved there exactly.
 
@@ -560,21 +613,29 @@ def train(
         progress: show a progress bar on stderr (loss, accuracy, samples/s).
         model: use this module instead of ``build_model(pipeline)`` (same input/output contract).
         on_epoch: called on rank 0 with each epoch's metrics row.
+        skip_nonfinite: skip up to this many batches with a non-finite loss or gradient norm
+            (each logged); the next one raises NonFiniteError. 0: the first one raises.
+        overwrite: replace the run saved in ``run_dir`` (its files only) instead of refusing.
 
     Raises:
         ConfigError, CacheError, CheckpointError: bad options, data or run folder; nothing is
             written before these checks pass.
     """
     run_dir = Path(run_dir)
+    pipeline = absolute_data_path(pipeline)  # the run folder must work from any directory
     spec = pipeline.train
     with _distributed(spec.device) as info:
+        check_sync_bn(spec.sync_bn, info)
         seed_everything(spec.seed)
         train_ds, test_ds, classes = build_datasets(pipeline)
         num_classes = _num_classes(pipeline, classes)
         if model is None:
             model = build_model(pipeline, num_classes)
-        ckpt = _check_run_dir(run_dir, pipeline, resume)
+        ckpt = _check_run_dir(run_dir, pipeline, resume, overwrite)
+        identity = data_identity(pipeline)
         if ckpt is not None:
+            check_same_data(run_dir, identity)
+            _check_epochs(run_dir, ckpt, spec.epochs)
             check_state_dict(model, ckpt["model"], str(run_dir / LAST_CKPT))
         elif pipeline.model.pretrained:
             _load_backbone(model, pipeline.model.pretrained)
@@ -621,8 +682,12 @@ def train(
 
         barrier(info)  # every rank has checked the run folder before rank 0 writes to it
         if info.is_main:  # every check has passed: now the run folder may be written
+            if overwrite:
+                clear_run(run_dir)
+            remove_stale_temporaries(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / CONFIG_FILE).write_text(pipeline_to_toml(pipeline), encoding="utf-8")
+            write_data_identity(run_dir, identity)
             _write_metrics(run_dir, rows)
         barrier(info)
         net = wrap_model(model, info, sync_bn=spec.sync_bn)
@@ -638,8 +703,9 @@ def train(
             tet=spec.tet,
             clip_grad=spec.clip_grad,
             progress=progress,
+            guard=NonFiniteGuard(limit=skip_nonfinite),
         )
-        eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None)
+        eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, guard=None)
         started = time.perf_counter()
         for epoch in range(start_epoch, spec.epochs):
             lr = lr_at_epoch(
@@ -651,8 +717,11 @@ def train(
             train_loader.generator.manual_seed(spec.seed * 1000 + epoch)  # worker seeds
             tick = time.perf_counter()
             tr = _run_epoch(
-                net, train_loader, replace(ctx, desc=f"epoch {epoch + 1}/{spec.epochs}")
+                net,
+                train_loader,
+                replace(ctx, desc=f"epoch {epoch + 1}/{spec.epochs}", epoch=epoch),
             )
+            average_buffers(model, info)  # one model on every rank before eval and checkpoint
             te = _run_epoch(model, test_loader, replace(eval_ctx, desc="eval"))
             improved = te["acc1"] > best or not (run_dir / BEST_CKPT).exists()
             best = max(best, te["acc1"])
@@ -773,6 +842,8 @@ def finetune(
     freeze_backbone: bool | None = None,
     resume: bool = False,
     progress: bool = False,
+    skip_nonfinite: int = 0,
+    overwrite: bool = False,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
@@ -784,7 +855,14 @@ def finetune(
     model_spec = replace(pipeline.model, pretrained=str(checkpoint))
     if freeze_backbone is not None:
         model_spec = replace(model_spec, freeze_backbone=freeze_backbone)
-    return train(replace(pipeline, model=model_spec), run_dir, resume=resume, progress=progress)
+    return train(
+        replace(pipeline, model=model_spec),
+        run_dir,
+        resume=resume,
+        progress=progress,
+        skip_nonfinite=skip_nonfinite,
+        overwrite=overwrite,
+    )
 
 
 # --- evaluate --------------------------------------------------------------------------------

@@ -113,29 +113,32 @@ def test_missing_datasets_say_which_files_go_where(tmp_path, cifar10):
         StaticImageDataset(cifar10, kind="svhn")
 
 
-def test_image_transform_pipelines():
+def test_image_transform_is_timms_create_transform():
     train = image_transform(train=True)
     kinds = [type(t).__name__ for t in train.transforms]
     assert kinds == [
-        "Resize",
-        "RandomCrop",
+        "RandomResizedCropAndInterpolation",
         "RandomHorizontalFlip",
         "RandAugment",
-        "ToTensor",
+        "MaybeToTensor",
         "Normalize",
     ]
-    assert train.transforms[1].padding == 4 and train.transforms[2].p == 0.5
-    auto = image_transform(train=True, dataset="cifar100", policy="autoaugment")
+    crop, rand = train.transforms[0], train.transforms[2]
+    assert crop.scale == (1.0, 1.0) and crop.ratio == (1.0, 1.0)
+    assert rand.num_layers == 1 and all(op.magnitude == 7 for op in rand.ops)
+    assert all(op.magnitude_std == 0.5 for op in rand.ops)
+    assert "Rotate" in [op.name for op in rand.ops]
+    auto = image_transform(train=True, normalize="cifar100", augment="autoaugment")
     assert "AutoAugment" in [type(t).__name__ for t in auto.transforms]
-    no_crop = image_transform(train=True, crop_padding=0, policy="none")
-    assert [type(t).__name__ for t in no_crop.transforms][:2] == ["Resize", "RandomHorizontalFlip"]
     test = image_transform(train=False, size=64)
-    assert [type(t).__name__ for t in test.transforms] == ["Resize", "ToTensor", "Normalize"]
+    assert [type(t).__name__ for t in test.transforms][:2] == ["Resize", "CenterCrop"]
     assert test(Image.new("RGB", (32, 32))).shape == (3, 64, 64)
-    with pytest.raises(ConfigError, match="policy"):
-        image_transform(train=True, policy="trivial")
-    with pytest.raises(ConfigError, match="dataset"):
-        image_transform(train=True, dataset="mnist")
+    with pytest.raises(ConfigError, match="trivial"):
+        image_transform(train=True, augment="trivial")
+    with pytest.raises(ConfigError, match="timm refuses"):
+        image_transform(train=True, augment="rand-m7-q3")
+    with pytest.raises(ConfigError, match="normalisation"):
+        image_transform(train=True, normalize="mnist")
 
 
 @pytest.fixture

@@ -160,7 +160,7 @@ def test_bad_input_is_a_one_line_error_and_damages_nothing(cli_run, cache, tmp_p
         match="weights of another architecture",
     )
     fails("evaluate", foreign, match="stores no pipeline")
-    fails("train", "--resume", cli_run, "--lr", "1", match="--resume", code=2)
+    fails("train", "--resume", cli_run, "--lr", "1", match="may change only --data")
     fails("train", "--set", "lr", match="section.key=value", code=2)
     assert _digest(cli_run) == before
     assert not (tmp_path / "r").exists() and not (tmp_path / "ft").exists()

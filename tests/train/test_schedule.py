@@ -99,3 +99,33 @@ def test_mixup_targets_are_smoothed_and_mixed_like_timm():
     xc, tc = cut(x, y)
     pasted = (xc != x).float().mean().item()  # the box area is what the targets say
     assert tc[0, 3].item() == pytest.approx(pasted, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mixup", "cutmix", "smoothing"), [(0.5, 0.0, 0.1), (0.2, 1.0, 0.1), (0.0, 1.0, 0.0)]
+)
+def test_mixer_equals_timm_mixup_batch_mode(mixup: float, cutmix: float, smoothing: float):
+    import numpy as np
+    from timm.data import Mixup
+
+    spec = TrainSpec(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=smoothing)
+    ours = _Mixer(spec, num_classes=10)
+    theirs = Mixup(
+        mixup_alpha=mixup,
+        cutmix_alpha=cutmix,
+        prob=1.0,
+        switch_prob=0.5,
+        mode="batch",
+        label_smoothing=smoothing,
+        num_classes=10,
+    )
+    gen = torch.Generator().manual_seed(0)
+    for seed in range(8):
+        x = torch.randn(6, 3, 16, 16, generator=gen)
+        y = torch.randint(0, 10, (6,), generator=gen)
+        np.random.seed(seed)
+        got_x, got_t = ours(x.clone(), y)
+        np.random.seed(seed)
+        want_x, want_t = theirs(x.clone(), y)
+        assert torch.equal(got_x, want_x), seed
+        assert torch.allclose(got_t, want_t, atol=1e-7), seed

@@ -1,0 +1,124 @@
+"""Run folders that travel and refuse: absolute data paths, data identity, resume changes.
+
+A run stores its data path resolved (absolute) in ``pipeline.toml`` and the data's identity
+(cache options hash and build id) in ``data.json``, so ``evaluate RUN`` and ``train --resume
+RUN`` work from any folder; a resume may move the data (same options only), raise the epoch
+count, and change workers or device (docs/training.md, "Runs").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import CacheMismatchError, ConfigError
+from .config import Pipeline
+
+__all__ = [
+    "DATA_FILE",
+    "absolute_data_path",
+    "data_identity",
+    "check_same_data",
+    "write_data_identity",
+    "resume_changes",
+    "remove_stale_temporaries",
+    "clear_run",
+]
+
+logger = logging.getLogger(__name__)
+
+DATA_FILE = "data.json"
+# What a resume may change: where the data lives, how long the run is, how it executes.
+RESUME_CHANGES = {"data": "data.path", "epochs": "train.epochs", "workers": "data.workers"}
+RESUME_CHANGES["device"] = "train.device"
+
+
+def absolute_data_path(pipeline: Pipeline) -> Pipeline:
+    """``pipeline`` with its data path resolved to an absolute path (empty stays empty)."""
+    path = pipeline.data.path
+    if not path or Path(path).is_absolute():
+        return pipeline
+    return replace(pipeline, data=replace(pipeline.data, path=str(Path(path).resolve())))
+
+
+def data_identity(pipeline: Pipeline) -> dict[str, Any]:
+    """The data's path and, for a frame cache, its options hash and build id (None if absent)."""
+    spec = pipeline.data
+    identity: dict[str, Any] = {"path": spec.path, "format": spec.format}
+    if spec.format == "frames" and Path(spec.path).is_file():
+        import h5py
+
+        with h5py.File(spec.path, "r") as f:
+            for key in ("options_hash", "build_id"):
+                value = f.attrs.get(key)
+                identity[key] = value.decode() if isinstance(value, bytes) else value
+                if identity[key] is not None and not isinstance(identity[key], str):
+                    identity[key] = str(identity[key])
+    return identity
+
+
+def check_same_data(run_dir: Path, identity: dict[str, Any]) -> None:
+    """Refuse to resume on data whose cache options differ from the run's recorded ones."""
+    path = run_dir / DATA_FILE
+    if not path.is_file():
+        return  # a run from before data.json: nothing recorded to compare
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("format", "options_hash"):
+        if saved.get(key) != identity.get(key):
+            raise CacheMismatchError(
+                f"{identity['path']}: {key} {identity.get(key)!r} differs from the run's "
+                f"{saved.get(key)!r} (data {saved.get('path')}); a resume may only move the "
+                "same data"
+            )
+    if saved.get("path") != identity["path"]:
+        logger.info("data moved: %s -> %s", saved.get("path"), identity["path"])
+
+
+def write_data_identity(run_dir: Path, identity: dict[str, Any]) -> None:
+    """Write ``data.json`` atomically."""
+    tmp = run_dir / f".{DATA_FILE}.tmp"
+    tmp.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / DATA_FILE)
+
+
+def resume_changes(values: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline overrides a resume may make (``--data``, ``--epochs``, ``--workers``,
+    ``--device``), keyed by pipeline key; any other key raises ConfigError."""
+    allowed = set(RESUME_CHANGES.values())
+    refused = sorted(k for k in values if k not in allowed)
+    if refused:
+        raise ConfigError(
+            f"a resume takes its configuration from the run folder; it may change only "
+            f"--data, --epochs, --workers and --device, not {refused}"
+        )
+    out = dict(values)
+    if out.get("data.path"):
+        out["data.path"] = str(Path(out["data.path"]).resolve())
+    return out
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed write left (``.NAME.tmp`` / ``.NAME.tmp-PID``)."""
+    if not run_dir.is_dir():
+        return []
+    stale = [p for p in run_dir.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    for p in stale:
+        if p.is_file():
+            p.unlink()
+            logger.info("removed %s, left by an interrupted write", p)
+    return stale
+
+
+# The files a run writes; --overwrite removes exactly these, never anything else.
+RUN_FILES = ("pipeline.toml", "metrics.jsonl", "last.pt", "best.pt", DATA_FILE)
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove a previous run's files from ``run_dir`` (``--overwrite``)."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    remove_stale_temporaries(run_dir)
