@@ -52,6 +52,25 @@ OURS = {
 IMPLS = ("official", *OURS)
 
 
+def _import_official():
+    """The official ``models.spikingresformer``, imported under its own package name."""
+    import importlib
+    import importlib.util
+    import warnings
+
+    name = "_official_spikingresformer"
+    root = OFFICIAL_DIR / "models"
+    spec = importlib.util.spec_from_file_location(
+        name, root / "__init__.py", submodule_search_locations=[str(root)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # timm.models.registry moved
+        return importlib.import_module(f"{name}.spikingresformer")
+
+
 def _build(workload: str, impl: str):
     """The model of ``impl`` for ``workload``, built right after ``torch.manual_seed(0)``."""
     import torch
@@ -59,14 +78,7 @@ def _build(workload: str, impl: str):
     name, T, img, classes, _ = WORKLOADS[workload]
     torch.manual_seed(0)
     if impl == "official":
-        sys.path.insert(0, str(OFFICIAL_DIR))
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # timm.models.registry moved
-            from models import spikingresformer as official
-
-        return getattr(official, name)(T=T, img_size=img, num_classes=classes)
+        return getattr(_import_official(), name)(T=T, img_size=img, num_classes=classes)
     from eventvision.models import create_model
 
     return create_model(name, T=T, img_size=img, num_classes=classes, **OURS[impl])
