@@ -1,15 +1,29 @@
-"""Speed and peak memory of one SpikingResformer training step: ours vs plain spikingjelly.
+"""One SpikingResformer training step, side by side: the official model code vs ours.
 
 One step = forward, loss (cross-entropy of the T-averaged logits, as the official loop),
-backward, AdamW step, zero_grad, ``functional.reset_net``. Each configuration runs in its
-own subprocess so that its peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its
-own. The plain path is the same network built with spikingjelly's stock ``LIFNode`` /
-``ParametricLIFNode`` and plain torch layers (``neuron_impl="spikingjelly"``,
-``low_memory=False``), i.e. the official code's computation.
+backward, AdamW step, zero_grad, ``functional.reset_net``. Contenders:
+
+- ``official``: the official model code, imported from
+  ``../shared/reference/official-spikingresformer`` (skipped with a note when absent);
+  spikingjelly 2.0 runs its LIF/PLIF as compiled custom ops on the CPU.
+- ``ours``: ``create_model(...)`` with its defaults (fused neurons, low-memory layers).
+- ``plain`` (optional): our network with spikingjelly's stock neurons and plain torch layers
+  (``neuron_impl="spikingjelly", low_memory=False``).
+
+Every contender is built after ``torch.manual_seed(0)`` (the two codes create their
+parameters in the same order, so they start from the same weights) and sees the same data,
+so the first-step losses printed in the table are equal. Each run is its own subprocess, so
+its peak memory is its own: ``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated``
+on CUDA. The time of a run is the median of its steps after ``--warmup`` warm-up steps
+(first-touch allocation, numba/oneDNN set-up); CPU seconds per step (``time.process_time``,
+all threads) are reported beside the wall time, as on a shared machine they vary less with
+the load. Contenders take turns in every one of ``--rounds`` rounds, so a change in machine
+load hits all alike; the table reports the median over rounds and the largest peak memory.
 
 Usage:
-    python benchmarks/bench_models.py                   # both workloads, both paths
-    python benchmarks/bench_models.py --workload dvsg --batch 8 --impl ours
+    python benchmarks/bench_models.py                            # both workloads, official vs ours
+    python benchmarks/bench_models.py --workload cifar --impls official,ours,plain --rounds 2
+    python benchmarks/bench_models.py --device cuda --batch 64   # on a GPU
 """
 
 from __future__ import annotations
@@ -17,115 +31,206 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+OFFICIAL_DIR = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-spikingresformer"
+)
 WORKLOADS = {
-    # name: (variant, T, img_size, default batch)
-    "dvsg": ("spikingresformer_dvsg", 16, 64, 4),
-    "cifar": ("spikingresformer_cifar", 4, 32, 32),
+    # name: (variant, T, img_size, classes, default batch)
+    "cifar": ("spikingresformer_cifar", 4, 32, 10, 32),
+    "dvsg": ("spikingresformer_dvsg", 16, 64, 11, 4),
 }
-IMPLS = {
+OURS = {
+    "ours": {},
     "plain": {"neuron_impl": "spikingjelly", "low_memory": False},
-    "ours": {"neuron_impl": "fused", "low_memory": True},
 }
+IMPLS = ("official", *OURS)
 
 
-def _child(workload: str, impl: str, batch: int, steps: int, threads: int) -> dict:
+def _import_official():
+    """The official ``models.spikingresformer``, imported under its own package name."""
+    import importlib
+    import importlib.util
+    import warnings
+
+    name = "_official_spikingresformer"
+    root = OFFICIAL_DIR / "models"
+    spec = importlib.util.spec_from_file_location(
+        name, root / "__init__.py", submodule_search_locations=[str(root)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # timm.models.registry moved
+        return importlib.import_module(f"{name}.spikingresformer")
+
+
+def _build(workload: str, impl: str):
+    """The model of ``impl`` for ``workload``, built right after ``torch.manual_seed(0)``."""
+    import torch
+
+    name, T, img, classes, _ = WORKLOADS[workload]
+    torch.manual_seed(0)
+    if impl == "official":
+        return getattr(_import_official(), name)(T=T, img_size=img, num_classes=classes)
+    from eventvision.models import create_model
+
+    return create_model(name, T=T, img_size=img, num_classes=classes, **OURS[impl])
+
+
+def _data(workload: str, batch: int, device: str):
+    """The same inputs and labels for every contender, from their own generator."""
+    import torch
+
+    _, T, img, classes, _ = WORKLOADS[workload]
+    g = torch.Generator().manual_seed(1)
+    if workload == "dvsg":
+        x = torch.rand(batch, T, 3, img, img, generator=g) * 2  # [B, T, C, H, W] counts
+    else:
+        x = torch.randn(batch, 3, img, img, generator=g)  # [B, C, H, W], repeated over T
+    y = torch.randint(0, classes, (batch,), generator=g)
+    return x.to(device), y.to(device)
+
+
+def _child(workload: str, impl: str, batch: int, steps: int, warmup: int, args) -> dict:
     import torch
     from spikingjelly.activation_based import functional
 
-    from eventvision.models import create_model
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    name, T, img, _ = WORKLOADS[workload]
-    model = create_model(name, T=T, img_size=img, **IMPLS[impl])
+    torch.set_num_threads(args.threads)
+    cuda = args.device == "cuda"
+    model = _build(workload, impl).to(args.device)
     model.train()
+    if cuda and args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-    n_classes = model.cfg.num_classes
-    if workload == "dvsg":
-        x = torch.rand(batch, T, 3, img, img) * 2  # [B, T, C, H, W] event-count frames
-    else:
-        x = torch.randn(batch, 3, img, img)  # [B, C, H, W], repeated over T by the model
-    y = torch.randint(0, n_classes, (batch,))
-    times, losses = [], []
-    for _ in range(steps + 1):  # the first step warms up and is not timed
-        t0 = time.perf_counter()
-        out = model(x)
-        loss = torch.nn.functional.cross_entropy(out.mean(0), y)
+    x, y = _data(workload, batch, args.device)
+    times, cpu_times, losses = [], [], []
+    for _ in range(warmup + steps):
+        if cuda:
+            torch.cuda.synchronize()
+        t0, c0 = time.perf_counter(), time.process_time()
+        with torch.autocast(args.device, enabled=args.amp):
+            out = model(x)
+            loss = torch.nn.functional.cross_entropy(out.float().mean(0), y)
         loss.backward()
-        losses.append(loss.item())
         opt.step()
         opt.zero_grad(set_to_none=True)
         functional.reset_net(model)
+        losses.append(loss.item())  # synchronises on CUDA
         times.append(time.perf_counter() - t0)
-    maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cpu_times.append(time.process_time() - c0)
+    if cuda:
+        peak_gib = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {
         "workload": workload,
         "impl": impl,
         "batch": batch,
-        "s_per_step": min(times[1:]) if steps else times[0],
-        "peak_rss_gib": maxrss_kib / 2**20,
-        "losses": losses,  # the first one is equal for both paths (same weights, same data)
+        "s_per_step": statistics.median(times[warmup:]),
+        "step_times": times,
+        "cpu_s_per_step": statistics.median(cpu_times[warmup:]),
+        "peak_gib": peak_gib,
+        "losses": losses,
     }
 
 
-def _run(workload: str, impl: str, batch: int, steps: int, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", workload, impl, str(batch), str(steps)]
-    cmd += ["--threads", str(threads)]
+def _run(workload: str, impl: str, batch: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--child", workload, impl, str(batch)]
+    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    cmd += ["--threads", str(args.threads), "--device", args.device]
+    cmd += ["--amp"] * args.amp + ["--channels-last"] * args.channels_last
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        return {
-            "workload": workload,
-            "impl": impl,
-            "batch": batch,
-            "error": f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}",
-        }
+        err = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        return {"workload": workload, "impl": impl, "batch": batch, "error": err}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> None:
+def _summary(runs: list[dict]) -> dict:
+    """Median seconds over rounds, largest peak memory, the first-step loss of the first run."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[-1]["error"]}
+    return {
+        "s_per_step": statistics.median(r["s_per_step"] for r in ok),
+        "cpu_s": statistics.median(r["cpu_s_per_step"] for r in ok),
+        "peak_gib": max(r["peak_gib"] for r in ok),
+        "loss0": ok[0]["losses"][0],
+    }
+
+
+def _print_table(rows: list[tuple[str, int, dict[str, dict]]]) -> None:
+    print()
+    head = "| workload | batch | impl | first loss | s/step | CPU s/step | peak GiB |"
+    print(head + " speed vs official | CPU time vs official | memory vs official |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for w, batch, res in rows:
+        ref = res.get("official", {})
+        for impl, r in res.items():
+            if "error" in r:
+                print(f"| {w} | {batch} | {impl} | {r['error'][:60]} | | | | |")
+                continue
+            speed = cpu = mem = "-"
+            if "s_per_step" in ref:
+                speed = f"{ref['s_per_step'] / r['s_per_step']:.2f}x"
+                cpu = f"{ref['cpu_s'] / r['cpu_s']:.2f}x"
+                mem = f"{r['peak_gib'] / ref['peak_gib']:.2f}x"
+            print(
+                f"| {w} | {batch} | {impl} | {r['loss0']:.6f} | {r['s_per_step']:.2f} "
+                f"| {r['cpu_s']:.2f} | {r['peak_gib']:.2f} | {speed} | {cpu} | {mem} |"
+            )
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
-    p.add_argument("--impl", choices=[*IMPLS, "both"], default="both")
-    p.add_argument("--batch", type=int, default=None, help="default: 4 for dvsg, 32 for cifar")
-    p.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
+    p.add_argument("--impls", default="official,ours", help=f"comma list of {IMPLS}")
+    p.add_argument("--batch", type=int, default=None, help="default: 32 for cifar, 4 for dvsg")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
+    p.add_argument("--rounds", type=int, default=1, help="runs per contender, taking turns")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--child", nargs=4, metavar=("WORKLOAD", "IMPL", "BATCH", "STEPS"))
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--amp", action="store_true", help="autocast (bfloat16 on cpu, float16 on cuda)")
+    p.add_argument("--channels-last", action="store_true", help="cuda: channels-last model")
+    p.add_argument("--child", nargs=3, metavar=("WORKLOAD", "IMPL", "BATCH"))
     args = p.parse_args(argv)
+    bad = sorted(set(args.impls.split(",")) - set(IMPLS))
+    if bad:
+        p.error(f"unknown impl(s) {bad}; valid: {list(IMPLS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
     if args.child:
-        w, impl, batch, steps = args.child
-        print(json.dumps(_child(w, impl, int(batch), int(steps), args.threads)))
+        w, impl, batch = args.child
+        print(json.dumps(_child(w, impl, int(batch), args.steps, args.warmup, args)))
         return
+    impls = args.impls.split(",")
+    if "official" in impls and not (OFFICIAL_DIR / "models").is_dir():
+        print(f"note: {OFFICIAL_DIR} not found; skipping the official model", file=sys.stderr)
+        impls.remove("official")
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    impls = list(IMPLS) if args.impl == "both" else [args.impl]
     rows = []
     for w in workloads:
-        batch = args.batch or WORKLOADS[w][3]
-        res = {impl: _run(w, impl, batch, args.steps, args.threads) for impl in impls}
-        for r in res.values():
-            print(json.dumps(r), flush=True)
-        rows.append((w, batch, res))
-    print()
-    head = "| workload | batch | plain s/step | ours s/step | speed-up | plain GiB | ours GiB |"
-    print(head + " memory |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for w, batch, res in rows:
-        pl, ou = res.get("plain", {}), res.get("ours", {})
-
-        def fmt(r: dict, k: str) -> str:
-            return f"{r[k]:.2f}" if k in r else r.get("error", "-")[:40]
-
-        speed = mem = "-"
-        if "s_per_step" in pl and "s_per_step" in ou:
-            speed = f"{pl['s_per_step'] / ou['s_per_step']:.2f}x"
-            mem = f"{ou['peak_rss_gib'] / pl['peak_rss_gib']:.2f}"
-        print(
-            f"| {w} | {batch} | {fmt(pl, 's_per_step')} | {fmt(ou, 's_per_step')} | {speed} "
-            f"| {fmt(pl, 'peak_rss_gib')} | {fmt(ou, 'peak_rss_gib')} | {mem} |"
-        )
+        batch = args.batch or WORKLOADS[w][4]
+        runs: dict[str, list[dict]] = {impl: [] for impl in impls}
+        for k in range(args.rounds):
+            order = impls if k % 2 == 0 else impls[::-1]
+            for impl in order:
+                r = _run(w, impl, batch, args)
+                print(json.dumps(r), flush=True)
+                runs[impl].append(r)
+        rows.append((w, batch, {impl: _summary(rs) for impl, rs in runs.items()}))
+    _print_table(rows)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def _shard(ctx, param, value):
     type=click.IntRange(1),
     help="Processes computing frames.",
 )
-@click.option("--compression", default="lzf", show_default=True, type=click.Choice(COMPRESSIONS))
+@click.option(
+    "--compression", default=COMPRESSIONS[0], show_default=True, type=click.Choice(COMPRESSIONS)
+)
 @click.option(
     "--protocol",
     default="paper",

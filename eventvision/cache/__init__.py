@@ -1,8 +1,9 @@
 """The HDF5 frame cache: one file per dataset and options, resumable, shardable (torch-free).
 
-Layout (readable with h5py alone; the ``layout`` attribute repeats it):
-``frames [N, T, 2, h, w]`` float32, one sample per chunk, lzf/gzip/none; ``labels [N]`` int64;
-``split [N]`` uint8 (0 train, 1 test); ``source [N]`` utf-8 path relative to the raw root;
+Layout (readable with h5py alone, after ``import hdf5plugin`` for the default bitshuffle-lz4;
+the ``layout`` attribute repeats it): ``frames [N, T, 2, h, w]`` float32, one sample per chunk,
+bitshuffle-lz4/lzf/gzip/none; ``labels [N]`` int64; ``split [N]`` uint8 (0 train, 1 test);
+``source [N]`` utf-8 path relative to the raw root;
 ``row [N]`` int64 (labels csv row, -1 for CIFAR10-DVS); ``n_events [N]`` int64. Attributes:
 ``dataset, classes (JSON), time_steps, split_by, size, sensor (JSON), compression,
 eventvision_version, options_hash, options (JSON), manifest (JSON [path, bytes, mtime_ns]),

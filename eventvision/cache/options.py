@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import hdf5plugin  # registers the bitshuffle filter with h5py, for writing and reading
+
 from ..datasets import CIFAR10DVS, SPLIT_PROTOCOLS, DVSGesture
 from ..errors import ConfigError
 from ..frames.binning import SPLIT_BY
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-COMPRESSIONS = ("lzf", "gzip", "none")
+COMPRESSIONS = ("bitshuffle-lz4", "lzf", "gzip", "none")
 GZIP_LEVEL = 4
 FRAME_DTYPE = "float32"  # resized values such as 3/64 or 9/49 need float32 to stay exact
 SPLIT_CODES = {"train": 0, "test": 1}
@@ -39,7 +41,9 @@ class CacheOptions:
         time_steps: frames per sample (T).
         split_by: ``number`` or ``time`` (see :func:`eventvision.frames.bin_bounds`).
         size: side of the square resized frames (the paper: 64, or 128 for transfer).
-        compression: ``lzf``, ``gzip`` (level 4) or ``none``.
+        compression: ``bitshuffle-lz4`` (the default: exact, decodes ~3x faster than lzf; an
+            HDF5 filter from the ``hdf5plugin`` package, so plain h5py reads the file after
+            ``import hdf5plugin``), ``lzf``, ``gzip`` (level 4) or ``none``.
         protocol: CIFAR10-DVS train/test protocol (ignored, stored as None, for gestures).
         seed: seed of the ``random`` protocol.
     """
@@ -48,7 +52,7 @@ class CacheOptions:
     time_steps: int = 16
     split_by: str = "number"
     size: int = 64
-    compression: str = "lzf"
+    compression: str = "bitshuffle-lz4"
     protocol: str | None = "paper"
     seed: int = 0
 
@@ -104,6 +108,8 @@ class CacheOptions:
             return {}
         if self.compression == "gzip":
             return {"compression": "gzip", "compression_opts": GZIP_LEVEL}
+        if self.compression == "bitshuffle-lz4":
+            return dict(hdf5plugin.Bitshuffle(cname="lz4"))
         return {"compression": "lzf"}
 
 

@@ -1,0 +1,90 @@
+"""Our SpikingResformer against the official model code, on the same weights and inputs."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from spikingjelly.activation_based import functional, layer
+
+from eventvision.models import create_model
+
+OFFICIAL_DIR = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "official-spikingresformer"
+)
+
+pytestmark = pytest.mark.skipif(
+    not (OFFICIAL_DIR / "models").is_dir(), reason=f"{OFFICIAL_DIR} not found"
+)
+
+TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), patch_sizes=(4, 2, 1), group_size=8)
+
+
+def _import_official(module: str):
+    """A module of the official ``models`` package, under its own name (``models`` is ours)."""
+    name = "_official_spikingresformer"
+    if name not in sys.modules:
+        root = OFFICIAL_DIR / "models"
+        spec = importlib.util.spec_from_file_location(
+            name, root / "__init__.py", submodule_search_locations=[str(root)]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        spec.loader.exec_module(package)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # timm.models.registry moved
+        return importlib.import_module(f"{name}.{module}")
+
+
+def _official_tiny(T: int, img: int, classes: int):
+    """The official class with the dvsg stem and PLIF at tiny widths."""
+    official = _import_official("spikingresformer")
+    BN, PLIF = (getattr(_import_official("submodules.layers"), k) for k in ("BN", "PLIF"))
+    prologue = torch.nn.Sequential(layer.Conv2d(3, 8, 3, 1, 1, bias=False, step_mode="m"), BN(8))
+    kinds = [["DSSA", "GWFFN"] * n for n in (1, 2, 1)]
+    return official.SpikingResformer(
+        kinds,
+        list(TINY["planes"]),
+        list(TINY["num_heads"]),
+        list(TINY["patch_sizes"]),
+        img_size=img,
+        T=T,
+        num_classes=classes,
+        prologue=prologue,
+        group_size=8,
+        activation=PLIF,
+    )
+
+
+def _train_step(model, x, y):
+    out = model(x)
+    loss = torch.nn.functional.cross_entropy(out.mean(0), y)
+    loss.backward()
+    functional.reset_net(model)
+    return out.detach(), {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.slow  # spikingjelly's stock CPU neurons: ~3 s quiet, ~20 s on the loaded 2-core box
+def test_first_training_step_equals_the_official_code():
+    torch.manual_seed(0)
+    theirs = _official_tiny(T=2, img=16, classes=5)
+    ours = create_model(
+        "spikingresformer_dvsg", **TINY, blocks=(1, 2, 1), img_size=16, T=2, num_classes=5
+    )
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 2, 3, 16, 16, generator=g) * 3  # [B, T, C, H, W]
+    y = torch.randint(0, 5, (3,), generator=g)
+    out_t, grads_t = _train_step(theirs.train(), x, y)
+    out_o, grads_o = _train_step(ours.train(), x, y)
+    torch.testing.assert_close(out_o, out_t, rtol=1e-5, atol=1e-6)
+    assert grads_o.keys() == grads_t.keys()
+    for name, grad in grads_t.items():
+        torch.testing.assert_close(grads_o[name], grad, rtol=1e-3, atol=1e-6, msg=name)
+    for name, buf in theirs.named_buffers():  # BN statistics and DSSA firing rates
+        torch.testing.assert_close(dict(ours.named_buffers())[name], buf, msg=name)
