@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from eventvision import __version__
@@ -31,18 +29,26 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="eventvision")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
-def main(verbose: bool) -> None:
-    """eventvision: raw event-camera recordings to frames, and SpikingResformer trained on them."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+@click.option("-v", "--verbose", is_flag=True, help="Also log progress details to stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+def main(verbose: bool, quiet: bool) -> None:
+    """eventvision: raw event-camera recordings to frames, and SpikingResformer trained on them.
+
+    -v and -q also work after the command (`eventvision train ... -v`).
+    """
+    state = {"verbose": verbose, "quiet": quiet}
+    click.get_current_context().meta["eventvision.verbosity"] = state
+    configure_logging(verbose, quiet)
 
 
 # Each command lives in its own module; register it here.
 from .preprocess import cache, info, preprocess, show  # noqa: E402
 from .synth import synth  # noqa: E402
-from .train import evaluate, finetune, plot, quickstart, train  # noqa: E402
+from .train import evaluate, finetune, models, plot, quickstart, runs, train  # noqa: E402
+from .verbosity import add_verbosity_options, configure_logging  # noqa: E402
 
 for _command in (synth, preprocess, info, show, cache, train, finetune, evaluate, plot, quickstart):
     main.add_command(_command)
+for _command in (runs, models):
+    main.add_command(_command)
+add_verbosity_options(main)

@@ -176,6 +176,8 @@ class _Progress:
         return self
 
     def start(self, todo: int, done: int) -> None:
+        if not sys.stderr.isatty():
+            return  # no bar, not even its label: the closing summary line says it all
         label = f"preprocessing ({done} samples already done)" if done else "preprocessing"
         self.bar = click.progressbar(
             length=todo,
@@ -189,6 +191,8 @@ class _Progress:
 
     def update(self, samples: int, events: int) -> None:
         self.events += events
+        if self.bar is None:
+            return
         rate = self.events / max(time.perf_counter() - self.t0, 1e-9)
         self.bar.update(samples, f"{rate / 1e6:.1f} M events/s")
 
@@ -204,9 +208,13 @@ def _summary(r: CacheReport) -> str:
         what = f"shard {r.shard[0]}/{r.shard[1]}" if r.shard else "cache"
         resumed = f", resumed after {r.resumed_blocks} blocks" if r.resumed_blocks else ""
         head = f"wrote {what} {r.path} in {r.wall_s:.1f} s{resumed}"
+    total = sum(r.samples.values())
+    rates = ""
+    if not r.reused and r.wall_s > 0:
+        rates = f", {total / r.wall_s:.1f} samples/s, {r.n_events / r.wall_s / 1e6:.2f} M events/s"
     lines = [
         f"{head}: {r.samples.get('train', 0)} train + {r.samples.get('test', 0)} test samples, "
-        f"{r.n_events:,} events, {_bytes(r.size_bytes)}"
+        f"{r.n_events:,} events, {_bytes(r.size_bytes)} on disk{rates}"
     ]
     if r.skipped:
         lines.append(f"skipped {len(r.skipped)} sample(s) of bad sources:")

@@ -38,6 +38,10 @@ _FLAG_KEYS = {
     "clip_grad": "train.clip_grad",
     "amp": "train.amp",
     "tet": "train.tet",
+    "accum_steps": "train.accum_steps",
+    "ema_decay": "train.ema_decay",
+    "amp_dtype": "train.amp_dtype",
+    "warmup_per_iter": "train.warmup_per_iter",
 }
 
 
@@ -85,6 +89,26 @@ def _recipe_options(default_pipeline: str) -> Callable:
         ),
         click.option("--tet/--no-tet", default=None, help=f"TET loss. {_FROM_PIPELINE}"),
         click.option(
+            "--accum-steps",
+            type=click.IntRange(1),
+            help=f"Batches per optimiser step (gradient accumulation). {_FROM_PIPELINE}",
+        ),
+        click.option(
+            "--ema-decay",
+            type=float,
+            help=f"Keep a ModelEmaV3 of the weights with this decay, 0 = off. {_FROM_PIPELINE}",
+        ),
+        click.option(
+            "--amp-dtype",
+            type=click.Choice(["float16", "bfloat16"]),
+            help=f"Autocast dtype: bfloat16 also on CPU. {_FROM_PIPELINE}",
+        ),
+        click.option(
+            "--warmup-per-iter/--warmup-per-epoch",
+            default=None,
+            help=f"Raise the warm-up LR every step. {_FROM_PIPELINE}",
+        ),
+        click.option(
             "--set",
             "settings",
             multiple=True,
@@ -107,9 +131,8 @@ def _recipe_options(default_pipeline: str) -> Callable:
         ),
         click.option(
             "--progress/--no-progress",
-            default=True,
-            show_default=True,
-            help="Progress bar on stderr.",
+            default=None,
+            help="Live progress bar on stderr.  [default: on when stderr is a terminal]",
         ),
         click.option(
             "--skip-nonfinite",
@@ -164,6 +187,11 @@ def _echo_main(text: str) -> None:
         click.echo(text)
 
 
+def _progress(flag: bool | None) -> bool:
+    """Bars when asked, else only on a terminal: a log file never gets carriage returns."""
+    return sys.stderr.isatty() if flag is None else flag
+
+
 def _summary(result: Any) -> str:
     final = result.final
     return (
@@ -191,7 +219,7 @@ def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
             pipeline,
             run_dir,
             resume=resume,
-            progress=kw["progress"],
+            progress=_progress(kw["progress"]),
             skip_nonfinite=kw["skip_nonfinite"],
             overwrite=kw["overwrite"],
         )
@@ -223,7 +251,7 @@ def finetune(
             run_dir,
             freeze_backbone=freeze_backbone,
             resume=resume,
-            progress=kw["progress"],
+            progress=_progress(kw["progress"]),
             skip_nonfinite=kw["skip_nonfinite"],
             overwrite=kw["overwrite"],
         )
@@ -244,20 +272,29 @@ def finetune(
     help="Which split to evaluate.",
 )
 @click.option("--batch-size", type=int, help="Batch size.  [default: the recipe's]")
+@click.option("--time-steps", type=int, help="Time steps T.  [default: the recipe's]")
+@click.option("--size", type=int, help="Input side in pixels.  [default: the recipe's]")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    callback=_parse_set,
+    metavar="SECTION.KEY=VALUE",
+    help="Override any pipeline key, e.g. --set data.workers=2 (repeatable).  [default: none]",
+)
 @click.option(
     "--energy/--no-energy", default=True, show_default=True, help="Measure SOPs and energy."
+)
+@click.option(
+    "--save/--no-save",
+    default=True,
+    show_default=True,
+    help="Keep the result as eval-<cache-id>.json beside the checkpoint.",
 )
 @click.option("--progress/--no-progress", default=False, show_default=True, help="Progress bar.")
 @_allow_stale
 def evaluate(
-    checkpoint: Path,
-    data: str | None,
-    pipeline: str | None,
-    split: str,
-    batch_size: int | None,
-    energy: bool,
-    progress: bool,
-    allow_stale: bool,
+    checkpoint: Path, pipeline: str | None, settings: dict, allow_stale: bool, **kw: Any
 ) -> None:
     """Evaluate CHECKPOINT (a .pt file, or a run folder's best checkpoint) on held-out data."""
     from eventvision.train import allow_stale_sources, load_pipeline
@@ -266,31 +303,54 @@ def evaluate(
 
     recipe = load_pipeline(pipeline) if pipeline else None
     with allow_stale_sources(allow_stale):
-        result = evaluate_run(
-            checkpoint,
-            recipe,
-            data=data,
-            split=split,
-            batch_size=batch_size,
-            energy=energy,
-            progress=progress,
-        )
-    click.echo(format_eval(result, title=f"{checkpoint} on the {split} split"))
+        result = evaluate_run(checkpoint, recipe, overrides=settings, **kw)
+    click.echo(format_eval(result, title=f"{checkpoint} on the {kw['split']} split"))
+    if result.path is not None:
+        click.echo(f"saved {result.path}")
 
 
 @click.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "run_dirs", metavar="RUN [RUN ...]", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--metric",
+    default=None,
+    help="metrics.jsonl column to overlay, e.g. test_acc1, train_loss, lr.  "
+    "[default: one run: loss, top-1 and lr panels; several: test_acc1]",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="PNG file to write.  [default: RUN/curves.png]",
+    help="PNG file to write.  [default: RUN/curves.png for one run, runs.png for several]",
 )
-def plot(run: Path, out: Path | None) -> None:
-    """Draw the loss, accuracy and learning-rate curves of RUN into a PNG."""
-    from eventvision.train.plot import plot_curves
+def plot(run_dirs: tuple[Path, ...], metric: str | None, out: Path | None) -> None:
+    """Draw the curves of RUN into a PNG, or overlay one metric of several runs with a legend."""
+    from eventvision.train.plot import plot_curves, plot_runs
 
-    click.echo(f"wrote {plot_curves(run, out or run / 'curves.png')}")
+    if len(run_dirs) == 1 and metric is None:
+        click.echo(f"wrote {plot_curves(run_dirs[0], out or run_dirs[0] / 'curves.png')}")
+        return
+    path = plot_runs(run_dirs, metric or "test_acc1", out or Path("runs.png"))
+    click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("folder", metavar="DIR", default="runs", type=click.Path(path_type=Path))
+def runs(folder: Path) -> None:
+    """Print a table of the runs under DIR: recipe, model, epochs, top-1, wall time, status."""
+    from eventvision.train.runs_table import format_runs, list_runs
+
+    click.echo(format_runs(list_runs(folder)))
+
+
+@click.command()
+def models() -> None:
+    """List the registered model variants with parameters, default input size and T."""
+    from eventvision.models.catalog import format_models
+
+    click.echo(format_models())
 
 
 @click.command()

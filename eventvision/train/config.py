@@ -151,7 +151,12 @@ class TrainSpec:
     mixup_switch_prob: float = 0.5
     tet: bool = False
     clip_grad: float = 0.0  # max gradient norm; 0 turns clipping off
-    amp: bool = True  # CUDA only
+    amp: bool = True  # float16 on CUDA only; bfloat16 on CPU and CUDA (see amp_dtype)
+    amp_dtype: str = "float16"  # "float16" (CUDA, with a gradient scaler) or "bfloat16"
+    accum_steps: int = 1  # micro-batches per optimiser step (global batch = batch x procs x this)
+    ema_decay: float = 0.0  # timm ModelEmaV3 decay of the weights, evaluated each epoch; 0 = off
+    warmup_per_iter: bool = False  # raise the warm-up LR every optimiser step, not every epoch
+    paper_global_batch: int = 0  # the paper's global batch, for the start-of-run check; 0 = none
     channels_last: bool = True  # CUDA only
     sync_bn: bool = False  # distributed CUDA runs only
     seed: int = 12450
@@ -162,6 +167,14 @@ class TrainSpec:
         _check_positive("train", "epochs", self.epochs)
         _check_positive("train", "batch_size", self.batch_size)
         _check_positive("train", "lr", self.lr)
+        _check_positive("train", "accum_steps", self.accum_steps)
+        _check_choice("train", "amp_dtype", self.amp_dtype, ("float16", "bfloat16"))
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"[train] ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.paper_global_batch < 0:
+            raise ConfigError(
+                f"[train] paper_global_batch must be >= 0, got {self.paper_global_batch}"
+            )
         for key in ("weight_decay", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"[train] {key} must be >= 0, got {getattr(self, key)}")

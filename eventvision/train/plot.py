@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["plot_curves", "plot_frames"]
+__all__ = ["plot_curves", "plot_frames", "plot_runs"]
 
 # OFF and ON in blue and orange, as `eventvision show` draws them (apart for colour-blind readers).
 _OFF_RGB = np.array([40, 120, 255], dtype=np.float32) / 255
@@ -57,6 +57,62 @@ def plot_curves(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
     axes[2].grid(alpha=0.3)
     fig.suptitle(f"{Path(run_dir).name}: {len(rows)} epochs")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
+
+
+_LABELS = {
+    "train_loss": "train loss",
+    "test_loss": "held-out loss",
+    "train_acc1": "train top-1 accuracy (%)",
+    "test_acc1": "held-out top-1 accuracy (%)",
+    "test_acc5": "held-out top-5 accuracy (%)",
+    "ema_test_acc1": "EMA held-out top-1 accuracy (%)",
+    "lr": "learning rate",
+}
+
+
+def _run_series(run_dir: Path, metric: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of ``metric`` in a run; refuses a run without rows or without the metric."""
+    from .trainer import read_metrics
+
+    rows = read_metrics(run_dir)
+    if not rows:
+        raise ConfigError(f"{run_dir}: no metrics.jsonl rows to plot (is it a run folder?)")
+    if not any(metric in r for r in rows):
+        scalars = sorted(k for k, v in rows[-1].items() if isinstance(v, (int, float)))
+        raise ConfigError(f"{run_dir}: no metric {metric!r} in metrics.jsonl; known: {scalars}")
+    pairs = [(r["epoch"] + 1, r.get(metric)) for r in rows]
+    return [e for e, _ in pairs], [float("nan") if v is None else float(v) for _, v in pairs]
+
+
+def _legend_names(run_dirs: list[Path]) -> list[str]:
+    """Short distinct labels: folder names, or full paths where two names coincide."""
+    names = [p.name or str(p) for p in run_dirs]
+    return names if len(set(names)) == len(names) else [str(p) for p in run_dirs]
+
+
+def plot_runs(
+    run_dirs: list[str | os.PathLike] | tuple, metric: str, out: str | os.PathLike
+) -> Path:
+    """Overlay ``metric`` (a ``metrics.jsonl`` column) per epoch of several runs, with a legend.
+
+    Raises:
+        ConfigError: a run folder has no rows, or no column ``metric``; nothing is written then.
+    """
+    paths = [Path(p) for p in run_dirs]
+    series = [_run_series(p, metric) for p in paths]
+    fig = _figure(7, 4.2)
+    ax = fig.subplots()
+    for (epochs, values), name in zip(series, _legend_names(paths), strict=True):
+        ax.plot(epochs, values, marker=".", label=name)
+    ax.set(xlabel="epoch", ylabel=_LABELS.get(metric, metric))
+    ax.set_title(f"{_LABELS.get(metric, metric)}: {len(paths)} run(s)")
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import CacheMismatchError, ConfigError
 from .config import Pipeline
+from .logs import LOG_FILE, SUMMARY_FILE, TENSORBOARD_DIR
 
 __all__ = [
     "DATA_FILE",
@@ -114,11 +116,24 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
 
 
 # The files a run writes; --overwrite removes exactly these, never anything else.
-RUN_FILES = ("pipeline.toml", "metrics.jsonl", "last.pt", "best.pt", DATA_FILE)
+RUN_FILES = (
+    "pipeline.toml",
+    "metrics.jsonl",
+    "last.pt",
+    "best.pt",
+    DATA_FILE,
+    LOG_FILE,
+    SUMMARY_FILE,
+)
+RUN_GLOBS = ("eval-*.json",)  # saved evaluations of the run's checkpoints
 
 
 def clear_run(run_dir: Path) -> None:
     """Remove a previous run's files from ``run_dir`` (``--overwrite``)."""
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    for pattern in RUN_GLOBS:
+        for path in run_dir.glob(pattern):
+            path.unlink()
+    shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
     remove_stale_temporaries(run_dir)

@@ -19,8 +19,9 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,15 @@ from .distributed import (
     wrap_model,
 )
 from .guards import NonFiniteGuard
+from .logs import RunLog, dumps_strict
+from .options import (
+    accum_group,
+    autocast_context,
+    global_batch_note,
+    make_ema,
+    make_scaler,
+    updates_per_epoch,
+)
 from .runs import (
     absolute_data_path,
     check_same_data,
@@ -128,6 +138,7 @@ class EvalResult:
     seconds: float
     firing_rates: dict[str, float] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # the saved ``eval-<cache-id>.json``, if saved
 
 
 # --- schedule, optimiser, seeds --------------------------------------------------------------
@@ -325,8 +336,12 @@ class _EpochContext:
     clip_grad: float = 0.0
     progress: bool = False
     desc: str = ""
-    epoch: int = 0
     guard: NonFiniteGuard | None = None  # training only: stops (or skips) non-finite batches
+    amp_dtype: str = "float16"
+    accum_steps: int = 1
+    ema: Any = None
+    epoch: int = 0
+    warmup_lr: Callable[[float], float] | None = None  # per-step warm-up: LR at a fractional epoch
 
 
 def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict[str, float]:
@@ -337,11 +352,7 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
     """
     training = ctx.optimizer is not None
     model.train(training)
-    autocast = (
-        torch.autocast("cuda", enabled=True)
-        if ctx.amp and ctx.device.type == "cuda"
-        else nullcontext()
-    )
+    autocast = autocast_context(ctx.device, ctx.amp, ctx.amp_dtype)
     sums = np.zeros(4)  # loss * n, top-1 hits, top-5 hits, n
     start = time.perf_counter()
     bar = _progress_bar(loader, ctx)
@@ -363,7 +374,7 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
                     loss, "loss", where, ctx.info
                 ):
                     continue  # skipped: no step, not counted
-                if training and not _step(model, loss, ctx, where):
+                if training and not _step(model, loss, ctx, where, step, len(loader)):
                     continue
             finally:
                 # Neuron state must never leak into the next batch: the one reset of the loop.
@@ -393,25 +404,46 @@ def _run_epoch(model: nn.Module, loader: DataLoader, ctx: _EpochContext) -> dict
     }
 
 
-def _step(model: nn.Module, loss: torch.Tensor, ctx: _EpochContext, where: str) -> bool:
-    """Backward and optimiser step; False when a non-finite gradient norm skipped the step."""
+def _step(
+    model: nn.Module, loss: torch.Tensor, ctx: _EpochContext, where: str, i: int, n: int
+) -> bool:
+    """Backward of micro-batch ``i`` of ``n``; the optimiser steps once per accumulation group.
+
+    Returns False when a non-finite gradient norm made the group skip its update.
+    """
     assert ctx.optimizer is not None  # only called when training
-    ctx.optimizer.zero_grad(set_to_none=True)
+    first, last, size = accum_group(i, n, ctx.accum_steps)
+    if first:
+        ctx.optimizer.zero_grad(set_to_none=True)
+        if ctx.warmup_lr is not None:
+            step = i // ctx.accum_steps
+            lr = ctx.warmup_lr(ctx.epoch + step / updates_per_epoch(n, ctx.accum_steps))
+            for group in ctx.optimizer.param_groups:
+                group["lr"] = lr
+    loss = loss / size  # the group's mean gradient, as one batch of all its samples would give
     if ctx.scaler is not None:
         ctx.scaler.scale(loss).backward()
+        if not last:
+            return True
         if ctx.clip_grad > 0:
             ctx.scaler.unscale_(ctx.optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
         ctx.scaler.step(ctx.optimizer)  # AMP skips inf/NaN gradients itself and rescales
         ctx.scaler.update()
+        ctx.optimizer.zero_grad(set_to_none=True)  # a skipped micro-batch must not inherit them
     else:
         loss.backward()
+        if not last:
+            return True
         if ctx.clip_grad > 0:
             norm = nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
             if not (ctx.guard or NonFiniteGuard()).ok(norm, "gradient norm", where, ctx.info):
                 ctx.optimizer.zero_grad(set_to_none=True)
                 return False
         ctx.optimizer.step()
+        ctx.optimizer.zero_grad(set_to_none=True)  # a skipped micro-batch must not inherit them
+    if ctx.ema is not None:
+        ctx.ema.update(getattr(model, "module", model))
     return True
 
 
@@ -570,7 +602,7 @@ def _check_epochs(run_dir: Path, ckpt: dict[str, Any], epochs: int) -> None:
 
 def _write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     tmp = run_dir / f".{METRICS_FILE}.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    tmp.write_text("".join(dumps_strict(r) + "\n" for r in rows), encoding="utf-8")
     os.replace(tmp, run_dir / METRICS_FILE)
 
 
@@ -650,10 +682,13 @@ def train(
         optimizer = torch.optim.AdamW(
             param_groups(model, spec.weight_decay), lr=spec.lr, betas=(0.9, 0.999), eps=1e-8
         )
-        scaler = torch.amp.GradScaler("cuda") if cuda and spec.amp else None
+        scaler = make_scaler(device, spec.amp, spec.amp_dtype)
         start_epoch, best, rows = 0, 0.0, []
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
+        ema = make_ema(model, spec.ema_decay)
+        if ckpt is not None:
+            _load_ema(ema, ckpt, run_dir / LAST_CKPT)
             optimizer.load_state_dict(ckpt["optimizer"])
             if scaler is not None and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
@@ -689,6 +724,7 @@ def train(
             (run_dir / CONFIG_FILE).write_text(pipeline_to_toml(pipeline), encoding="utf-8")
             write_data_identity(run_dir, identity)
             _write_metrics(run_dir, rows)
+        log = _open_log(run_dir, pipeline, info, start_epoch)
         barrier(info)
         net = wrap_model(model, info, sync_bn=spec.sync_bn)
         ctx = _EpochContext(
@@ -704,8 +740,11 @@ def train(
             clip_grad=spec.clip_grad,
             progress=progress,
             guard=NonFiniteGuard(limit=skip_nonfinite),
+            amp_dtype=spec.amp_dtype,
+            accum_steps=spec.accum_steps,
+            ema=ema,
         )
-        eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, guard=None)
+        eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, ema=None, guard=None)
         started = time.perf_counter()
         for epoch in range(start_epoch, spec.epochs):
             lr = lr_at_epoch(
@@ -716,39 +755,44 @@ def train(
             sampler.set_epoch(epoch)
             train_loader.generator.manual_seed(spec.seed * 1000 + epoch)  # worker seeds
             tick = time.perf_counter()
+            warm = spec.warmup_per_iter and epoch < spec.warmup_epochs
             tr = _run_epoch(
                 net,
                 train_loader,
-                replace(ctx, desc=f"epoch {epoch + 1}/{spec.epochs}", epoch=epoch),
+                replace(
+                    ctx,
+                    desc=f"epoch {epoch + 1}/{spec.epochs}",
+                    epoch=epoch,
+                    warmup_lr=partial(_epoch_lr, spec) if warm else None,
+                ),
             )
             average_buffers(model, info)  # one model on every rank before eval and checkpoint
+            if ema is not None:
+                average_buffers(ema.module, info)  # its buffers followed rank-local statistics
             te = _run_epoch(model, test_loader, replace(eval_ctx, desc="eval"))
             improved = te["acc1"] > best or not (run_dir / BEST_CKPT).exists()
             best = max(best, te["acc1"])
             row = _metrics_row(epoch, lr, tr, te, best, time.perf_counter() - tick, model)
+            if ema is not None:
+                te_ema = _run_epoch(ema.module, test_loader, replace(eval_ctx, desc="eval EMA"))
+                row.update({f"ema_test_{k}": te_ema[k] for k in ("loss", "acc1", "acc5")})
             rows.append(row)
             payload = _checkpoint_payload(pipeline, model, optimizer, scaler, epoch, lr, best, info)
+            if ema is not None:
+                payload["model_ema"] = model_state_dict(ema.module)
             if info.is_main:
                 _write_metrics(run_dir, rows)
                 save_checkpoint(payload, run_dir / LAST_CKPT)
                 if improved:
                     save_checkpoint(payload, run_dir / BEST_CKPT)
-                logger.info(
-                    "epoch %d/%d lr %.2e train loss %.4f acc1 %.2f | test loss %.4f acc1 %.2f "
-                    "acc5 %.2f | %.1f samples/s",
-                    epoch + 1,
-                    spec.epochs,
-                    lr,
-                    tr["loss"],
-                    tr["acc1"],
-                    te["loss"],
-                    te["acc1"],
-                    te["acc5"],
-                    tr["samples_per_s"],
-                )
+                if log is not None:
+                    log.epoch(row, rows, spec.epochs)
                 if on_epoch is not None:
                     on_epoch(row)
             barrier(info)
+        if log is not None:
+            log.line(f"finished {spec.epochs} epochs, best held-out top-1 {best:.2f}%")
+            log.close()
         return RunResult(
             run_dir=run_dir,
             epochs=spec.epochs,
@@ -756,6 +800,41 @@ def train(
             final=rows[-1] if rows else {},
             seconds=time.perf_counter() - started,
         )
+
+
+def _epoch_lr(spec: Any, epoch: float) -> float:
+    """The schedule's learning rate at a (possibly fractional) epoch."""
+    return lr_at_epoch(epoch, spec.lr, spec.epochs, spec.warmup_epochs, spec.warmup_lr, spec.min_lr)
+
+
+def _load_ema(ema: Any, ckpt: dict[str, Any], path: Path) -> None:
+    """Restore a resumed run's EMA weights; refuse a checkpoint that lacks them."""
+    if ema is None:
+        return
+    if "model_ema" not in ckpt:
+        raise CheckpointError(f"{path}: holds no model_ema, though the run keeps an EMA")
+    check_state_dict(ema.module, ckpt["model_ema"], f"{path} (model_ema)")
+    ema.module.load_state_dict(ckpt["model_ema"])
+
+
+def _open_log(run_dir: Path, pipeline: Pipeline, info: DistInfo, start_epoch: int) -> RunLog | None:
+    """Rank 0's run log with its opening lines; ``None`` on other ranks or when no epoch is left."""
+    spec = pipeline.train
+    if not info.is_main or start_epoch >= spec.epochs:
+        return None
+    log = RunLog(run_dir, start_epoch=start_epoch)
+    verb = f"resuming after epoch {start_epoch}" if start_epoch else "starting"
+    log.line(
+        f"{verb}: pipeline {pipeline.name}, model {pipeline.model.name}, data "
+        f"{pipeline.data.path}, {spec.epochs} epochs, device {info.device}, "
+        f"{info.world_size} process(es), batch {spec.batch_size} x {spec.accum_steps} step(s)"
+    )
+    note = global_batch_note(
+        spec.batch_size, info.world_size, spec.accum_steps, spec.paper_global_batch
+    )
+    if note is not None:
+        log.line(note, logging.WARNING)
+    return log
 
 
 def _metrics_row(
@@ -886,6 +965,10 @@ def evaluate(
     batch_size: int | None = None,
     energy: bool = True,
     progress: bool = False,
+    time_steps: int | None = None,
+    size: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    save: bool = True,
 ) -> EvalResult:
     """Evaluate a checkpoint (or a run folder's best one) on a split of its data.
 
@@ -897,6 +980,9 @@ def evaluate(
         split: "test" (held out) or "train".
         batch_size: replaces ``pipeline.train.batch_size``.
         energy: also measure per-layer firing rates, SOPs and the energy estimate.
+        time_steps, size: replace ``pipeline.data.time_steps`` / ``size``.
+        overrides: further ``{"section.key": value}`` pairs, as ``--set`` gives them.
+        save: write the record ``eval-<cache-id>.json`` beside the checkpoint (``EvalResult.path``).
     """
     path = _resolve_checkpoint(Path(checkpoint))
     ckpt = load_checkpoint(path)
@@ -908,8 +994,7 @@ def evaluate(
         pipeline = pipeline_from_dict(ckpt["pipeline"], source=str(path))
     if data is not None:
         pipeline = replace(pipeline, data=replace(pipeline.data, path=str(data)))
-    if batch_size is not None:
-        pipeline = replace(pipeline, train=replace(pipeline.train, batch_size=batch_size))
+    pipeline = _eval_overrides(pipeline, batch_size, time_steps, size, overrides)
     if split not in ("train", "test"):
         raise ConfigError(f"split {split!r}: expected train or test")
     with _distributed(pipeline.train.device) as info:
@@ -929,7 +1014,7 @@ def evaluate(
         rates = _firing_rates(model)  # the DSSA buffers: estimated rates
         if energy:
             report, rates = _energy_report(model, loader, info.device)
-    return EvalResult(
+    result = EvalResult(
         loss=stats["loss"],
         acc1=stats["acc1"],
         acc5=stats["acc5"],
@@ -938,6 +1023,33 @@ def evaluate(
         firing_rates=rates,
         energy=report,
     )
+    if save and info.is_main:
+        from .evals import eval_record, save_eval
+
+        saved = save_eval(eval_record(result, path, pipeline, split), path)
+        result = replace(result, path=saved)
+    return result
+
+
+def _eval_overrides(
+    pipeline: Pipeline,
+    batch_size: int | None,
+    time_steps: int | None,
+    size: int | None,
+    overrides: dict[str, Any] | None,
+) -> Pipeline:
+    """``pipeline`` with the evaluation's flags applied (flags win over ``overrides``)."""
+    from .config import apply_overrides
+
+    given = dict(overrides or {})
+    for key, value in (
+        ("train.batch_size", batch_size),
+        ("data.time_steps", time_steps),
+        ("data.size", size),
+    ):
+        if value is not None:
+            given[key] = value
+    return apply_overrides(pipeline, given)
 
 
 def _energy_report(

@@ -36,6 +36,9 @@ def cache_file(raw_root) -> Path:
     out = raw_root.parent / "cache.h5"
     output = invoke("preprocess", "cifar10-dvs", raw_root, out, *ARGS, "--workers", "2")
     assert "10 train + 10 test samples" in output and f"wrote cache {out}" in output
+    # not a terminal: no bar label, and the summary line gives the rates and the size on disk
+    assert "preprocessing" not in output
+    assert " samples/s, " in output and " M events/s" in output and " on disk" in output
     return out
 
 

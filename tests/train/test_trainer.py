@@ -13,7 +13,11 @@ from eventvision.train import evaluate, finetune, load_pipeline, lr_at_epoch, re
 
 
 def _digest(folder) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +30,15 @@ def run(cache, tmp_path_factory):
 
 def test_run_folder_holds_config_metrics_and_plain_checkpoints(run):
     run_dir, result = run
-    assert {p.name for p in run_dir.iterdir()} == {
+    assert {p.name for p in run_dir.iterdir()} >= {
         "pipeline.toml",
         "data.json",
         "metrics.jsonl",
         "last.pt",
         "best.pt",
+        "train.log",
+        "summary.csv",
+        "tb",
     }
     rows = read_metrics(run_dir)
     assert [r["epoch"] for r in rows] == [0, 1]
