@@ -118,34 +118,38 @@ class Compose(EventTransform):
         return events
 
 
-class FlipLR(EventTransform):
+class _WithProbability(EventTransform):
+    """Apply :meth:`op` with probability ``p``, else return a copy."""
+
+    def __init__(
+        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
+    ) -> None:
+        super().__init__(sensor, seed)
+        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
+
+    def op(self, events: np.ndarray) -> np.ndarray:
+        """The deterministic step; subclasses implement this."""
+        raise NotImplementedError
+
+    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Apply the step or copy."""
+        return self.op(events) if rng.random() < self.p else ops.copy_events(events)
+
+
+class FlipLR(_WithProbability):
     """Mirror left to right with probability ``p`` (tonic's RandomFlipLR)."""
 
-    def __init__(
-        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
-    ) -> None:
-        super().__init__(sensor, seed)
-        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
-
-    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Flip or copy."""
-        return (
-            ops.flip_lr(events, self.sensor) if rng.random() < self.p else ops.copy_events(events)
-        )
+    def op(self, events: np.ndarray) -> np.ndarray:
+        """Mirror."""
+        return ops.flip_lr(events, self.sensor)
 
 
-class PolarityFlip(EventTransform):
+class PolarityFlip(_WithProbability):
     """Swap ON and OFF with probability ``p`` (tonic's RandomFlipPolarity)."""
 
-    def __init__(
-        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
-    ) -> None:
-        super().__init__(sensor, seed)
-        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
-
-    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Flip or copy."""
-        return ops.flip_polarity(events) if rng.random() < self.p else ops.copy_events(events)
+    def op(self, events: np.ndarray) -> np.ndarray:
+        """Swap polarities."""
+        return ops.flip_polarity(events)
 
 
 class CropZoom(EventTransform):
@@ -215,18 +219,12 @@ class TimeScale(EventTransform):
         return ops.scale_time(events, rng.uniform(*self.factor))
 
 
-class TimeReverse(EventTransform):
+class TimeReverse(_WithProbability):
     """Play the sample backwards with probability ``p``, flipping polarity (tonic's, p flipped)."""
 
-    def __init__(
-        self, sensor: SensorLike = DVS128, p: float = 0.5, seed: int | None = None
-    ) -> None:
-        super().__init__(sensor, seed)
-        self.p = _ratio_range("p", p, 0.0, 1.0)[0]
-
-    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Reverse or copy."""
-        return ops.reverse_time(events) if rng.random() < self.p else ops.copy_events(events)
+    def op(self, events: np.ndarray) -> np.ndarray:
+        """Reverse time and polarity."""
+        return ops.reverse_time(events)
 
 
 class DropByTime(EventTransform):
