@@ -178,6 +178,16 @@ class SpikingMatmul(nn.Module):
         return torch.matmul(left, right)
 
 
+def _rate_scale(rate: torch.Tensor, n: int) -> torch.Tensor:
+    """DSSA's ``1 / sqrt(rate * n)``, and 0 for a head whose firing rate is 0.
+
+    A zero rate means the spikes of the product it scales are all zero, so the product is 0 and
+    its limit is 0; the official code divides by zero there, and ``0 * inf`` makes a silent
+    head (common in small models and at small input sizes) turn the loss into NaN.
+    """
+    return torch.where(rate > 0, torch.rsqrt(rate * n), torch.zeros_like(rate))
+
+
 class DSSA(nn.Module):
     """Dual Spike Self-Attention with per-head firing-rate scaling (PAPER.md, "DSSA").
 
@@ -240,13 +250,13 @@ class DSSA(nn.Module):
 
         if self.training:
             self._update_rate("firing_rate_x", s_heads)
-        scale1 = 1.0 / torch.sqrt(self.firing_rate_x * (self.dim // heads))
+        scale1 = _rate_scale(self.firing_rate_x, self.dim // heads)
         attn = self.matmul1(y1.transpose(-1, -2), s_heads)  # [T, B, heads, L, HW]
         attn = self.activation_attn(attn * scale1)
 
         if self.training:
             self._update_rate("firing_rate_attn", attn)
-        scale2 = 1.0 / torch.sqrt(self.firing_rate_attn * self.lenth)
+        scale2 = _rate_scale(self.firing_rate_attn, self.lenth)
         if self.attention_backend == "float" or self.training:
             out = self.matmul2(y2, attn)  # [T, B, heads, C/heads, HW]
         else:

@@ -110,13 +110,36 @@ def test_flags_are_not_saved():
     ]
 
 
-def test_eval_with_zero_buffers_gives_non_finite_attention_input():
+def test_eval_with_zero_buffers_gives_zero_attention_input_where_official_gives_inf():
+    # an untrained model's buffers are 0: the official scale 1/sqrt(0) makes this input
+    # non-finite; ours scales a zero-rate head by 0 (docs/models.md, "DSSA")
     m = _dssa().eval()
     with torch.no_grad():
         seen = _rates(m, _input((1, 1), (1, 0)))
-    assert not torch.isfinite(seen["attn_in"]).all()  # scale 1/sqrt(0), as officially
+    assert torch.equal(seen["attn_in"], torch.zeros_like(seen["attn_in"]))
 
 
 def test_dim_must_divide_heads():
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         DSSA(dim=6, num_heads=4, lenth=4, patch_size=1, neuron=make_neuron)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_silent_head_contributes_zero_not_nan(training):
+    # head 1 never spikes: its firing rate is 0 and its spike products are 0. The official
+    # code scales them by 1 / sqrt(0) and the output turns NaN; the limit, and ours, is 0.
+    m = _dssa()
+    m.train(training)
+    x = _input((1, 1), (0, 0))
+    if not training:
+        with torch.no_grad():
+            m.firing_rate_x.copy_(torch.tensor([0.5, 0.0]).view(1, 1, 2, 1, 1))
+            m.firing_rate_attn.copy_(torch.tensor([0.5, 0.0]).view(1, 1, 2, 1, 1))
+    seen = _rates(m, x)
+    assert m.firing_rate_x.view(-1)[1] == 0
+    assert torch.isfinite(seen["out_in"]).all()
+    assert torch.equal(seen["out_in"][:, :, 2:], torch.zeros_like(seen["out_in"][:, :, 2:]))
+    functional.reset_net(m)
+    x.requires_grad_(True)
+    m(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
