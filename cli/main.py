@@ -15,12 +15,24 @@ def os_error_line(e: OSError) -> str:
     return f"{' -> '.join(paths)}: {what}" if paths else what
 
 
+class _UsageLine(click.ClickException):
+    """A bad flag or argument as one line (exit status 2, as click's own usage errors)."""
+
+    exit_code = 2
+
+
 class _Group(click.Group):
-    """Turns the library's errors, and filesystem errors, into one line and exit status 1."""
+    """Turns the library's errors, filesystem errors and bad arguments into one line each.
+
+    Library and filesystem errors exit with status 1, bad flags and arguments with 2.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            raise _UsageLine(f"{e.format_message()} (see '{where} --help')") from None
         except EventVisionError as e:
             raise click.ClickException(str(e)) from None
         except OSError as e:  # unwritable folder, disk full, ... (docs/preprocess.md)
