@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -23,6 +24,15 @@ def random_events(n: int, seed: int = 0, *, width: int = 128, height: int = 128,
     return make_events(
         t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n)
     )
+
+
+def digest_tree(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, by relative path: equal digests, unchanged tree."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 def _inside(path, folder: Path) -> bool:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 import torch
 from click.testing import CliRunner
 from eventvision.cli.main import main
+from helpers import digest_tree
 from train.tiny import SIZE, TIME_STEPS
 
 TINY = [
@@ -59,14 +58,6 @@ def fails(*args: str, match: str, code: int = 1) -> str:
     return lines[0]
 
 
-def _digest(folder) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.mark.parametrize("command", ["train", "finetune", "evaluate", "plot", "quickstart"])
 def test_help_lists_every_option_with_its_default(command):
     text = ok(command, "--help")
@@ -95,13 +86,13 @@ def test_train_evaluate_plot_resume(cli_run, cache, tmp_path):
     png = tmp_path / "curves.png"
     ok("plot", cli_run, "--out", png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    before = _digest(cli_run)
+    before = digest_tree(cli_run)
     ok("train", "--resume", cli_run, "--no-progress")  # finished: nothing to do
-    assert _digest(cli_run) == before
+    assert digest_tree(cli_run) == before
 
 
 def test_bad_input_is_a_one_line_error_and_damages_nothing(cli_run, cache, tmp_path):
-    before = _digest(cli_run)
+    before = digest_tree(cli_run)
     fails(
         "train",
         "--pipeline",
@@ -166,5 +157,5 @@ def test_bad_input_is_a_one_line_error_and_damages_nothing(cli_run, cache, tmp_p
     fails("evaluate", foreign, match="stores no pipeline")
     fails("train", "--resume", cli_run, "--lr", "1", match="may change only --data")
     fails("train", "--set", "lr", match="section.key=value", code=2)
-    assert _digest(cli_run) == before
+    assert digest_tree(cli_run) == before
     assert not (tmp_path / "r").exists() and not (tmp_path / "ft").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import h5py
 import pytest
+from helpers import digest_tree
 from train.test_cli import fails, ok
 from train.tiny import tiny_pipeline, write_cache
 
@@ -22,10 +22,6 @@ from eventvision.train.checkpoint import load_checkpoint
 from eventvision.train.config import pipeline_to_toml
 
 TESTS = Path(__file__).resolve().parents[1]
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
 def _hashed_cache(path: Path, options_hash: str) -> Path:
@@ -43,22 +39,22 @@ def test_resume_without_last_checkpoint_is_refused_and_leaves_the_folder_unchang
     (run / "pipeline.toml").write_text(pipeline_to_toml(pipe), encoding="utf-8")
     (run / "metrics.jsonl").write_text('{"epoch": 0, "test_acc1": 50.0}\n', encoding="utf-8")
     (run / "best.pt").write_bytes(b"an earlier best checkpoint")
-    before = _digest(run)
+    before = digest_tree(run)
     with pytest.raises(CheckpointError, match="nothing to resume: no last.pt"):
         train(load_pipeline(run / "pipeline.toml"), run, resume=True)
     line = fails("train", "--resume", run, match="nothing to resume")
     assert "--overwrite" in line
-    assert _digest(run) == before
+    assert digest_tree(run) == before
 
 
 def test_a_new_run_into_a_run_folder_needs_resume_or_overwrite(cache, tmp_path):
     run = tmp_path / "run"
     train(tiny_pipeline(cache, **{"train.epochs": 1}), run)
     (run / "notes.txt").write_text("mine", encoding="utf-8")
-    before = _digest(run)
+    before = digest_tree(run)
     with pytest.raises(ConfigError, match="--overwrite"):
         train(tiny_pipeline(cache, **{"train.epochs": 1}), run)
-    assert _digest(run) == before
+    assert digest_tree(run) == before
     with pytest.raises(ConfigError, match="pick one"):
         train(tiny_pipeline(cache), run, resume=True, overwrite=True)
     result = train(
@@ -96,11 +92,11 @@ def test_runs_travel_extend_and_relocate(tmp_path, monkeypatch):
     assert load_checkpoint(run / "last.pt")["epoch"] == 3
 
     other = _hashed_cache(elsewhere / "other.h5", "def456")
-    before = _digest(run)
+    before = digest_tree(run)
     with pytest.raises(CacheMismatchError, match="options_hash 'def456' differs"):
         train(load_pipeline(run / "pipeline.toml", {"data.path": str(other)}), run, resume=True)
     fails("train", "--resume", run, "--epochs", "2", match="cannot shorten")
-    assert _digest(run) == before
+    assert digest_tree(run) == before
 
 
 KILLER = textwrap.dedent(

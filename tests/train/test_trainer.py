@@ -1,23 +1,15 @@
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
 import torch
+from helpers import digest_tree
 from train.tiny import CLASSES, TINY_MODEL, tiny_pipeline, write_cache
 
 from eventvision.errors import CacheError, CacheMismatchError, CheckpointError, ConfigError
 from eventvision.train import evaluate, finetune, load_pipeline, lr_at_epoch, read_metrics, train
-
-
-def _digest(folder) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +68,7 @@ def test_evaluate_reproduces_the_logged_accuracy(run, cache):
 
 def test_run_folder_is_never_overwritten(run, cache):
     run_dir, _ = run
-    before = _digest(run_dir)
+    before = digest_tree(run_dir)
     with pytest.raises(ConfigError, match="already holds this run .*--resume"):
         train(tiny_pipeline(cache), run_dir)
     with pytest.raises(ConfigError, match=r"already holds a different run \(train.lr"):
@@ -86,12 +78,12 @@ def test_run_folder_is_never_overwritten(run, cache):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="holds no run"):
         train(tiny_pipeline(cache), other)
-    assert _digest(run_dir) == before
+    assert digest_tree(run_dir) == before
     assert (other / "notes.txt").read_text() == "mine"
     # resuming a finished run trains nothing and changes nothing
     again = train(tiny_pipeline(cache), run_dir, resume=True)
     assert again.final == read_metrics(run_dir)[-1]
-    assert _digest(run_dir) == before
+    assert digest_tree(run_dir) == before
 
 
 def test_bad_data_is_reported_before_anything_is_written(cache, tmp_path):
