@@ -353,7 +353,7 @@ def merge_shards(
     missing = sorted(set(range(n_shards)) - set(seen))
     if missing:
         raise CacheError(f"missing shard(s) {', '.join(f'{i}/{n_shards}' for i in missing)}")
-    options = CacheOptions(**{k: first["options"][k] for k in CacheOptions.__dataclass_fields__})
+    options = CacheOptions.from_dict(first["options"])
     report = CacheReport(out)
     if out.exists() and _reusable(out, options, first["manifest"], None, overwrite):
         report.reused = True
