@@ -125,7 +125,10 @@ def file_sensor(path: Path) -> Sensor | None:
     if path.suffix == ".aedat":
         return DVS128
     if path.suffix == ".aedat4":
-        streams = read_aedat4_info(path).event_streams
+        try:
+            streams = read_aedat4_info(path).event_streams
+        except FormatError:
+            return None  # a bad file: the build reports it (or skips it with --skip-bad)
         sensors = set(streams.values())
         if len(sensors) == 1:
             return sensors.pop()

@@ -149,6 +149,8 @@ def test_folder_bad_input_one_line_errors(tmp_path):
     out = invoke("preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "4x3", code=1)
     assert "outside the sensor 4x3" in out and not (tmp_path / "b.h5").exists()
     invoke("preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "40", code=2)
+    out = invoke("preprocess", "nmnist", bins, tmp_path / "n.h5", "--sensor-size", "40x30", code=1)
+    assert "['sensor_size'] are for a folder source" in out  # refused, not ignored
 
 
 def test_folder_skip_bad_lists_unreadable_files(tmp_path):
@@ -206,6 +208,7 @@ def test_scan_folder_refuses_an_empty_tree(tmp_path):
         scan_folder(tmp_path)
 
 
+@pytest.mark.slow  # a real 1-epoch run through the CLI: about 10 s on 2 loaded cores
 def test_train_on_an_nmnist_cache_takes_recipe_classes_from_the_cache(tmp_path):
     make_nmnist(tmp_path / "raw", per_class=1, seed=0, duration_us=10_000)
     cache = tmp_path / "nm.h5"
