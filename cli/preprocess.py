@@ -11,24 +11,25 @@ from pathlib import Path
 import click
 import numpy as np
 
+from eventvision import events
 from eventvision.cache import (
     COMPRESSIONS,
-    CacheOptions,
     CacheReport,
     CacheStats,
     cache_stats,
     merge_shards,
     open_cache,
     parse_shard,
+    parse_size,
+    source_options,
     write_cache,
 )
 from eventvision.datasets import SPLIT_PROTOCOLS
-from eventvision.errors import CacheError
-from eventvision.io import DATASETS
+from eventvision.datasets.registry import list_sources
+from eventvision.errors import CacheError, ConfigError
 
-# OFF and ON in two colours that stay apart for colour-blind readers (blue and orange).
-OFF_RGB = np.array([40, 120, 255], dtype=np.float32)
-ON_RGB = np.array([255, 150, 0], dtype=np.float32)
+OFF_RGB = np.array(events.OFF_RGB, dtype=np.float32)
+ON_RGB = np.array(events.ON_RGB, dtype=np.float32)
 
 
 def _shard(ctx, param, value):
@@ -40,8 +41,24 @@ def _shard(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
+def _size(ctx, param, value):
+    try:
+        return parse_size(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _sensor_size(ctx, param, value):
+    if value is None:
+        return None
+    parts = value.lower().split("x")
+    if len(parts) != 2 or not all(p.isdecimal() and int(p) > 0 for p in parts):
+        raise click.BadParameter(f"expected WxH, e.g. 240x180, got {value!r}")
+    return (int(parts[0]), int(parts[1]))
+
+
 @click.command()
-@click.argument("dataset", type=click.Choice(sorted(DATASETS)))
+@click.argument("dataset", type=click.Choice(list_sources()))
 @click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))  # a folder: one-line error (the lock)
 @click.option("--frames", "time_steps", default=16, show_default=True, type=click.IntRange(1))
@@ -50,10 +67,11 @@ def _shard(ctx, param, value):
 )
 @click.option(
     "--size",
-    default=64,
+    default="64",
     show_default=True,
-    type=click.IntRange(1),
-    help="Side of the resized square frames.",
+    callback=_size,
+    metavar="N|HxW",
+    help="Resized frames: N for N x N, or HxW (height x width).",
 )
 @click.option(
     "--workers",
@@ -72,7 +90,23 @@ def _shard(ctx, param, value):
     type=click.Choice(sorted(SPLIT_PROTOCOLS)),
     help="CIFAR10-DVS train/test protocol.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the random protocol.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of a random split (protocol, folder)."
+)
+@click.option(
+    "--sensor-size",
+    default=None,
+    callback=_sensor_size,
+    metavar="WxH",
+    help="folder: sensor width x height, where the files do not state it.",
+)
+@click.option(
+    "--test-fraction",
+    default=None,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="folder without train/ and test/: share of each class drawn (seeded) for test.  "
+    "[default: 0.1]",
+)
 @click.option(
     "--shard",
     default=None,
@@ -90,7 +124,8 @@ def _shard(ctx, param, value):
 def preprocess(dataset: str, raw_root: Path, out: Path, **opts) -> None:
     """Bin and resize every sample of RAW_ROOT into the HDF5 frame cache OUT (resumable)."""
     keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed")
-    options = CacheOptions(dataset, **{k: opts.pop(k) for k in keys})
+    keys += ("sensor_size", "test_fraction")
+    options = source_options(dataset, raw_root, **{k: opts.pop(k) for k in keys})
     with _Progress() as bar:
         report = write_cache(
             options, raw_root, out, progress=bar.update, on_start=bar.start, **opts

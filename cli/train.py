@@ -75,7 +75,7 @@ def _recipe_options(default_pipeline: str) -> Callable:
         ),
         click.option("--model", help=f"Registered model name. {_FROM_PIPELINE}"),
         click.option("--time-steps", type=int, help=f"Time steps T. {_FROM_PIPELINE}"),
-        click.option("--size", type=int, help=f"Input side in pixels. {_FROM_PIPELINE}"),
+        click.option("--size", metavar="N|HxW", help=f"Input size in pixels. {_FROM_PIPELINE}"),
         click.option("--epochs", type=int, help=f"Epochs. {_FROM_PIPELINE}"),
         click.option("--batch-size", type=int, help=f"Batch size per process. {_FROM_PIPELINE}"),
         click.option("--lr", type=float, help=f"Peak learning rate. {_FROM_PIPELINE}"),
@@ -177,8 +177,21 @@ def _resolve(ctx: click.Context, kw: dict[str, Any]) -> tuple[Any, Path, bool]:
         changes = resume_changes(overrides)  # --data, --epochs, --workers, --device only
         load_run_pipeline(kw["resume"])  # a clear error when RUN is not a run folder
         return load_pipeline(kw["resume"] / "pipeline.toml", changes), kw["resume"], True
-    pipeline = load_pipeline(kw["pipeline"], overrides)
+    name = kw["pipeline"]
+    if kw["data"] and ctx.get_parameter_source("pipeline") is click.core.ParameterSource.DEFAULT:
+        name, overrides = _recipe_for_data(kw["data"], name, overrides)
+    pipeline = load_pipeline(name, overrides)
     return pipeline, kw["out"] or Path("runs") / pipeline.name, False
+
+
+def _recipe_for_data(data: str, default: str, overrides: dict) -> tuple[str, dict]:
+    """Without --pipeline, a frame cache picks its dataset's recipe; given flags still win."""
+    from eventvision.train.recipes import recipe_for_cache
+
+    found = recipe_for_cache(data) if Path(data).is_file() else None
+    if found is None:
+        return default, overrides
+    return found[0], {**found[1], **overrides}
 
 
 def _echo_main(text: str) -> None:

@@ -9,7 +9,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["EVENT_DTYPE", "Sensor", "DVS128", "make_events", "empty_events", "check_events"]
+__all__ = [
+    "EVENT_DTYPE",
+    "Sensor",
+    "DVS128",
+    "OFF_RGB",
+    "ON_RGB",
+    "make_events",
+    "empty_events",
+    "check_events",
+]
 
 EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
 
@@ -23,6 +32,11 @@ class Sensor(NamedTuple):
 
 
 DVS128 = Sensor(128, 128, 2)
+
+# The colours every drawing of frames gives OFF and ON: blue and orange, which stay apart for
+# colour-blind readers (`eventvision show`, the plots of a run).
+OFF_RGB = (40, 120, 255)
+ON_RGB = (255, 150, 0)
 
 
 def make_events(t, x, y, p) -> np.ndarray:

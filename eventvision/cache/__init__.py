@@ -5,7 +5,7 @@ the ``layout`` attribute repeats it): ``frames [N, T, 2, h, w]`` float32, one sa
 bitshuffle-lz4/lzf/gzip/none; ``labels [N]`` int64; ``split [N]`` uint8 (0 train, 1 test);
 ``source [N]`` utf-8 path relative to the raw root;
 ``row [N]`` int64 (labels csv row, -1 for CIFAR10-DVS); ``n_events [N]`` int64. Attributes:
-``dataset, classes (JSON), time_steps, split_by, size, sensor (JSON), compression,
+``dataset, classes (JSON), time_steps, split_by, size (N, or [h, w]), sensor (JSON), compression,
 eventvision_version, options_hash, options (JSON), manifest (JSON [path, bytes, mtime_ns]),
 skipped (JSON [source, row, reason]), complete``.
 """
@@ -15,6 +15,9 @@ from __future__ import annotations
 from .build import sample_frames as sample_frames
 from .options import COMPRESSIONS as COMPRESSIONS
 from .options import CacheOptions as CacheOptions
+from .options import folder_options as folder_options
+from .options import parse_size as parse_size
+from .options import source_options as source_options
 from .reader import CacheMeta as CacheMeta
 from .reader import CacheStats as CacheStats
 from .reader import cache_stats as cache_stats
@@ -26,6 +29,9 @@ from .writer import write_cache as write_cache
 
 __all__ = [
     "CacheOptions",
+    "folder_options",
+    "parse_size",
+    "source_options",
     "CacheMeta",
     "CacheStats",
     "CacheReport",

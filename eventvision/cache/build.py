@@ -25,22 +25,28 @@ _BAD_SOURCE_ERRORS = (EventVisionError, OSError, ValueError)
 def sample_frames(events: np.ndarray, options: CacheOptions) -> np.ndarray:
     """The cached frames of one sample: binned into T frames, then resized, float32 [T, 2, h, w]."""
     counts = bin_events(events, options.time_steps, options.split_by, sensor=options.info.sensor)
-    return resize_frames(counts, options.size)
+    return resize_frames(counts, options.size_hw)
 
 
-def _cifar10dvs_frames(raw: np.ndarray, options: CacheOptions) -> np.ndarray:
-    """``sample_frames(cifar10dvs_fix_orientation(raw))``, with the orientation done on the counts.
+def _oriented_frames(raw: np.ndarray, options: CacheOptions) -> np.ndarray:
+    """``sample_frames`` of the oriented events, counting the raw events into the source's view.
 
-    The orientation (``x = 127 - raw_y, y = 127 - raw_x, p = 1 - raw_p``) maps pixels one to
-    one and leaves event order alone, so raw events are counted straight into a flipped and
-    transposed view of the oriented frames, without rewriting every event; the tests check
-    the equality.
+    The source's ``orient_counts`` maps pixels one to one and leaves event order alone, so
+    the counts come out equal to binning the oriented events; the tests check the equality.
     """
     sensor = options.info.sensor
     oriented = np.zeros((options.time_steps, *sensor[::-1]), dtype=COUNT_DTYPE)  # [T, P, H, W]
-    raw_view = oriented[:, ::-1].transpose(0, 1, 3, 2)[:, :, ::-1, ::-1]  # [T, raw p, raw y, raw x]
+    raw_view = options.source.orient_counts(oriented)  # [T, raw p, raw y, raw x]
     bin_events(raw, options.time_steps, options.split_by, sensor=sensor, out=raw_view)
-    return resize_frames(oriented, options.size)
+    return resize_frames(oriented, options.size_hw)
+
+
+def _file_frames(path: Path, options: CacheOptions) -> tuple[np.ndarray, int]:
+    """Frames and event count of a sample stored as one file."""
+    events = options.source.read(path)
+    if options.source.orient_counts is not None:
+        return _oriented_frames(events, options), len(events)
+    return sample_frames(events, options), len(events)
 
 
 class BlockResult(NamedTuple):
@@ -72,26 +78,25 @@ def compute_block(
     recording: tuple[str, np.ndarray | None, str] | None = None
     for index_i, sample in samples:
         try:
-            if options.dataset == "cifar10-dvs":
-                events = options.info.reader(root / sample.source)
-                frames[len(index)] = _cifar10dvs_frames(events, options)
+            if sample.row < 0:  # one file per sample
+                frames[len(index)], n = _file_frames(root / sample.source, options)
             else:
                 if recording is None or recording[0] != sample.source:
                     recording = None  # one recording in memory at a time
                     try:
-                        recording = (sample.source, options.info.reader(root / sample.source), "")
+                        recording = (sample.source, options.source.read(root / sample.source), "")
                     except _BAD_SOURCE_ERRORS as e:
                         recording = (sample.source, None, _reason(e, sample.source))
                 if recording[1] is None:
                     bad.append((index_i, sample.source, recording[2]))
                     continue
                 events = cut_recording(recording[1], sample.start_us, sample.end_us)
-                frames[len(index)] = sample_frames(events, options)
+                frames[len(index)], n = sample_frames(events, options), len(events)
         except _BAD_SOURCE_ERRORS as e:
             bad.append((index_i, sample.source, _reason(e, sample.source)))
             continue
         index.append(index_i)
-        n_events.append(len(events))
+        n_events.append(n)
     recording = None
     if part is not None and (skip_bad or not bad):
         by_index = dict(samples)

@@ -55,7 +55,7 @@ def write_attrs(
     a["classes"] = json.dumps(list(info.classes))
     a["time_steps"] = options.time_steps
     a["split_by"] = options.split_by
-    a["size"] = options.size
+    a["size"] = options.size if isinstance(options.size, int) else list(options.size)  # [h, w]
     a["sensor"] = json.dumps(list(info.sensor))
     a["compression"] = options.compression
     a["eventvision_version"] = __version__

@@ -11,10 +11,13 @@ from typing import NamedTuple
 
 import hdf5plugin  # registers the bitshuffle filter with h5py, for writing and reading
 
-from ..datasets import CIFAR10DVS, SPLIT_PROTOCOLS, DVSGesture
+from ..datasets import SPLIT_PROTOCOLS
+from ..datasets.folder import folder_sensor, scan_folder
+from ..datasets.registry import SPLIT_CODES, Source, SourceSample, blocks_of, get_source
 from ..errors import ConfigError
+from ..events import Sensor
 from ..frames.binning import SPLIT_BY
-from ..io.datasets import DATASETS, DatasetInfo
+from ..io.datasets import DatasetInfo
 
 __all__ = [
     "CacheOptions",
@@ -22,14 +25,53 @@ __all__ = [
     "Plan",
     "plan_samples",
     "source_manifest",
+    "parse_size",
+    "folder_options",
+    "source_options",
     "COMPRESSIONS",
+    "SPLIT_CODES",
 ]
 
 FORMAT_VERSION = 1
 COMPRESSIONS = ("bitshuffle-lz4", "lzf", "gzip", "none")
 GZIP_LEVEL = 4
 FRAME_DTYPE = "float32"  # resized values such as 3/64 or 9/49 need float32 to stay exact
-SPLIT_CODES = {"train": 0, "test": 1}
+# Options only some sources use; absent from to_dict() when unset, so older hashes hold.
+_SOURCE_OPTIONS = ("sensor_size", "classes", "test_fraction")
+# Which of the split options each source reads; the others are reset to their defaults.
+_USES = {
+    "cifar10-dvs": ("protocol", "seed"),
+    "ncaltech101": ("seed",),
+    "folder": ("seed", "test_fraction", "sensor_size", "classes"),
+}
+_RESET = {"protocol": None, "seed": 0, "test_fraction": None, "sensor_size": None, "classes": None}
+
+PlannedSample = SourceSample
+
+
+def parse_size(value: int | str | tuple | list) -> int | tuple[int, int]:
+    """``64``, ``"64"``, ``"48x64"`` or ``(48, 64)`` (height, width) as ``64`` or ``(48, 64)``.
+
+    A square ``HxW`` becomes the int, so ``64x64`` and ``64`` name the same cache.
+    """
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        if len(parts) not in (1, 2) or not all(p.strip().isdecimal() for p in parts):
+            raise ConfigError(f"size must be N or HxW (e.g. 64 or 48x64), got {value!r}")
+        value = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(isinstance(v, int) and v >= 1 for v in value):
+            raise ConfigError(f"size must be N or (height, width) of positive ints, got {value!r}")
+        h, w = value
+        return h if h == w else (h, w)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"size must be a positive int or HxW, got {value!r}")
+    return value
+
+
+def size_hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``(h, w)`` of a cache size (an int is a square)."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 @dataclass(frozen=True)
@@ -37,59 +79,108 @@ class CacheOptions:
     """Every option that decides a cache's content; its hash names the build.
 
     Args:
-        dataset: ``cifar10-dvs`` or ``dvs-gesture``.
+        dataset: a registered source (see :func:`eventvision.datasets.registry.list_sources`).
         time_steps: frames per sample (T).
         split_by: ``number`` or ``time`` (see :func:`eventvision.frames.bin_bounds`).
-        size: side of the square resized frames (the paper: 64, or 128 for transfer).
+        size: ``N`` (a square, the paper: 64, or 128 for transfer) or ``(height, width)``.
         compression: ``bitshuffle-lz4`` (the default: exact, decodes ~3x faster than lzf; an
             HDF5 filter from the ``hdf5plugin`` package, so plain h5py reads the file after
             ``import hdf5plugin``), ``lzf``, ``gzip`` (level 4) or ``none``.
-        protocol: CIFAR10-DVS train/test protocol (ignored, stored as None, for gestures).
-        seed: seed of the ``random`` protocol.
+        protocol: CIFAR10-DVS train/test protocol (stored as None for other sources).
+        seed: seed of a random split (CIFAR10-DVS ``random``, N-Caltech101, ``folder``).
+        sensor_size: ``(width, height)`` of a ``folder`` source.
+        classes: class names of a ``folder`` source (its class folders, sorted).
+        test_fraction: share of each class drawn for test in a ``folder`` without train/test.
     """
 
     dataset: str
     time_steps: int = 16
     split_by: str = "number"
-    size: int = 64
+    size: int | tuple[int, int] = 64
     compression: str = "bitshuffle-lz4"
     protocol: str | None = "paper"
     seed: int = 0
+    sensor_size: tuple[int, int] | None = None
+    classes: tuple[str, ...] | None = None
+    test_fraction: float | None = None
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; known: {sorted(DATASETS)}")
+        source = get_source(self.dataset)
         if not isinstance(self.time_steps, int) or self.time_steps < 1:
             raise ConfigError(f"time_steps must be a positive int, got {self.time_steps!r}")
         if self.split_by not in SPLIT_BY:
             raise ConfigError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ConfigError(f"size must be a positive int, got {self.size!r}")
+        object.__setattr__(self, "size", parse_size(self.size))
         if self.compression not in COMPRESSIONS:
             raise ConfigError(
                 f"compression must be one of {COMPRESSIONS}, got {self.compression!r}"
             )
-        if self.dataset == "dvs-gesture":
-            object.__setattr__(self, "protocol", None)
-            object.__setattr__(self, "seed", 0)
-        elif self.protocol not in SPLIT_PROTOCOLS:
+        uses = _USES.get(self.dataset, ())
+        for key, default in _RESET.items():
+            if key not in uses:
+                object.__setattr__(self, key, default)
+        if "protocol" in uses and self.protocol not in SPLIT_PROTOCOLS:
             raise ConfigError(
                 f"unknown CIFAR10-DVS protocol {self.protocol!r}; known: {sorted(SPLIT_PROTOCOLS)}"
             )
+        if source.info is None:
+            self._check_folder_options()
+
+    def _check_folder_options(self) -> None:
+        """A source whose files decide classes and sensor needs them given (see folder_options)."""
+        size = self.sensor_size
+        if size is None or len(size) != 2 or min(size) < 1:
+            raise ConfigError(f"{self.dataset}: sensor_size (width, height) is needed, got {size}")
+        object.__setattr__(self, "sensor_size", (int(size[0]), int(size[1])))
+        if not self.classes:
+            raise ConfigError(f"{self.dataset}: classes are needed, got {self.classes!r}")
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if self.test_fraction is not None and not 0 <= self.test_fraction < 1:
+            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction!r}")
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> CacheOptions:
+        """The options back from :meth:`to_dict` (fixed choices ignored, lists as tuples)."""
+        fields = {k: stored[k] for k in cls.__dataclass_fields__ if k in stored}
+        for key in ("size", "sensor_size", "classes"):
+            if isinstance(fields.get(key), list):
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+    @property
+    def source(self) -> Source:
+        return get_source(self.dataset)
 
     @property
     def info(self) -> DatasetInfo:
-        return DATASETS[self.dataset]
+        source = self.source
+        if source.info is not None:
+            return source.info
+        assert self.sensor_size is not None and self.classes is not None  # __post_init__
+        return DatasetInfo(self.dataset, Sensor(*self.sensor_size), self.classes, source.read, "*")
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        """``(h, w)`` of the resized frames."""
+        return size_hw(self.size)
 
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
         """``(T, P, h, w)`` of one cached sample."""
-        return (self.time_steps, self.info.sensor.polarities, self.size, self.size)
+        return (self.time_steps, self.info.sensor.polarities, *self.size_hw)
 
     def to_dict(self) -> dict:
         """Every option plus the fixed choices (sensor, dtype, resize, format) as JSON-able data."""
+        options = asdict(self)
+        for key in _SOURCE_OPTIONS:
+            if options[key] is None:
+                del options[key]
+            elif isinstance(options[key], tuple):
+                options[key] = list(options[key])
+        if isinstance(self.size, tuple):
+            options["size"] = list(self.size)
         return {
-            **asdict(self),
+            **options,
             "sensor": list(self.info.sensor),
             "frame_dtype": FRAME_DTYPE,
             "resize": "antialiased bilinear (torchvision Resize(size, antialias=True))",
@@ -113,17 +204,6 @@ class CacheOptions:
         return {"compression": "lzf"}
 
 
-class PlannedSample(NamedTuple):
-    """One sample the cache will hold, in cache order (train first, then test)."""
-
-    split: int  # 0 train, 1 test
-    label: int
-    source: str  # path relative to the raw root
-    row: int  # csv row for gestures, -1 otherwise
-    start_us: int
-    end_us: int
-
-
 class Plan(NamedTuple):
     """The samples of a build, their blocks of work, and the source files they come from."""
 
@@ -135,39 +215,67 @@ class Plan(NamedTuple):
 def plan_samples(options: CacheOptions, raw_root: str | os.PathLike, block_samples: int) -> Plan:
     """List the samples of ``options.dataset`` under ``raw_root`` and group them into blocks.
 
-    CIFAR10-DVS blocks hold ``block_samples`` consecutive samples; DVS Gesture blocks hold the
-    rows of one recording, so one recording is read once and held alone in memory.
+    Blocks of file-per-sample sources hold ``block_samples`` consecutive samples; a source
+    whose samples are cut from recordings (DVS Gesture) gets one block per recording, so a
+    recording is read once and held alone in memory.
+    """
+    listing = options.source.list_samples(Path(raw_root), options)
+    blocks = listing.recordings
+    if blocks is None:
+        blocks = blocks_of(len(listing.samples), block_samples)
+    return Plan(listing.samples, blocks, listing.sources)
+
+
+def source_options(
+    dataset: str,
+    raw_root: str | os.PathLike,
+    sensor_size: tuple[int, int] | None = None,
+    test_fraction: float | None = None,
+    **options,
+) -> CacheOptions:
+    """The options of a cache of ``dataset`` (any source); folder facts are read from the tree.
+
+    ``sensor_size`` and ``test_fraction`` are the folder source's; given for a dataset with a
+    fixed sensor and split they are refused rather than ignored.
+    """
+    if get_source(dataset).info is None:
+        fraction = 0.1 if test_fraction is None else test_fraction
+        return folder_options(raw_root, sensor_size, test_fraction=fraction, **options)
+    given = [k for k, v in (("sensor_size", sensor_size), ("test_fraction", test_fraction)) if v]
+    if given:
+        raise ConfigError(
+            f"{given} are for a folder source; {dataset} has a fixed sensor and split"
+        )
+    return CacheOptions(dataset, **options)
+
+
+def folder_options(
+    raw_root: str | os.PathLike,
+    sensor_size: tuple[int, int] | None = None,
+    *,
+    test_fraction: float = 0.1,
+    **options,
+) -> CacheOptions:
+    """The options of a ``folder`` cache of ``raw_root``: its classes and sensor read from the tree.
+
+    Args:
+        sensor_size: ``(width, height)``; needed where the files do not state it, and checked
+            against the files where they do.
+        test_fraction: share of each class drawn for test (seeded with ``seed``) when the tree
+            has no ``train/`` and ``test/`` folders.
+        options: the other :class:`CacheOptions` fields.
     """
     root = Path(raw_root)
-    samples: list[PlannedSample] = []
-    blocks: list[range] = []
-    sources: list[str] = []
-    if options.dataset == "cifar10-dvs":
-        for split, code in SPLIT_CODES.items():
-            ds = CIFAR10DVS(
-                root, split, options.protocol or "paper", seed=options.seed, layout="original"
-            )
-            for s in ds.samples:
-                rel = s.path.relative_to(root).as_posix()
-                samples.append(PlannedSample(code, s.label, rel, -1, 0, 0))
-        sources = sorted({s.source for s in samples})
-        for lo in range(0, len(samples), block_samples):
-            blocks.append(range(lo, min(lo + block_samples, len(samples))))
-    else:
-        for split, code in SPLIT_CODES.items():
-            ds = DVSGesture(root, split, layout="original")  # cache workers read the release
-            base = ds.root.relative_to(root) if ds.root != root else Path()
-            sources.append((base / f"trials_to_{split}.txt").as_posix())
-            for recording, indices in ds.iter_recordings():
-                lo = len(samples)
-                rel = recording.relative_to(root).as_posix()
-                sources += [rel, rel[: -len(".aedat")] + "_labels.csv"]
-                for i in indices:
-                    s = ds.samples[i]
-                    samples.append(PlannedSample(code, s.label, rel, s.row, s.start_us, s.end_us))
-                blocks.append(range(lo, len(samples)))
-        sources = sorted(set(sources))
-    return Plan(samples, blocks, sources)
+    tree = scan_folder(root)
+    given = None if sensor_size is None else Sensor(*sensor_size)
+    sensor = folder_sensor(tree, given, root)
+    return CacheOptions(
+        "folder",
+        sensor_size=(sensor.width, sensor.height),
+        classes=tree.classes,
+        test_fraction=None if tree.split_folders else test_fraction,
+        **options,
+    )
 
 
 def source_manifest(raw_root: str | os.PathLike, sources: list[str]) -> list[list]:

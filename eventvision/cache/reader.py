@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import CacheError, CacheMismatchError
 from ..events import Sensor
 from .identity import check_build
-from .options import CacheOptions, manifest_changes
+from .options import CacheOptions, manifest_changes, parse_size, size_hw
 
 __all__ = [
     "CacheMeta",
@@ -70,7 +70,7 @@ class CacheMeta:
     classes: tuple[str, ...]
     time_steps: int
     split_by: str
-    size: int
+    size: int | tuple[int, int]  # a square's side, or (height, width)
     sensor: Sensor
     compression: str
     options: dict
@@ -88,7 +88,7 @@ class CacheMeta:
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
         """``(T, P, h, w)`` of one sample."""
-        return (self.time_steps, self.sensor.polarities, self.size, self.size)
+        return (self.time_steps, self.sensor.polarities, *size_hw(self.size))
 
 
 def open_cache(
@@ -134,7 +134,8 @@ def open_cache(
         if bad:
             raise CacheError(f"{path}: datasets {bad} do not have the {n} rows of frames")
         sensor = Sensor(*h["sensor"])
-        shape = (h["time_steps"], sensor.polarities, h["size"], h["size"])
+        size = parse_size(np.asarray(h["size"]).tolist())
+        shape = (h["time_steps"], sensor.polarities, *size_hw(size))
         if f["frames"].shape[1:] != shape:
             raise CacheError(f"{path}: frames are {f['frames'].shape[1:]}, attrs say {shape}")
         split = f["split"][:]
@@ -148,7 +149,7 @@ def open_cache(
         classes=tuple(h["classes"]),
         time_steps=int(h["time_steps"]),
         split_by=h["split_by"],
-        size=int(h["size"]),
+        size=size,
         sensor=sensor,
         compression=h["compression"],
         options=h["options"],

@@ -361,7 +361,7 @@ def merge_shards(
     missing = sorted(set(range(n_shards)) - set(seen))
     if missing:
         raise CacheError(f"missing shard(s) {', '.join(f'{i}/{n_shards}' for i in missing)}")
-    options = CacheOptions(**{k: first["options"][k] for k in CacheOptions.__dataclass_fields__})
+    options = CacheOptions.from_dict(first["options"])
     report = CacheReport(out)
     order = sorted(range(len(paths)), key=lambda k: parse_shard(headers[k]["shard"])[0])
     with output_lock(out, wait=wait):

@@ -9,8 +9,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-WRAP = 1 << 32
-HALF_WRAP = 1 << 31
+from ._bits import (
+    AEDAT2_SPECIAL_EVENT_BIT,
+    AEDAT2_X_MASK,
+    AEDAT2_X_SHIFT,
+    AEDAT2_Y_MASK,
+    AEDAT2_Y_SHIFT,
+    AEDAT31_POLARITY_SHIFT,
+    AEDAT31_TIMESTAMP_MASK,
+    AEDAT31_X_MASK,
+    AEDAT31_X_SHIFT,
+    AEDAT31_Y_MASK,
+    AEDAT31_Y_SHIFT,
+    ATIS_OVERFLOW_STEP_US,
+    ATIS_OVERFLOW_Y,
+    ATIS_POLARITY_SHIFT,
+    ATIS_TIMESTAMP_HIGH_MASK,
+    HALF_WRAP,
+    TIMESTAMP_WRAP,
+)
 
 
 @njit(cache=True, inline="always")
@@ -52,11 +69,11 @@ def _decode_aedat2_fast(words, t, x, y, p, k, last_raw, t_offset):  # pragma: no
     for i in range(words.shape[0] // 2):
         address = _bswap32(np.int64(words[2 * i]))
         raw = _bswap32(np.int64(words[2 * i + 1]))
-        suspect |= (raw < last_raw) | (address >= 0x8000)
+        suspect |= (raw < last_raw) | (address >= AEDAT2_SPECIAL_EVENT_BIT)
         last_raw = raw
         t[k + i] = raw + t_offset
-        x[k + i] = (address >> 1) & 0x7F
-        y[k + i] = (address >> 8) & 0x7F
+        x[k + i] = (address >> AEDAT2_X_SHIFT) & AEDAT2_X_MASK
+        y[k + i] = (address >> AEDAT2_Y_SHIFT) & AEDAT2_Y_MASK
         p[k + i] = address & 1
     return suspect, last_raw
 
@@ -78,11 +95,11 @@ def _decode_aedat2(words, t, x, y, p, k, last_raw, wraps):  # pragma: no cover
             else:
                 return k, last_raw, wraps, i
         last_raw = raw
-        if address >= 0x8000:  # special / external event
+        if address >= AEDAT2_SPECIAL_EVENT_BIT:  # special / external event
             continue
-        t[k] = raw + wraps * WRAP
-        x[k] = (address >> 1) & 0x7F
-        y[k] = (address >> 8) & 0x7F
+        t[k] = raw + wraps * TIMESTAMP_WRAP
+        x[k] = (address >> AEDAT2_X_SHIFT) & AEDAT2_X_MASK
+        y[k] = (address >> AEDAT2_Y_SHIFT) & AEDAT2_Y_MASK
         p[k] = address & 1
         k += 1
     return k, last_raw, wraps, -1
@@ -124,13 +141,13 @@ def _decode_aedat31_fast(words, t, x, y, p, k, last_t):  # pragma: no cover
             base = overflow << 31
             for e in range(number):
                 data = np.int64(words[pos + 7 + 2 * e])
-                full = base | (np.int64(words[pos + 8 + 2 * e]) & 0x7FFFFFFF)
+                full = base | (np.int64(words[pos + 8 + 2 * e]) & AEDAT31_TIMESTAMP_MASK)
                 suspect |= ((data & 1) == 0) | (full < last_t)
                 last_t = full
                 t[k + e] = full
-                x[k + e] = (data >> 17) & 0x7FFF
-                y[k + e] = (data >> 2) & 0x7FFF
-                p[k + e] = (data >> 1) & 1
+                x[k + e] = (data >> AEDAT31_X_SHIFT) & AEDAT31_X_MASK
+                y[k + e] = (data >> AEDAT31_Y_SHIFT) & AEDAT31_Y_MASK
+                p[k + e] = (data >> AEDAT31_POLARITY_SHIFT) & 1
             k += number
         pos = end
     return k, pos, last_t, not suspect
@@ -176,14 +193,14 @@ def _decode_aedat31(buf, t, x, y, p, k, last_t):  # pragma: no cover
                 data = _le_u32(buf, j)
                 if data & 1 == 0:
                     continue
-                full = base + (_le_u32(buf, j + 4) & 0x7FFFFFFF)
+                full = base + (_le_u32(buf, j + 4) & AEDAT31_TIMESTAMP_MASK)
                 if full < last_t:
                     return k, pos, last_t, 2, pos
                 last_t = full
                 t[k] = full
-                x[k] = (data >> 17) & 0x7FFF
-                y[k] = (data >> 2) & 0x7FFF
-                p[k] = (data >> 1) & 1
+                x[k] = (data >> AEDAT31_X_SHIFT) & AEDAT31_X_MASK
+                y[k] = (data >> AEDAT31_Y_SHIFT) & AEDAT31_Y_MASK
+                p[k] = (data >> AEDAT31_POLARITY_SHIFT) & 1
                 k += 1
         pos = end
     return k, pos, last_t, 0, pos
@@ -258,17 +275,21 @@ def _decode_atis(raw, t, x, y, p):  # pragma: no cover
     for i in range(raw.shape[0] // 5):
         j = 5 * i
         row = raw[j + 1]
-        if row == 240:
-            offset += 8192
+        if row == ATIS_OVERFLOW_Y:
+            offset += ATIS_OVERFLOW_STEP_US
             continue
         b2 = np.int64(raw[j + 2])
-        stamp = (((b2 & 0x7F) << 16) | (np.int64(raw[j + 3]) << 8) | np.int64(raw[j + 4])) + offset
+        stamp = (
+            ((b2 & ATIS_TIMESTAMP_HIGH_MASK) << 16)
+            | (np.int64(raw[j + 3]) << 8)
+            | np.int64(raw[j + 4])
+        ) + offset
         if stamp < last_t:
             return k, i
         last_t = stamp
         t[k] = stamp
         x[k] = raw[j]
         y[k] = row
-        p[k] = b2 >> 7
+        p[k] = b2 >> ATIS_POLARITY_SHIFT
         k += 1
     return k, -1

@@ -15,18 +15,19 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
+from . import _bits
 from ._header import check_input_file, read_text_header
-from ._kernels import WRAP, _bswap32, _decode_aedat2, _decode_aedat2_fast
+from ._kernels import _bswap32, _decode_aedat2, _decode_aedat2_fast
 
 __all__ = ["read_aedat2", "write_aedat2", "AEDAT2_MAGIC"]
 
 AEDAT2_MAGIC = b"#!AER-DAT2.0"
 RECORD_DTYPE = np.dtype([("address", ">u4"), ("timestamp", ">u4")])
-POLARITY_MASK = 0x1
-X_SHIFT, X_MASK = 1, 0x7F
-Y_SHIFT, Y_MASK = 8, 0x7F
-SPECIAL_EVENT_BIT = 1 << 15  # bit 15 and up: external/special events, not DVS pixels
-TIMESTAMP_WRAP = 1 << 32
+POLARITY_MASK = _bits.AEDAT2_POLARITY_MASK
+X_SHIFT, X_MASK = _bits.AEDAT2_X_SHIFT, _bits.AEDAT2_X_MASK
+Y_SHIFT, Y_MASK = _bits.AEDAT2_Y_SHIFT, _bits.AEDAT2_Y_MASK
+SPECIAL_EVENT_BIT = _bits.AEDAT2_SPECIAL_EVENT_BIT  # bit 15 up: external/special, not pixels
+TIMESTAMP_WRAP = _bits.TIMESTAMP_WRAP
 _CHUNK_RECORDS = 1 << 20
 
 _DEFAULT_HEADER = (
@@ -73,7 +74,9 @@ def read_aedat2(path: str | os.PathLike, *, allow_truncated: bool = False) -> np
         for start in range(0, n_records, _CHUNK_RECORDS):
             count = min(_CHUNK_RECORDS, n_records - start)
             words = np.fromfile(f, dtype=np.uint32, count=2 * count)
-            suspect, end_raw = _decode_aedat2_fast(words, *fields, k, last_raw, wraps * WRAP)
+            suspect, end_raw = _decode_aedat2_fast(
+                words, *fields, k, last_raw, wraps * TIMESTAMP_WRAP
+            )
             if not suspect:
                 k, last_raw = k + count, end_raw
                 continue

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
+from . import _bits
 from ._header import check_input_file, read_text_header
 from ._kernels import _decode_aedat31, _decode_aedat31_fast
 
@@ -44,12 +45,12 @@ PACKET_HEADER_SIZE = PACKET_HEADER_DTYPE.itemsize  # 28
 POLARITY_EVENT = 1
 SPECIAL_EVENT = 0
 POLARITY_DTYPE = np.dtype([("data", "<u4"), ("timestamp", "<i4")])
-VALID_MASK = 0x1
-POLARITY_SHIFT = 1
-Y_SHIFT, Y_MASK = 2, 0x7FFF
-X_SHIFT, X_MASK = 17, 0x7FFF
-TIMESTAMP_MASK = 0x7FFFFFFF
-OVERFLOW_SHIFT = 31
+VALID_MASK = _bits.AEDAT31_VALID_MASK
+POLARITY_SHIFT = _bits.AEDAT31_POLARITY_SHIFT
+Y_SHIFT, Y_MASK = _bits.AEDAT31_Y_SHIFT, _bits.AEDAT31_Y_MASK
+X_SHIFT, X_MASK = _bits.AEDAT31_X_SHIFT, _bits.AEDAT31_X_MASK
+TIMESTAMP_MASK = _bits.AEDAT31_TIMESTAMP_MASK
+OVERFLOW_SHIFT = _bits.AEDAT31_OVERFLOW_SHIFT
 _BLOCK_BYTES = 1 << 23
 
 _DEFAULT_HEADER = (

@@ -16,15 +16,16 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE
+from . import _bits
 from ._kernels import _decode_atis
 
 __all__ = ["read_atis_bin", "write_atis_bin", "ATIS_RECORD_BYTES"]
 
 ATIS_RECORD_BYTES = 5
-POLARITY_BIT = 0x80
-TIMESTAMP_HIGH_MASK = 0x7F
-OVERFLOW_Y = 240
-OVERFLOW_STEP_US = 1 << 13
+POLARITY_BIT = _bits.ATIS_POLARITY_BIT
+TIMESTAMP_HIGH_MASK = _bits.ATIS_TIMESTAMP_HIGH_MASK
+OVERFLOW_Y = _bits.ATIS_OVERFLOW_Y
+OVERFLOW_STEP_US = _bits.ATIS_OVERFLOW_STEP_US
 TIMESTAMP_LIMIT = 1 << 23
 
 

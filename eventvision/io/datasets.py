@@ -102,6 +102,6 @@ NCALTECH101 = DatasetInfo(
     file_glob="*/image_*.bin",
 )
 
-# The datasets the frame cache builds from. NMNIST and NCALTECH101 join when the source
-# registry gives the cache a reader per dataset; until then a cache of them is refused.
-DATASETS = {info.name: info for info in (CIFAR10_DVS, DVS_GESTURE)}
+# The datasets with fixed facts; the frame cache builds from the registry of sources
+# (eventvision.datasets.registry), which adds the ``folder`` source.
+DATASETS = {info.name: info for info in (CIFAR10_DVS, DVS_GESTURE, NMNIST, NCALTECH101)}

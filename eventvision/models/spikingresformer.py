@@ -51,7 +51,8 @@ class ResformerConfig:
         group_size: channels per group of the GWFFN 3x3 conv.
         neuron: "lif" or "plif".
         stem: "imagenet" (7x7/2 conv, BN, 3x3/2 max-pool) or "small" (3x3/1 conv, BN).
-        img_size: input side in pixels; fixes each DSSA's token count ``lenth``.
+        img_size: input side in pixels, or ``(height, width)``; fixes each DSSA's token count
+            ``lenth`` (the model has no position embedding, so any size the stages divide works).
         T: time steps used to repeat a 4-D input (the official keyword; 5-D input brings its own).
         neuron_impl: "fused" (our autograd neuron) or "spikingjelly" (stock neurons).
         low_memory: keep spikes as bool and BN outputs instead of inputs for backward.
@@ -64,7 +65,7 @@ class ResformerConfig:
     group_size: int = 64
     neuron: Literal["lif", "plif"] = "lif"
     stem: Literal["imagenet", "small"] = "imagenet"
-    img_size: int = 224
+    img_size: int | tuple[int, int] = 224
     T: int = 4
     in_channels: int = 3
     num_classes: int = 1000
@@ -99,25 +100,47 @@ class ResformerConfig:
             )
         if self.stem not in STEMS:
             raise ConfigError(f"unknown stem {self.stem!r}; valid: {list(STEMS)}")
-        for name in ("img_size", "T", "in_channels", "num_classes", "group_size"):
+        for name in ("T", "in_channels", "num_classes", "group_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for i, (side, p) in enumerate(zip(self.stage_sizes(), self.patch_sizes, strict=True)):
-            if side < p:
+        self._check_img_size()
+
+    def _check_img_size(self) -> None:
+        """``img_size`` as N or (height, width), large enough for every stage's patches."""
+        if not isinstance(self.img_size, int):
+            if len(self.img_size) != 2:
+                raise ConfigError(f"img_size must be N or (height, width), got {self.img_size!r}")
+            h, w = (int(v) for v in self.img_size)
+            object.__setattr__(self, "img_size", h if h == w else (h, w))
+        if min(self._img_hw()) < 1:
+            raise ConfigError(f"img_size must be >= 1, got {self.img_size!r}")
+        for i, (hw, p) in enumerate(zip(self.stage_shapes(), self.patch_sizes, strict=True)):
+            if min(hw) < p:
                 raise ConfigError(
-                    f"img_size {self.img_size} with stem {self.stem!r} leaves {side} px at "
+                    f"img_size {self.img_size} with stem {self.stem!r} leaves {min(hw)} px at "
                     f"stage {i}, smaller than its patch size {p}; use a larger img_size"
                 )
 
-    def stage_sizes(self) -> tuple[int, ...]:
-        """Feature-map side per stage, as the official constructor computes it."""
-        side = self.img_size // 4 if self.stem == "imagenet" else self.img_size
+    def _img_hw(self) -> tuple[int, int]:
+        if isinstance(self.img_size, int):
+            return (self.img_size, self.img_size)
+        return (int(self.img_size[0]), int(self.img_size[1]))
+
+    def stage_shapes(self) -> tuple[tuple[int, int], ...]:
+        """Feature-map ``(height, width)`` per stage, as the official constructor computes sides."""
+        h, w = self._img_hw()
+        if self.stem == "imagenet":
+            h, w = h // 4, w // 4
         out = []
         for i in range(len(self.planes)):
             if i:
-                side //= 2
-            out.append(side)
+                h, w = h // 2, w // 2
+            out.append((h, w))
         return tuple(out)
+
+    def stage_sizes(self) -> tuple[int, ...]:
+        """Feature-map side per stage of a square input (the height of a non-square one)."""
+        return tuple(h for h, _ in self.stage_shapes())
 
 
 class SpikingResformer(nn.Module):
@@ -153,13 +176,14 @@ class SpikingResformer(nn.Module):
             ]
         self.prologue = nn.Sequential(*stem)
         self.layers = nn.Sequential()
-        for i, (planes, side) in enumerate(zip(cfg.planes, cfg.stage_sizes(), strict=True)):
+        for i, (planes, (h, w)) in enumerate(zip(cfg.planes, cfg.stage_shapes(), strict=True)):
             stage = nn.Sequential()
             if i:
                 stage.append(DownsampleLayer(cfg.planes[i - 1], planes, neuron, lm))
             p = cfg.patch_sizes[i]
             for _ in range(cfg.blocks[i]):
-                stage.append(DSSA(planes, cfg.num_heads[i], (side // p) ** 2, p, neuron, lm))
+                tokens = (h // p) * (w // p)  # the official (side // p) ** 2 for a square
+                stage.append(DSSA(planes, cfg.num_heads[i], tokens, p, neuron, lm))
                 stage.append(GWFFN(planes, neuron, group_size=cfg.group_size, low_memory=lm))
             self.layers.append(stage)
         self.classifier = nn.Linear(cfg.planes[-1], cfg.num_classes, bias=False)

@@ -10,6 +10,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from ..cache.options import size_hw
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from .config import DataSpec, Pipeline
 
@@ -86,12 +87,13 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
         allow_stale=_ALLOW_STALE.get(),
     )  # fmt: skip
     time_steps, _, height, width = train.sample_shape
-    if (time_steps, height, width) != (spec.time_steps, spec.size, spec.size):
+    if (time_steps, height, width) != (spec.time_steps, *size_hw(spec.size)):
         raise CacheMismatchError(
             f"{path}: cache holds T={time_steps} frames of {height}x{width} px, but pipeline "
             f"{pipeline.name!r} expects time_steps={spec.time_steps}, size={spec.size}; "
             f"rebuild with `eventvision preprocess ... --frames {spec.time_steps} --size "
-            f"{spec.size}` or pass --time-steps {time_steps} --size {height}"
+            f"{_size_text(spec.size)}` or pass --time-steps {time_steps} --size "
+            f"{_size_text((height, width))}"
         )
     cached = train.attrs.get("dataset")
     if isinstance(cached, str) and spec.dataset and cached != spec.dataset:
@@ -105,6 +107,12 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
         )
     classes = train.classes or [str(i) for i in range(int(train.targets.max()) + 1)]
     return train, test, list(classes)
+
+
+def _size_text(size: int | tuple[int, int]) -> str:
+    """``64`` or ``48x64``, as ``--size`` takes it."""
+    h, w = size_hw(size)
+    return str(h) if h == w else f"{h}x{w}"
 
 
 def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, list[str]]:

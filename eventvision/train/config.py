@@ -54,7 +54,7 @@ class DataSpec:
     path: str = ""
     dataset: str = "cifar10-dvs"
     time_steps: int = 16
-    size: int = 64
+    size: int | tuple[int, int] = 64  # N (square) or [height, width]; "HxW" on the command line
     channels: int = 3
     augment: str = "none"  # "dvs", "none", or a RandAugment string such as "rand-m7-n1-mstd0.5"
     normalize: str = "none"  # "none", "cifar10", "cifar100" or "imagenet"
@@ -70,8 +70,9 @@ class DataSpec:
         _coerce_fields(self, "data")
         _check_choice("data", "format", self.format, _FORMATS)
         _check_positive("data", "time_steps", self.time_steps)
-        _check_positive("data", "size", self.size)
         _check_choice("data", "channels", self.channels, (2, 3))
+        if self.format != "frames" and not isinstance(self.size, int):
+            raise ConfigError(f"[data] size {self.size} (HxW) is for frame caches; images take N")
         _check_choice(
             "data", "normalize", self.normalize, ("none", "cifar10", "cifar100", "imagenet")
         )
@@ -368,6 +369,13 @@ def _coerce(section: str, key: str, ann: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
         return float(value)
+    if ann == "int|tuple[int,int]":  # a frame size: N, "HxW" or [H, W]
+        from ..cache.options import parse_size
+
+        try:
+            return parse_size(value)
+        except ConfigError:
+            raise bad("N or HxW (e.g. 64 or 48x64)") from None
     if ann == "str":
         if not isinstance(value, str):
             raise bad("a string")

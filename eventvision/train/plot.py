@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..events import OFF_RGB, ON_RGB
 
 __all__ = ["plot_curves", "plot_frames", "plot_runs"]
 
-# OFF and ON in blue and orange, as `eventvision show` draws them (apart for colour-blind readers).
-_OFF_RGB = np.array([40, 120, 255], dtype=np.float32) / 255
-_ON_RGB = np.array([255, 150, 0], dtype=np.float32) / 255
+_OFF_RGB = np.array(OFF_RGB, dtype=np.float32) / 255
+_ON_RGB = np.array(ON_RGB, dtype=np.float32) / 255
 
 
 def _figure(width: float, height: float) -> Any:

@@ -222,10 +222,10 @@ def test_parts_of_other_options_are_not_resumed(cifar_root, tmp_path):
 
 @pytest.mark.parametrize("split_by", ["number", "time"])
 def test_cifar_frames_oriented_on_counts_equal_oriented_events(raw, split_by):
-    from eventvision.cache.build import _cifar10dvs_frames
+    from eventvision.cache.build import _oriented_frames
     from eventvision.datasets import cifar10dvs_fix_orientation
 
     options = CacheOptions("cifar10-dvs", time_steps=5, split_by=split_by, size=48)
     events = raw.random_raw_events(5000, seed=3)
     expected = sample_frames(cifar10dvs_fix_orientation(events), options)
-    assert np.array_equal(_cifar10dvs_frames(events, options), expected)
+    assert np.array_equal(_oriented_frames(events, options), expected)
