@@ -10,9 +10,10 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
-from ..datasets import cut_recording
+from ..datasets import cifar10dvs_fix_orientation, cut_recording
 from ..errors import EventVisionError
 from ..frames import COUNT_DTYPE, bin_events, resize_frames
+from .events import write_event_samples
 from .layout import create_layout
 from .options import CacheOptions, PlannedSample
 
@@ -43,6 +44,21 @@ def _cifar10dvs_frames(raw: np.ndarray, options: CacheOptions) -> np.ndarray:
     return resize_frames(oriented, options.size)
 
 
+def _stored_cifar10dvs(raw: np.ndarray, options: CacheOptions) -> np.ndarray:
+    """What a cache stores of one raw CIFAR10-DVS recording: its frames, or its oriented events."""
+    if options.store == "events":
+        return cifar10dvs_fix_orientation(raw)
+    return _cifar10dvs_frames(raw, options)
+
+
+def _write_stored(f: h5py.File, options: CacheOptions, stored: list[np.ndarray]) -> None:
+    """Write the samples' frames (or events, ragged) into a part file's layout."""
+    if options.store == "events":
+        write_event_samples(f, stored)
+    else:
+        f["frames"][...] = np.stack(stored)  # [N, T, 2, h, w]
+
+
 class BlockResult(NamedTuple):
     """What a worker did with one block; the frames themselves went into the part file."""
 
@@ -67,14 +83,14 @@ def compute_block(
     later run computes the block again.
     """
     root = Path(raw_root)
-    frames = np.empty((len(samples), *options.frame_shape), dtype=np.float32)
+    stored: list[np.ndarray] = []  # per sample: frames [T, 2, h, w] or events (options.store)
     index, n_events, bad = [], [], []
     recording: tuple[str, np.ndarray | None, str] | None = None
     for index_i, sample in samples:
         try:
             if options.dataset == "cifar10-dvs":
                 events = options.info.reader(root / sample.source)
-                frames[len(index)] = _cifar10dvs_frames(events, options)
+                stored.append(_stored_cifar10dvs(events, options))
             else:
                 if recording is None or recording[0] != sample.source:
                     recording = None  # one recording in memory at a time
@@ -86,7 +102,9 @@ def compute_block(
                     bad.append((index_i, sample.source, recording[2]))
                     continue
                 events = cut_recording(recording[1], sample.start_us, sample.end_us)
-                frames[len(index)] = sample_frames(events, options)
+                stored.append(
+                    events if options.store == "events" else sample_frames(events, options)
+                )
         except _BAD_SOURCE_ERRORS as e:
             bad.append((index_i, sample.source, _reason(e, sample.source)))
             continue
@@ -100,7 +118,7 @@ def compute_block(
         with h5py.File(tmp, "w") as f:
             create_layout(f, options, len(kept), with_index=True)
             if kept:
-                f["frames"][...] = frames[: len(kept)]
+                _write_stored(f, options, stored)
                 f["labels"][...] = [s.label for s in kept]
                 f["split"][...] = [s.split for s in kept]
                 f["source"][...] = [s.source for s in kept]

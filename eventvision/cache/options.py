@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from ..datasets import CIFAR10DVS, SPLIT_PROTOCOLS, DVSGesture
 from ..errors import ConfigError
+from ..events import EVENT_DTYPE
 from ..frames.binning import SPLIT_BY
 from ..io.datasets import DATASETS, DatasetInfo
 
@@ -25,9 +26,11 @@ __all__ = [
 
 FORMAT_VERSION = 1
 COMPRESSIONS = ("lzf", "gzip", "none")
+STORES = ("frames", "events")
 GZIP_LEVEL = 4
 FRAME_DTYPE = "float32"  # resized values such as 3/64 or 9/49 need float32 to stay exact
 SPLIT_CODES = {"train": 0, "test": 1}
+_FRAME_ONLY = ("time_steps", "split_by", "size")  # options an event cache does not have
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class CacheOptions:
         compression: ``lzf``, ``gzip`` (level 4) or ``none``.
         protocol: CIFAR10-DVS train/test protocol (ignored, stored as None, for gestures).
         seed: seed of the ``random`` protocol.
+        store: ``frames`` (binned and resized) or ``events`` (each sample's events as the
+            datasets yield them; time_steps, split_by and size are then not part of the build,
+            see docs/preprocess.md, "Event caches").
     """
 
     dataset: str
@@ -51,8 +57,11 @@ class CacheOptions:
     compression: str = "lzf"
     protocol: str | None = "paper"
     seed: int = 0
+    store: str = "frames"
 
     def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ConfigError(f"store must be one of {STORES}, got {self.store!r}")
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; known: {sorted(DATASETS)}")
         if not isinstance(self.time_steps, int) or self.time_steps < 1:
@@ -84,13 +93,20 @@ class CacheOptions:
 
     def to_dict(self) -> dict:
         """Every option plus the fixed choices (sensor, dtype, resize, format) as JSON-able data."""
-        return {
-            **asdict(self),
+        fixed = {
             "sensor": list(self.info.sensor),
-            "frame_dtype": FRAME_DTYPE,
-            "resize": "antialiased bilinear (torchvision Resize(size, antialias=True))",
             "compression_opts": GZIP_LEVEL if self.compression == "gzip" else None,
             "format_version": FORMAT_VERSION,
+        }
+        if self.store == "events":  # binning happens in the loader: not part of the build
+            options = {k: v for k, v in asdict(self).items() if k not in _FRAME_ONLY}
+            return {**options, **fixed, "event_dtype": [list(d) for d in EVENT_DTYPE.descr]}
+        options = {k: v for k, v in asdict(self).items() if k != "store"}  # hashes unchanged
+        return {
+            **options,
+            **fixed,
+            "frame_dtype": FRAME_DTYPE,
+            "resize": "antialiased bilinear (torchvision Resize(size, antialias=True))",
         }
 
     def hash(self) -> str:
