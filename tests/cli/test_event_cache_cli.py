@@ -29,7 +29,8 @@ def event_cache(tmp_path_factory) -> Path:
     root = raw_release.make_cifar_release(tmp_path_factory.mktemp("ev") / "raw", per_class=2)
     out = root.parent / "events.h5"
     output = invoke("preprocess", "cifar10-dvs", root, out, "--store", "events", "--workers", "2")
-    assert "10 train + 10 test samples" in output and "10,370 events" in output, output  # 500 + 537 per class
+    # 500 + 537 events per class
+    assert "10 train + 10 test samples" in output and "10,370 events" in output, output
     return out
 
 
