@@ -17,6 +17,12 @@ sides give the same tensors before timing. Samples/s is the median over `--repea
 `--epochs` epochs, after one warm-up epoch (worker start-up excluded); ms/sample is the
 mean time of `dataset[i]` over all samples (median over repeats). The contenders take turns
 in every repeat, so a change in machine load hits all of them.
+
+With `--events`: the windows are written as a CIFAR10-DVS release and built into a frame
+cache (T=16, 64 px) and an event cache; three loaders with 2 workers each deliver the same
+`[8, 16, 3, 64, 64]` batches: FrameDataset, EventDataset with the NDA policy (binning in the
+workers), and tonic's DiskCachedDataset of the same events with its RandomFlipLR and
+DropEventByArea, ToFrame(n_event_bins=16), then the paper's resize and OFF+ON channel.
 """
 
 from __future__ import annotations
@@ -126,13 +132,125 @@ def _cells(values: dict[str, float], inverse: bool) -> list[str]:
     return cells
 
 
+def _cifar_release(root: Path, windows: list[np.ndarray]) -> Path:
+    """The windows as a CIFAR10-DVS release (raw AEDAT 2.0 files, ten class folders)."""
+    from eventvision.io.aedat2 import write_aedat2
+    from eventvision.io.datasets import DATASETS
+
+    classes = DATASETS["cifar10-dvs"].classes
+    for i, events in enumerate(windows):
+        folder = root / classes[i % 10]
+        folder.mkdir(parents=True, exist_ok=True)
+        write_aedat2(folder / f"cifar10_{classes[i % 10]}_{i // 10}.aedat", events)
+    return root
+
+
+class TonicEvents(Dataset):
+    """The event cache's samples as tonic takes them: structured events and a label."""
+
+    def __init__(self, samples: list[np.ndarray], labels: list[int]) -> None:
+        self.samples, self.labels = samples, labels
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        return self.samples[i], self.labels[i]
+
+
+class TonicFrames:
+    """tonic's ToFrame (16 event-count bins) then the paper's resize and OFF+ON channel."""
+
+    def __init__(self) -> None:
+        import tonic.transforms as tt
+
+        sensor = (SENSOR_PX, SENSOR_PX, 2)
+        self.to_frame = tt.ToFrame(sensor, n_event_bins=TIME_STEPS)
+        self.resize = Resize(SIZE_PX, antialias=True)
+
+    def __call__(self, events: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(self.to_frame(events).astype(np.float32))  # [T, 2, H, W]
+        t, p, h, w = x.shape
+        x = self.resize(x.reshape(t * p, h, w)).reshape(t, p, SIZE_PX, SIZE_PX)  # [T, 2, h, w]
+        return torch.cat([x, x.sum(1, keepdim=True)], dim=1)  # [T, 3, h, w]
+
+
+def _tonic_dataset(samples: list[np.ndarray], labels: list[int], cache: Path) -> Dataset:
+    """tonic's DiskCachedDataset of the events, then per sample one NDA-like op and ToFrame.
+
+    tonic has no NDA policy; its nearest per-sample steps are a left-right flip and a random
+    area drop (NDA's flip and cutout), composed as tonic documents.
+    """
+    import tonic
+    import tonic.transforms as tt
+
+    sensor = (SENSOR_PX, SENSOR_PX, 2)
+    augment = tt.Compose(
+        [tt.RandomFlipLR(sensor, p=0.5), tt.DropEventByArea(sensor, area_ratio=(0.05, 0.3))]
+    )
+    return tonic.DiskCachedDataset(
+        TonicEvents(samples, labels), str(cache), transform=tt.Compose([augment, TonicFrames()])
+    )
+
+
+def events_main(args: argparse.Namespace) -> None:
+    """EventDataset + NDA vs the frame cache vs tonic's DiskCachedDataset, 2 workers each."""
+    from eventvision.cache import CacheOptions, write_cache
+    from eventvision.data import EventDataset, make_event_augmentation
+
+    windows = _windows(args.samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        raw = _cifar_release(tmp / "raw", windows)
+        frames_h5, events_h5 = tmp / "frames.h5", tmp / "events.h5"
+        write_cache(CacheOptions("cifar10-dvs", TIME_STEPS, size=SIZE_PX), raw, frames_h5)
+        write_cache(CacheOptions("cifar10-dvs", store="events"), raw, events_h5)
+        plain = EventDataset(events_h5, "train", TIME_STEPS, SIZE_PX)
+        frames = FrameDataset(frames_h5, "train")
+        for i in (0, len(plain) - 1):  # the same samples, bit for bit, before timing
+            assert torch.equal(plain[i][0], frames[i][0])
+        nda = make_event_augmentation("nda", plain.sensor, seed=0)
+        ours = EventDataset(events_h5, "train", TIME_STEPS, SIZE_PX, event_transform=nda)
+        samples = [ours.events(i) for i in range(len(ours))]
+        tonic_ds = _tonic_dataset(samples, ours.targets.tolist(), tmp / "tonic")
+        datasets = {"frame cache": frames, "event cache + NDA": ours, "tonic": tonic_ds}
+        item_ms = _interleaved(
+            {name: (lambda ds=ds: _item_ms(ds)) for name, ds in datasets.items()}, args.repeats
+        )
+        loaders = {
+            name: DataLoader(ds, BATCH, num_workers=2, persistent_workers=True)
+            for name, ds in datasets.items()
+        }
+        rates = _interleaved(
+            {name: (lambda lo=lo: _epoch_rate(lo, args.epochs)) for name, lo in loaders.items()},
+            args.repeats,
+        )
+    n_mean = sum(map(len, samples)) / len(samples)
+    print(
+        f"{len(ours)} train samples, {n_mean:,.0f} events each on average, T={TIME_STEPS}, "
+        f"{SENSOR_PX}->{SIZE_PX} px, 3 channels, batch {BATCH}, 2 workers"
+    )
+    ours_rate = rates["event cache + NDA"]
+    rows = [
+        [name, f"{item_ms[name]:.2f}", f"{rate:.0f}", f"{ours_rate / rate:.2f}x"]
+        for name, rate in rates.items()
+    ]
+    print_table(["loader", "dataset[i] ms", "samples/s (2 workers)", "event cache vs it"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--events", action="store_true", help="EventDataset + NDA vs frame cache vs tonic"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # per-sample work, as in DataLoader workers
+    if args.events:
+        events_main(args)
+        return
 
     windows = _windows(args.samples)
     labels = np.arange(args.samples, dtype=np.int64) % 10

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from eventvision import events
 from eventvision.cache import (
     COMPRESSIONS,
+    STORES,
     CacheReport,
     CacheStats,
     cache_stats,
@@ -84,6 +86,13 @@ def _sensor_size(ctx, param, value):
     "--compression", default=COMPRESSIONS[0], show_default=True, type=click.Choice(COMPRESSIONS)
 )
 @click.option(
+    "--store",
+    default="frames",
+    show_default=True,
+    type=click.Choice(STORES),
+    help="Store binned frames, or each sample's events (binned in the loader).",
+)
+@click.option(
     "--protocol",
     default="paper",
     show_default=True,
@@ -122,8 +131,12 @@ def _sensor_size(ctx, param, value):
     "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
 )
 def preprocess(dataset: str, raw_root: Path, out: Path, **opts) -> None:
-    """Bin and resize every sample of RAW_ROOT into the HDF5 frame cache OUT (resumable)."""
-    keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed")
+    """Bin and resize every sample of RAW_ROOT into the HDF5 cache OUT (resumable).
+
+    With --store events, OUT holds each sample's events instead (--frames, --split-by and
+    --size then do not apply: the loader bins).
+    """
+    keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed", "store")
     keys += ("sensor_size", "test_fraction")
     options = source_options(dataset, raw_root, **{k: opts.pop(k) for k in keys})
     with _Progress() as bar:
@@ -161,13 +174,37 @@ def info(cache_path: Path) -> None:
     type=click.Path(path_type=Path),
     help="Also write the T frames as an animated GIF.",
 )
-def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None) -> None:
-    """Draw the T frames of one sample as a grid PNG: OFF in blue, ON in orange."""
+@click.option(
+    "--frames",
+    "time_steps",
+    default=None,
+    type=click.IntRange(1),
+    help="Event caches: time steps to bin into.  [default: 16]",
+)
+@click.option(
+    "--size", default=None, type=click.IntRange(1), help="Event caches: frame side.  [default: 64]"
+)
+@click.option(
+    "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
+)
+@click.option(
+    "--augment",
+    default=None,
+    help="Event caches: also draw the sample after this event augmentation (e.g. nda).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of --augment.")
+def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None, **binning: Any) -> None:
+    """Draw the T frames of one sample as a grid PNG: OFF in blue, ON in orange.
+
+    An event cache is binned first (--frames, --size, --split-by); --augment draws the sample
+    before (top) and after (bottom) an event augmentation.
+    """
     png_format = _image_format(out_png, "--out")
     gif_format = _image_format(out_gif, "--gif") if out_gif is not None else None
-    frames, label, source = _read_sample(cache_path, index)
+    frames, label, source, after = _sample_frames(cache_path, index, **binning)
     tiles = _tiles(frames)
-    _save_image(out_png, lambda f: _grid(tiles).save(f, format=png_format))
+    grid = _grid(tiles) if after is None else _stack_grids(_grid(tiles), _grid(_tiles(after)))
+    _save_image(out_png, lambda f: grid.save(f, format=png_format))
     if out_gif is not None:
         _save_image(
             out_gif,
@@ -176,7 +213,9 @@ def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None) -> N
             ),
         )
     click.echo(
-        f"sample {index} ({label}, {source}): {len(tiles)} frames drawn to {out_png}"
+        f"sample {index} ({label}, {source}): {len(tiles)} frames"
+        + (f", before and after {binning['augment']}," if after is not None else "")
+        + f" drawn to {out_png}"
         + (f" and {out_gif}" if out_gif else "")
     )
 
@@ -352,6 +391,65 @@ def _read_sample(path: Path, index: int) -> tuple[np.ndarray, str, str]:
         label = meta.classes[int(f["labels"][index])]
         source = f["source"].asstr()[index]
     return frames, label, source
+
+
+def _sample_frames(path: Path, index: int, **binning: Any) -> tuple:
+    """``(frames [T, 2, h, w], label, source, augmented frames or None)`` of sample ``index``."""
+    meta = open_cache(path, check_sources=False)
+    if meta.store == "frames":
+        given = [
+            f"--{k.replace('_', '-')}" for k in ("time_steps", "size", "augment") if binning[k]
+        ]
+        if given:
+            raise click.BadParameter(
+                f"{path} is a frame cache (binned at preprocess); {', '.join(given)} apply to "
+                "event caches (`preprocess --store events`)",
+                param_hint=given[0],
+            )
+        return (*_read_sample(path, index), None)
+    return _event_sample_frames(path, index, **binning)
+
+
+def _event_sample_frames(
+    path: Path, index: int, time_steps, size, split_by: str, augment, seed: int
+) -> tuple:
+    """Bin one sample of an event cache, and the same sample after ``augment`` when given."""
+    from eventvision.cache.events import EventCacheReader
+    from eventvision.data import EventsToFrames, make_event_augmentation
+
+    meta = open_cache(path, check_sources=False)
+    if index >= meta.n_samples:
+        raise click.BadParameter(
+            f"the cache holds {meta.n_samples} samples, 0..{meta.n_samples - 1}",
+            param_hint="--index",
+        )
+    transform = make_event_augmentation(augment, meta.sensor, seed=seed) if augment else None
+    to_frames = EventsToFrames(time_steps or 16, size or 64, split_by, 2, meta.sensor)
+    label, source = _label_and_source(path, meta, index)
+    events = EventCacheReader(path).read(index)
+    after = to_frames(transform(events)) if transform is not None else None
+    return to_frames(events), label, source, after
+
+
+def _label_and_source(path: Path, meta, index: int) -> tuple[str, str]:
+    import h5py
+
+    from eventvision.cache.identity import check_build
+
+    with h5py.File(path, "r") as f:
+        check_build(path, meta.build_id, f.attrs)
+        return meta.classes[int(f["labels"][index])], f["source"].asstr()[index]
+
+
+def _stack_grids(top, bottom, gap: int = 6):
+    """``top`` above ``bottom`` (before and after an augmentation), on the grids' grey."""
+    from PIL import Image
+
+    width = max(top.size[0], bottom.size[0])
+    out = Image.new("RGB", (width, top.size[1] + gap + bottom.size[1]), (60, 60, 60))
+    out.paste(top, (0, 0))
+    out.paste(bottom, (0, top.size[1] + gap))
+    return out
 
 
 def _tiles(frames: np.ndarray) -> list:

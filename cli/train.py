@@ -28,6 +28,7 @@ _FLAG_KEYS = {
     "model": "model.name",
     "time_steps": "data.time_steps",
     "size": "data.size",
+    "augment": "data.augment",
     "workers": "data.workers",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
@@ -76,6 +77,10 @@ def _recipe_options(default_pipeline: str) -> Callable:
         click.option("--model", help=f"Registered model name. {_FROM_PIPELINE}"),
         click.option("--time-steps", type=int, help=f"Time steps T. {_FROM_PIPELINE}"),
         click.option("--size", metavar="N|HxW", help=f"Input size in pixels. {_FROM_PIPELINE}"),
+        click.option(
+            "--augment",
+            help=f"Augmentation: dvs, an event one (nda, eventdrop, ...), none. {_FROM_PIPELINE}",
+        ),
         click.option("--epochs", type=int, help=f"Epochs. {_FROM_PIPELINE}"),
         click.option("--batch-size", type=int, help=f"Batch size per process. {_FROM_PIPELINE}"),
         click.option("--lr", type=float, help=f"Peak learning rate. {_FROM_PIPELINE}"),

@@ -1,4 +1,6 @@
-"""The HDF5 frame cache: one file per dataset and options, resumable, shardable (torch-free).
+"""The HDF5 frame (or event) cache: one file per dataset and options, resumable (torch-free).
+
+``store = "events"`` keeps each sample's events instead of frames (`eventvision.cache.events`).
 
 Layout (readable with h5py alone, after ``import hdf5plugin`` for the default bitshuffle-lz4;
 the ``layout`` attribute repeats it): ``frames [N, T, 2, h, w]`` float32, one sample per chunk,
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from .build import sample_frames as sample_frames
 from .options import COMPRESSIONS as COMPRESSIONS
+from .options import STORES as STORES
 from .options import CacheOptions as CacheOptions
 from .options import folder_options as folder_options
 from .options import parse_size as parse_size
@@ -36,6 +39,7 @@ __all__ = [
     "CacheStats",
     "CacheReport",
     "COMPRESSIONS",
+    "STORES",
     "write_cache",
     "merge_shards",
     "open_cache",

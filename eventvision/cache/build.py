@@ -13,6 +13,7 @@ import numpy as np
 from ..datasets import cut_recording
 from ..errors import EventVisionError
 from ..frames import COUNT_DTYPE, bin_events, resize_frames
+from .events import write_event_samples
 from .layout import create_layout
 from .options import CacheOptions, PlannedSample
 
@@ -41,12 +42,24 @@ def _oriented_frames(raw: np.ndarray, options: CacheOptions) -> np.ndarray:
     return resize_frames(oriented, options.size_hw)
 
 
-def _file_frames(path: Path, options: CacheOptions) -> tuple[np.ndarray, int]:
-    """Frames and event count of a sample stored as one file."""
+def _file_sample(path: Path, options: CacheOptions) -> tuple[np.ndarray, int]:
+    """What a cache stores of a sample kept as one file (its frames, or its oriented events)."""
     events = options.source.read(path)
-    if options.source.orient_counts is not None:
+    source = options.source
+    if options.store == "events":
+        oriented = events if source.orient_events is None else source.orient_events(events)
+        return oriented, len(events)
+    if source.orient_counts is not None:
         return _oriented_frames(events, options), len(events)
     return sample_frames(events, options), len(events)
+
+
+def _write_stored(f: h5py.File, options: CacheOptions, stored: list[np.ndarray]) -> None:
+    """Write the samples' frames (or events, ragged) into a part file's layout."""
+    if options.store == "events":
+        write_event_samples(f, stored)
+    else:
+        f["frames"][...] = np.stack(stored)  # [N, T, 2, h, w]
 
 
 class BlockResult(NamedTuple):
@@ -73,13 +86,14 @@ def compute_block(
     later run computes the block again.
     """
     root = Path(raw_root)
-    frames = np.empty((len(samples), *options.frame_shape), dtype=np.float32)
+    stored: list[np.ndarray] = []  # per sample: frames [T, 2, h, w] or events (options.store)
     index, n_events, bad = [], [], []
     recording: tuple[str, np.ndarray | None, str] | None = None
     for index_i, sample in samples:
         try:
             if sample.row < 0:  # one file per sample
-                frames[len(index)], n = _file_frames(root / sample.source, options)
+                sample_data, n = _file_sample(root / sample.source, options)
+                stored.append(sample_data)
             else:
                 if recording is None or recording[0] != sample.source:
                     recording = None  # one recording in memory at a time
@@ -91,7 +105,10 @@ def compute_block(
                     bad.append((index_i, sample.source, recording[2]))
                     continue
                 events = cut_recording(recording[1], sample.start_us, sample.end_us)
-                frames[len(index)], n = sample_frames(events, options), len(events)
+                n = len(events)
+                stored.append(
+                    events if options.store == "events" else sample_frames(events, options)
+                )
         except _BAD_SOURCE_ERRORS as e:
             bad.append((index_i, sample.source, _reason(e, sample.source)))
             continue
@@ -105,7 +122,7 @@ def compute_block(
         with h5py.File(tmp, "w") as f:
             create_layout(f, options, len(kept), with_index=True)
             if kept:
-                f["frames"][...] = frames[: len(kept)]
+                _write_stored(f, options, stored)
                 f["labels"][...] = [s.label for s in kept]
                 f["split"][...] = [s.split for s in kept]
                 f["source"][...] = [s.source for s in kept]

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from .events import create_event_layout
 from .options import CacheOptions
 
 __all__ = ["SAMPLE_DATASETS", "create_layout", "write_attrs"]
@@ -24,16 +25,23 @@ SAMPLE_DATASETS = {
 
 
 def create_layout(f: h5py.File, options: CacheOptions, n: int, *, with_index: bool) -> None:
-    """Create the datasets of an ``n``-sample cache (frames chunked one sample per chunk)."""
-    shape = options.frame_shape
-    f.create_dataset(
-        "frames",
-        shape=(n, *shape),
-        maxshape=(None, *shape),
-        dtype=np.float32,
-        chunks=(1, *shape),
-        **options.h5_compression(),
-    )
+    """Create the datasets of an ``n``-sample cache (frames chunked one sample per chunk).
+
+    An event cache gets ``events`` (empty, resized when written) and ``offsets`` instead of
+    ``frames`` (`eventvision.cache.events`).
+    """
+    if options.store == "events":
+        create_event_layout(f, options.h5_compression(), n, 0)
+    else:
+        shape = options.frame_shape
+        f.create_dataset(
+            "frames",
+            shape=(n, *shape),
+            maxshape=(None, *shape),
+            dtype=np.float32,
+            chunks=(1, *shape),
+            **options.h5_compression(),
+        )
     for name, dtype in SAMPLE_DATASETS.items():
         f.create_dataset(name, shape=(n,), dtype=dtype)
     if with_index:
@@ -53,9 +61,11 @@ def write_attrs(
     a = f.attrs
     a["dataset"] = options.dataset
     a["classes"] = json.dumps(list(info.classes))
-    a["time_steps"] = options.time_steps
-    a["split_by"] = options.split_by
-    a["size"] = options.size if isinstance(options.size, int) else list(options.size)  # [h, w]
+    a["store"] = options.store
+    if options.store == "frames":
+        a["time_steps"] = options.time_steps
+        a["split_by"] = options.split_by
+        a["size"] = options.size if isinstance(options.size, int) else list(options.size)  # [h, w]
     a["sensor"] = json.dumps(list(info.sensor))
     a["compression"] = options.compression
     a["eventvision_version"] = __version__
@@ -65,9 +75,19 @@ def write_attrs(
     a["raw_root"] = str(raw_root)
     a["n_planned"] = n_planned
     a["skipped"] = json.dumps(skipped)
-    a["layout"] = (
-        "frames [N, T, 2, h, w] float32 (channel 0 OFF, 1 ON; counts binned then resized); "
-        "labels [N] int64 (index into classes); split [N] uint8 (0 train, 1 test); "
-        "source [N] path relative to the raw root; row [N] labels csv row (-1: none); "
-        "n_events [N] events binned"
-    )
+    a["layout"] = _EVENT_LAYOUT if options.store == "events" else _FRAME_LAYOUT
+
+
+_EVENT_LAYOUT = (
+    "events [E] (t <i8 us, x <u2, y <u2, p u1), the samples one after another as the datasets "
+    "yield them; offsets [N+1] int64, sample i = events[offsets[i]:offsets[i+1]]; "
+    "labels [N] int64 (index into classes); split [N] uint8 (0 train, 1 test); "
+    "source [N] path relative to the raw root; row [N] labels csv row (-1: none); "
+    "n_events [N] events stored"
+)
+_FRAME_LAYOUT = (
+    "frames [N, T, 2, h, w] float32 (channel 0 OFF, 1 ON; counts binned then resized); "
+    "labels [N] int64 (index into classes); split [N] uint8 (0 train, 1 test); "
+    "source [N] path relative to the raw root; row [N] labels csv row (-1: none); "
+    "n_events [N] events binned"
+)

@@ -15,7 +15,7 @@ from ..datasets import SPLIT_PROTOCOLS
 from ..datasets.folder import folder_sensor, scan_folder
 from ..datasets.registry import SPLIT_CODES, Source, SourceSample, blocks_of, get_source
 from ..errors import ConfigError
-from ..events import Sensor
+from ..events import EVENT_DTYPE, Sensor
 from ..frames.binning import SPLIT_BY
 from ..io.datasets import DatasetInfo
 
@@ -34,8 +34,10 @@ __all__ = [
 
 FORMAT_VERSION = 1
 COMPRESSIONS = ("bitshuffle-lz4", "lzf", "gzip", "none")
+STORES = ("frames", "events")
 GZIP_LEVEL = 4
 FRAME_DTYPE = "float32"  # resized values such as 3/64 or 9/49 need float32 to stay exact
+_FRAME_ONLY = ("time_steps", "split_by", "size")  # options an event cache does not have
 # Options only some sources use; absent from to_dict() when unset, so older hashes hold.
 _SOURCE_OPTIONS = ("sensor_size", "classes", "test_fraction")
 # Which of the split options each source reads; the others are reset to their defaults.
@@ -91,6 +93,9 @@ class CacheOptions:
         sensor_size: ``(width, height)`` of a ``folder`` source.
         classes: class names of a ``folder`` source (its class folders, sorted).
         test_fraction: share of each class drawn for test in a ``folder`` without train/test.
+        store: ``frames`` (binned and resized) or ``events`` (each sample's events as the
+            datasets yield them; time_steps, split_by and size are then not part of the build,
+            see docs/preprocess.md, "Event caches").
     """
 
     dataset: str
@@ -103,8 +108,11 @@ class CacheOptions:
     sensor_size: tuple[int, int] | None = None
     classes: tuple[str, ...] | None = None
     test_fraction: float | None = None
+    store: str = "frames"
 
     def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ConfigError(f"store must be one of {STORES}, got {self.store!r}")
         source = get_source(self.dataset)
         if not isinstance(self.time_steps, int) or self.time_steps < 1:
             raise ConfigError(f"time_steps must be a positive int, got {self.time_steps!r}")
@@ -179,13 +187,20 @@ class CacheOptions:
                 options[key] = list(options[key])
         if isinstance(self.size, tuple):
             options["size"] = list(self.size)
-        return {
-            **options,
+        fixed = {
             "sensor": list(self.info.sensor),
-            "frame_dtype": FRAME_DTYPE,
-            "resize": "antialiased bilinear (torchvision Resize(size, antialias=True))",
             "compression_opts": GZIP_LEVEL if self.compression == "gzip" else None,
             "format_version": FORMAT_VERSION,
+        }
+        if self.store == "events":  # binning happens in the loader: not part of the build
+            options = {k: v for k, v in options.items() if k not in _FRAME_ONLY}
+            return {**options, **fixed, "event_dtype": [list(d) for d in EVENT_DTYPE.descr]}
+        del options["store"]  # frame caches keep the hashes they had before event caches
+        return {
+            **options,
+            **fixed,
+            "frame_dtype": FRAME_DTYPE,
+            "resize": "antialiased bilinear (torchvision Resize(size, antialias=True))",
         }
 
     def hash(self) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import CacheError, CacheMismatchError
 from ..events import Sensor
+from .events import check_event_layout
 from .identity import check_build
 from .options import CacheOptions, manifest_changes, parse_size, size_hw
 
@@ -84,6 +85,7 @@ class CacheMeta:
     skipped: list = field(repr=False)
     stale: list[str] | None = None
     build_id: str | None = None
+    store: str = "frames"  # or "events": then time_steps, size are 0 and split_by is ""
 
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
@@ -124,20 +126,25 @@ def open_cache(
             f"{path} was built with other options: "
             f"{describe_options_difference(h['options'], expected.to_dict())}"
         )
+    store = h.get("store", "frames")
+    sensor = Sensor(*h["sensor"])
     with h5py.File(path, "r") as f:
         check_build(path, h.get("build_id"), f.attrs)  # the header and the data of one build
-        missing = [name for name in _REQUIRED if name not in f]
+        required = _REQUIRED if store == "frames" else _REQUIRED[1:]
+        missing = [name for name in required if name not in f]
         if missing:
             raise CacheError(f"{path}: missing dataset(s) {missing}")
-        n = f["frames"].shape[0]
-        bad = [name for name in _REQUIRED if f[name].shape[0] != n]
+        n = f[required[0]].shape[0]
+        bad = [name for name in required if f[name].shape[0] != n]
         if bad:
-            raise CacheError(f"{path}: datasets {bad} do not have the {n} rows of frames")
-        sensor = Sensor(*h["sensor"])
-        size = parse_size(np.asarray(h["size"]).tolist())
-        shape = (h["time_steps"], sensor.polarities, *size_hw(size))
-        if f["frames"].shape[1:] != shape:
-            raise CacheError(f"{path}: frames are {f['frames'].shape[1:]}, attrs say {shape}")
+            raise CacheError(f"{path}: datasets {bad} do not have the {n} rows of {required[0]}")
+        size = parse_size(np.asarray(h["size"]).tolist()) if store == "frames" else 0
+        if store == "events":
+            check_event_layout(path, f, n)
+        else:
+            shape = (h["time_steps"], sensor.polarities, *size_hw(size))
+            if f["frames"].shape[1:] != shape:
+                raise CacheError(f"{path}: frames are {f['frames'].shape[1:]}, attrs say {shape}")
         split = f["split"][:]
     stale = None
     root = Path(raw_root) if raw_root is not None else Path(h.get("raw_root", ""))
@@ -147,8 +154,8 @@ def open_cache(
         path=path,
         dataset=h["dataset"],
         classes=tuple(h["classes"]),
-        time_steps=int(h["time_steps"]),
-        split_by=h["split_by"],
+        time_steps=int(h.get("time_steps", 0)),
+        split_by=h.get("split_by", ""),
         size=size,
         sensor=sensor,
         compression=h["compression"],
@@ -163,6 +170,7 @@ def open_cache(
         skipped=h["skipped"],
         stale=stale,
         build_id=h.get("build_id"),
+        store=store,
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import CacheError, CacheMismatchError, FormatError
 from .build import compute_block
+from .events import copy_event_rows
 from .identity import check_build, new_build_id
 from .layout import SAMPLE_DATASETS, create_layout, write_attrs
 from .lock import output_lock
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 _BLOCK_BYTES = 8 << 20  # frames held per block of CIFAR10-DVS samples, before compression
 _PARTS_STATE = "state.json"
+_EVENT_BLOCK_SAMPLES = 16  # ~3 MB of events each for CIFAR10-DVS, before compression
 
 
 @dataclass
@@ -59,6 +61,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def _default_block_samples(options: CacheOptions) -> int:
+    if options.store == "events":
+        return _EVENT_BLOCK_SAMPLES
     sample_bytes = 4 * int(np.prod(options.frame_shape))
     return int(max(1, min(64, _BLOCK_BYTES // sample_bytes)))
 
@@ -268,12 +272,16 @@ def _assemble(
     columns = {name: [] for name in SAMPLE_DATASETS}
     with h5py.File(tmp, "w") as g, _OpenInputs(inputs) as opened:
         create_layout(g, options, len(rows), with_index=shard is not None)
-        dst_frames = g["frames"].id
-        zeros = (0,) * len(options.frame_shape)
+        if options.store == "events":
+            copy_event_rows(g, [(k, r) for _, k, r in rows], lambda k: opened.get(k)[0])
+        else:
+            dst_frames = g["frames"].id
+            zeros = (0,) * len(options.frame_shape)
         for n, (_, k, r) in enumerate(rows):
-            frames, values = opened.get(k)
-            mask, chunk = frames.read_direct_chunk((r, *zeros))
-            dst_frames.write_direct_chunk((n, *zeros), chunk, mask)
+            src, values = opened.get(k)
+            if options.store == "frames":
+                mask, chunk = src["frames"].id.read_direct_chunk((r, *zeros))
+                dst_frames.write_direct_chunk((n, *zeros), chunk, mask)
             for name in SAMPLE_DATASETS:
                 columns[name].append(values[name][r])
         if rows:
@@ -307,15 +315,14 @@ class _OpenInputs:
                 name: (f[name].asstr()[:] if name == "source" else f[name][:])
                 for name in SAMPLE_DATASETS
             }
-            self.open[k] = (f, f["frames"].id, values)
-        _, frames, values = self.open[k]
-        return frames, values
+            self.open[k] = (f, values)
+        return self.open[k]
 
     def __enter__(self) -> _OpenInputs:
         return self
 
     def __exit__(self, *exc) -> None:
-        for f, _, _ in self.open.values():
+        for f, _ in self.open.values():
             f.close()
         self.open.clear()
 

@@ -13,6 +13,7 @@ from .augment import DVSAugmentParams as DVSAugmentParams
 from .augment import image_transform as image_transform
 from .dataset import FrameDataset as FrameDataset
 from .encoding import repeat_encode as repeat_encode
+from .event_dataset import EventDataset as EventDataset
 from .event_frames import EventsToFrames as EventsToFrames
 from .event_transforms import EVENT_AUGMENTATIONS as EVENT_AUGMENTATIONS
 from .event_transforms import NDA as NDA
@@ -34,6 +35,7 @@ __all__ = [
     "repeat_encode",
     "ToFrames",
     "EventsToFrames",
+    "EventDataset",
     "EVENT_AUGMENTATIONS",
     "make_event_augmentation",
     "NDA",

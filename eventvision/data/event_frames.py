@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..cache.options import parse_size, size_hw
 from ..errors import ConfigError
 from ..events import DVS128, Sensor
 from ..frames import bin_events, resize_frames
@@ -46,14 +47,14 @@ class EventsToFrames:
         if self.sensor.polarities != 2:
             raise ConfigError(f"sensor {tuple(self.sensor)}: EventsToFrames needs 2 polarities")
         self.time_steps = int(time_steps)
-        self.size = size
+        self.size = parse_size(size)  # an int is a square, as in the frame cache
         self.split_by = split_by
         self.channels = int(channels)
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
         """Frames of one sample; the events are not modified."""
         counts = bin_events(events, self.time_steps, self.split_by, sensor=self.sensor)
-        pair = resize_frames(counts, self.size)  # [T, 2, h, w]
+        pair = resize_frames(counts, size_hw(self.size))  # [T, 2, h, w]
         if self.channels == 2:
             return pair
         out = np.empty((pair.shape[0], 3, *pair.shape[2:]), dtype=np.float32)  # [T, 3, h, w]

@@ -20,7 +20,7 @@ from ..errors import ConfigError, DatasetError
 from ..io.datasets import CIFAR10_DVS, DVS_GESTURE, NCALTECH101, NMNIST, DatasetInfo
 from .atis import NMNIST as NMNISTDataset
 from .atis import NCaltech101
-from .cifar10dvs import CIFAR10DVS
+from .cifar10dvs import CIFAR10DVS, cifar10dvs_fix_orientation
 from .dvsgesture import DVSGesture
 from .folder import read_event_file, scan_folder, split_folder
 
@@ -79,6 +79,8 @@ class Source:
         orient_counts: ``oriented counts [T, P, H, W] -> view indexed by raw (p, y, x)``; raw
             events counted into the view give the frames of the oriented events. None: the
             stored orientation is the one used.
+        orient_events: ``raw events -> oriented events``, the same fix on the events (what an
+            event cache stores); None exactly when ``orient_counts`` is None.
     """
 
     name: str
@@ -86,6 +88,7 @@ class Source:
     read: Callable[[Path], np.ndarray]
     info: DatasetInfo | None
     orient_counts: Callable[[np.ndarray], np.ndarray] | None = None
+    orient_events: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 _SOURCES: dict[str, Source] = {}
@@ -203,6 +206,7 @@ register_source(
         CIFAR10_DVS.reader,
         CIFAR10_DVS,
         orient_counts=_cifar10dvs_raw_view,
+        orient_events=cifar10dvs_fix_orientation,
     )
 )
 register_source(Source("dvs-gesture", _list_dvsgesture, DVS_GESTURE.reader, DVS_GESTURE))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -66,14 +66,17 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
     from ..data import DVSAugment, FrameDataset
 
     spec = pipeline.data
-    if spec.augment not in ("dvs", "none"):
-        raise ConfigError(
-            f"[data] augment {spec.augment!r} is for images; frame caches take dvs or none"
-        )
     path = Path(spec.path)
     if not path.is_file():
         raise CacheError(
             f"{path}: no such cache file; build it with `eventvision preprocess` first"
+        )
+    if _is_event_cache(path):
+        return _event_datasets(pipeline, augment)
+    if spec.augment not in ("dvs", "none"):
+        _refuse_event_augmentation(path, spec.augment)
+        raise ConfigError(
+            f"[data] augment {spec.augment!r} is for images; frame caches take dvs or none"
         )
     # seed=None: augmentation draws from torch's global RNG (per-worker seeded by the loader),
     # which checkpoints save, so a resumed run augments exactly as an uninterrupted one.
@@ -113,6 +116,89 @@ def _size_text(size: int | tuple[int, int]) -> str:
     """``64`` or ``48x64``, as ``--size`` takes it."""
     h, w = size_hw(size)
     return str(h) if h == w else f"{h}x{w}"
+
+
+def _is_event_cache(path: Path) -> bool:
+    """True for a cache written with ``preprocess --store events`` (docs/training.md)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("store", "frames") == "events"
+    except OSError as e:
+        raise CacheError(f"{path}: not a readable HDF5 file ({e})") from None
+
+
+def _refuse_event_augmentation(path: Path, name: str) -> None:
+    """An event augmentation asked of a frame cache: say what to build instead."""
+    from ..data import EVENT_AUGMENTATIONS
+
+    if all(part in EVENT_AUGMENTATIONS for part in name.split("+")):
+        raise ConfigError(
+            f"[data] augment {name!r} is an event augmentation, but {path} is a frame cache; "
+            "build an event cache with `eventvision preprocess ... --store events`"
+        )
+
+
+class _TorchDrawn:
+    """An event transform whose generator is drawn from torch's RNG for every sample.
+
+    As `DVSAugment(seed=None)`: torch's RNG is seeded per run, per epoch and per worker by the
+    trainer and saved in checkpoints, so a resumed run augments exactly as an uninterrupted one.
+    """
+
+    def __init__(self, transform: Callable[..., Any]) -> None:
+        self.transform = transform
+
+    def __call__(self, events: Any) -> Any:
+        import numpy as np
+        import torch
+
+        seed = int(torch.randint(0, 2**62, ()))
+        return self.transform(events, np.random.default_rng(seed))
+
+    def __repr__(self) -> str:
+        return f"{self.transform!r} (drawn from torch's RNG)"
+
+
+def _event_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+    """Train and test EventDatasets binned to the pipeline's T and size; event augmentation.
+
+    ``[data] augment`` names an event augmentation (`make_event_augmentation`: nda, eventdrop,
+    flip+eventdrop, ...) or none; its randomness comes from torch's RNG (`_TorchDrawn`).
+    """
+    from ..cache.reader import check_sources
+    from ..data import EventDataset, make_event_augmentation
+
+    spec, path = pipeline.data, Path(pipeline.data.path)
+    if spec.augment == "dvs":
+        raise ConfigError(
+            f"[data] augment 'dvs' is a frame augmentation; {path} is an event cache: name an "
+            "event augmentation (nda, eventdrop, ...) or none"
+        )
+    binning = {"time_steps": spec.time_steps, "size": spec.size, "channels": spec.channels}
+    train = EventDataset(path, "train", **binning)
+    if spec.augment != "none":  # validated even when not used (evaluation)
+        transform = _TorchDrawn(make_event_augmentation(spec.augment, train.sensor))
+        train.event_transform = transform if augment else None
+    test = EventDataset(path, "test", **binning)
+    if test.build_id != train.build_id:
+        raise CacheError(f"{path} was rebuilt while it was being opened; run again")
+    check_sources(
+        path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
+        allow_stale=_ALLOW_STALE.get(),
+    )  # fmt: skip
+    cached = train.attrs.get("dataset")
+    if spec.dataset and cached != spec.dataset:
+        raise CacheMismatchError(
+            f"{path}: cache holds dataset {cached!r}, pipeline {pipeline.name!r} expects "
+            f"{spec.dataset!r}"
+        )
+    if len(train) == 0 or len(test) == 0:
+        raise CacheError(
+            f"{path}: {len(train)} train and {len(test)} test samples; both splits are needed"
+        )
+    return train, test, list(train.classes)
 
 
 def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, list[str]]:

@@ -56,7 +56,7 @@ class DataSpec:
     time_steps: int = 16
     size: int | tuple[int, int] = 64  # N (square) or [height, width]; "HxW" on the command line
     channels: int = 3
-    augment: str = "none"  # "dvs", "none", or a RandAugment string such as "rand-m7-n1-mstd0.5"
+    augment: str = "none"  # "dvs", "none", an event augmentation ("nda") or "rand-m7-n1-..."
     normalize: str = "none"  # "none", "cifar10", "cifar100" or "imagenet"
     crop_scale: tuple[float, ...] = (1.0, 1.0)  # RandomResizedCrop area range; (1, 1) = resize
     crop_ratio: tuple[float, ...] = (3 / 4, 4 / 3)  # RandomResizedCrop aspect range (timm's)

@@ -1,0 +1,155 @@
+"""The event cache: each sample's events, ragged in one HDF5 dataset, and its per-worker reader.
+
+Layout (``store = "events"``, see docs/preprocess.md, "Event caches"): ``events [E]``
+``EVENT_DTYPE`` (t, x, y, p) chunked and compressed, the samples one after another in cache
+order; ``offsets [N + 1]`` int64, sample i being ``events[offsets[i]:offsets[i + 1]]``; then
+the per-sample datasets of every cache (labels, split, source, row, n_events). The writer's
+plan, blocks, parts, resume, shards, lock, build id and atomic rename are the frame cache's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import CacheError
+from ..events import EVENT_DTYPE
+from .identity import check_build, read_build_id
+
+__all__ = [
+    "EVENT_CHUNK",
+    "create_event_layout",
+    "write_event_samples",
+    "copy_event_rows",
+    "check_event_layout",
+    "EventCacheReader",
+]
+
+EVENT_CHUNK = 1 << 15  # events per HDF5 chunk: ~420 KiB before compression
+
+
+def create_event_layout(f: h5py.File, compression: dict, n_samples: int, n_events: int) -> None:
+    """Create ``events [n_events]`` and ``offsets [n_samples + 1]`` (the per-sample rest apart)."""
+    f.create_dataset(
+        "events",
+        shape=(n_events,),
+        maxshape=(None,),
+        dtype=EVENT_DTYPE,
+        chunks=(EVENT_CHUNK,),
+        **compression,
+    )
+    f.create_dataset("offsets", shape=(n_samples + 1,), dtype=np.int64)
+
+
+def write_event_samples(f: h5py.File, samples: Sequence[np.ndarray]) -> None:
+    """Store ``samples`` (one events array each) into a layout made for exactly them."""
+    offsets = np.zeros(len(samples) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in samples], out=offsets[1:])
+    if f["events"].shape[0] != offsets[-1]:
+        f["events"].resize((int(offsets[-1]),))
+    if offsets[-1]:
+        f["events"][...] = np.concatenate([s.astype(EVENT_DTYPE, copy=False) for s in samples])
+    f["offsets"][...] = offsets
+
+
+def copy_event_rows(
+    dst: h5py.File, rows: Sequence[tuple[int, int]], source: Callable[[int], h5py.File]
+) -> None:
+    """Fill ``dst``'s event layout with row ``r`` of input ``source(k)`` for each ``(k, r)``."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    spans = []
+    for n, (k, r) in enumerate(rows):
+        lo, hi = (int(v) for v in source(k)["offsets"][r : r + 2])
+        spans.append((k, lo, hi))
+        offsets[n + 1] = offsets[n] + hi - lo
+    dst["events"].resize((int(offsets[-1]),))
+    for n, (k, lo, hi) in enumerate(spans):
+        if hi > lo:
+            dst["events"][offsets[n] : offsets[n + 1]] = source(k)["events"][lo:hi]
+    dst["offsets"][...] = offsets
+
+
+def check_event_layout(path: str | os.PathLike, f: h5py.File, n_samples: int) -> None:
+    """Raise CacheError unless ``f`` holds a consistent event layout of ``n_samples`` samples."""
+    for name in ("events", "offsets"):
+        if name not in f:
+            raise CacheError(f"{path}: event cache without the {name!r} dataset")
+    if f["events"].dtype != EVENT_DTYPE:
+        raise CacheError(f"{path}: events have dtype {f['events'].dtype}, expected {EVENT_DTYPE}")
+    offsets = f["offsets"][:]
+    if offsets.shape != (n_samples + 1,):
+        raise CacheError(f"{path}: offsets {offsets.shape}, expected ({n_samples + 1},)")
+    ends_ok = offsets[0] == 0 and offsets[-1] == f["events"].shape[0]
+    if not ends_ok or np.any(np.diff(offsets) < 0):
+        raise CacheError(
+            f"{path}: offsets are not a non-decreasing run from 0 to the "
+            f"{f['events'].shape[0]} events stored"
+        )
+    if "n_events" in f and not np.array_equal(np.diff(offsets), f["n_events"][:]):
+        raise CacheError(f"{path}: offsets disagree with n_events")
+
+
+class EventCacheReader:
+    """Reads the events of one row of an event cache; opens the file lazily, once per process.
+
+    The build id is read when the reader is made and checked on every (re)open, as
+    `FrameDataset` does, so events and labels never come from two builds.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            with h5py.File(self.path, "r") as f:
+                self.build_id = read_build_id(f.attrs)
+                if f.attrs.get("store", "frames") != "events":
+                    raise CacheError(
+                        f"{self.path}: a frame cache, not an event cache "
+                        "(build one with `eventvision preprocess ... --store events`)"
+                    )
+                n = f["labels"].shape[0]
+                check_event_layout(self.path, f, n)
+                self.offsets = f["offsets"][:]
+        except OSError as e:
+            raise CacheError(f"{self.path}: not a readable HDF5 file ({e})") from None
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def _events(self) -> h5py.Dataset:
+        # A handle inherited through fork is not safe: reopen in each process, same build only.
+        if self._h5 is None or self._pid != os.getpid():
+            try:
+                h5 = h5py.File(self.path, "r")
+            except OSError as e:
+                raise CacheError(f"{self.path}: cannot reopen the cache ({e})") from None
+            try:
+                check_build(self.path, self.build_id, h5.attrs)
+            except CacheError:
+                h5.close()
+                raise
+            self._h5, self._pid = h5, os.getpid()
+        return self._h5["events"]
+
+    def read(self, row: int) -> np.ndarray:
+        """The events of sample ``row`` (cache order), a fresh ``EVENT_DTYPE`` array."""
+        lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
+        if hi == lo:
+            return np.empty(0, dtype=EVENT_DTYPE)
+        return self._events()[lo:hi]
+
+    def close(self) -> None:
+        """Close this process's handle (it reopens on the next read)."""
+        if self._h5 is not None and self._pid == os.getpid():
+            self._h5.close()
+        self._h5 = self._pid = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_h5"] = state["_pid"] = None
+        return state

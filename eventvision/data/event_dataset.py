@@ -1,0 +1,141 @@
+"""EventDataset: frames binned in the loader from an event cache, with event augmentation.
+
+The event cache (`eventvision preprocess ... --store events`) holds each sample's events as the
+datasets yield them; this Dataset reads one sample's events (`eventvision.cache.events`), runs
+an optional event transform, and bins and resizes them with the frame cache's kernels
+(`EventsToFrames`), so time steps, size and binning change without rebuilding anything. See
+docs/data.md ("Event caches in the loader").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..cache.events import EventCacheReader
+from ..cache.reader import open_cache
+from ..errors import CacheError, ConfigError
+from .dataset import SPLITS
+from .event_frames import EventsToFrames
+
+__all__ = ["EventDataset"]
+
+
+class EventDataset(Dataset):
+    """`(float32 [T, C, h, w], int label)` of one split of an event cache, binned per item.
+
+    Args:
+        cache: the event cache file.
+        split: "train" or "test".
+        time_steps, size, split_by: the binning, as `eventvision preprocess` takes them.
+        channels: 3 appends OFF+ON (as `FrameDataset`); 2 gives the pair.
+        transform: called on the float32 `[T, 2, h, w]` tensor before the third channel is
+            appended, as in `FrameDataset`.
+        event_transform: called on the sample's structured events before binning (e.g.
+            `make_event_augmentation("nda", sensor)`).
+        target_transform: called on the int label.
+
+    For the same options the frames equal a frame cache's through `FrameDataset`, bit for bit.
+    """
+
+    def __init__(
+        self,
+        cache: str | os.PathLike,
+        split: Literal["train", "test"] = "train",
+        time_steps: int = 16,
+        size: int = 64,
+        split_by: Literal["number", "time"] = "number",
+        channels: Literal[2, 3] = 3,
+        transform: Callable[[Tensor], Tensor] | None = None,
+        event_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise ConfigError(f"split={split!r}: expected one of {list(SPLITS)}")
+        if channels not in (2, 3):
+            raise ConfigError(f"channels={channels!r}: expected 2 (OFF, ON) or 3 (OFF, ON, OFF+ON)")
+        self.path = Path(cache)
+        meta = open_cache(self.path, check_sources=False)
+        if meta.store != "events":
+            raise CacheError(
+                f"{self.path}: a frame cache; EventDataset reads event caches "
+                "(`eventvision preprocess ... --store events`), FrameDataset reads this one"
+            )
+        self._reader = EventCacheReader(self.path)
+        if self._reader.build_id != meta.build_id:
+            raise CacheError(f"{self.path} was rebuilt while it was being opened; open it again")
+        self.build_id = meta.build_id
+        self.sensor = meta.sensor
+        self.split, self.channels = split, int(channels)
+        self.to_frames = EventsToFrames(time_steps, size, split_by, 2, meta.sensor)
+        self.transform, self.event_transform = transform, event_transform
+        self.target_transform = target_transform
+        with h5py.File(self.path, "r") as f:
+            self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            labels, split_codes = f["labels"][:].astype(np.int64), f["split"][:]
+        self.classes: list[str] = [str(c) for c in json.loads(self.attrs.get("classes", "[]"))]
+        self._rows = np.flatnonzero(split_codes == SPLITS[split])
+        self.targets = labels[self._rows]
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        self.sample_shape = (int(time_steps), 2, int(height), int(width))  # [T, 2, h, w]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def events(self, index: int) -> np.ndarray:
+        """The stored events of item ``index`` (before any event transform)."""
+        n = len(self._rows)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} samples")
+        return self._reader.read(int(self._rows[index]))
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Any]:
+        events = self.events(index)
+        if self.event_transform is not None:
+            events = self.event_transform(events)
+        frames = torch.from_numpy(self.to_frames(events))  # [T, 2, h, w]
+        if self.transform is not None:
+            frames = self.transform(frames)
+        if self.channels == 3:
+            frames = torch.cat([frames, frames.sum(dim=1, keepdim=True)], dim=1)  # [T, 3, h, w]
+        target: Any = int(self.targets[index])
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return frames, target
+
+    def close(self) -> None:
+        """Close this process's file handle (it reopens on the next item)."""
+        self._reader.close()
+
+    def __repr__(self) -> str:
+        t, _, h, w = self.sample_shape
+        lines = [
+            f"{type(self).__name__}(",
+            f"    path={str(self.path)!r}, split={self.split!r}, length={len(self)},",
+            f"    sample=[T={t}, C={self.channels}, h={h}, w={w}], classes={len(self.classes)},",
+            f"    binning={self.to_frames!r},",
+        ]
+        if self.event_transform is not None:
+            lines.append(f"    event_transform={self.event_transform!r},")
+        if self.transform is not None:
+            lines.append(f"    transform={self.transform!r},")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute as a plain Python value."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
