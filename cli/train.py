@@ -387,9 +387,18 @@ def models() -> None:
 )
 @click.option("--epochs", type=int, help="Training epochs.  [default: 12, tiny 1]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of data and training.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Live progress bars on stderr.  [default: on when stderr is a terminal]",
+)
 def quickstart(
-    out: Path, tiny: bool, per_class: int | None, epochs: int | None, seed: int, progress: bool
+    out: Path,
+    tiny: bool,
+    per_class: int | None,
+    epochs: int | None,
+    seed: int,
+    progress: bool | None,
 ) -> None:
     """Synthesise CIFAR10-DVS-like data, cache it, train a small SpikingResformer, evaluate it.
 
@@ -399,6 +408,6 @@ def quickstart(
     from eventvision.train.quickstart import quickstart as run_quickstart
 
     result = run_quickstart(
-        out, tiny=tiny, per_class=per_class, epochs=epochs, seed=seed, progress=progress
+        out, tiny=tiny, per_class=per_class, epochs=epochs, seed=seed, progress=_progress(progress)
     )
     click.echo(result.table)
