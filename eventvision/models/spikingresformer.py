@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.encoding import repeat_encode
 from ..errors import CheckpointError, ConfigError
 from ._torchfile import check_torch_file
+from .encoding import repeat_encode
 from .layers import ATTENTION_BACKENDS, BN, DSSA, GWFFN, DownsampleLayer, MultiStepConv2d
 from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedPLIF, neuron_factory
 
