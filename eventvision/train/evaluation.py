@@ -16,7 +16,7 @@ from ..errors import CheckpointError, ConfigError
 from ._data import build_datasets
 from .checkpoint import check_state_dict, load_checkpoint
 from .config import Pipeline, pipeline_from_dict
-from .loop import _distributed, _EpochContext, _firing_rates, _run_epoch
+from .loop import _distributed, _dssa_rate_estimates, _EpochContext, _run_epoch
 from .model_setup import _num_classes, build_model
 from .rundir import BEST_CKPT, LAST_CKPT
 from .schedule import seed_everything
@@ -28,8 +28,9 @@ __all__ = ["EvalResult", "evaluate"]
 class EvalResult:
     """Held-out metrics: loss (plain cross-entropy), top-1/top-5 (%), firing rates, energy.
 
-    ``firing_rates`` are measured per neuron layer when ``energy`` was asked for, otherwise the
-    DSSA firing-rate buffers (the model's own running estimates).
+    ``firing_rates``: with ``energy``, the rates measured per neuron layer (``measure_energy``);
+    without it, the DSSA rate estimates (the model's running buffers, by buffer name), which
+    is also what ``metrics.jsonl`` calls ``firing_rates`` (docs/training.md, "Runs").
     """
 
     loss: float
@@ -112,7 +113,7 @@ def evaluate(
         ctx = _EpochContext(device=info.device, info=info, progress=progress, desc="evaluate")
         stats = _run_epoch(model, loader, ctx)
         report: dict[str, Any] = {}
-        rates = _firing_rates(model)  # the DSSA buffers: estimated rates
+        rates = _dssa_rate_estimates(model)  # the DSSA buffers: estimated rates
         if energy:
             report, rates = _energy_report(model, loader, info.device)
     result = EvalResult(

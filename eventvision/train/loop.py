@@ -158,7 +158,7 @@ def _progress_bar(loader: DataLoader, ctx: _EpochContext) -> Any:
     return tqdm(loader, desc=ctx.desc, leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
-def _firing_rates(model: nn.Module) -> dict[str, float]:
+def _dssa_rate_estimates(model: nn.Module) -> dict[str, float]:
     """The DSSA firing-rate buffers (estimated rates), averaged over heads, by buffer name."""
     inner = getattr(model, "module", model)
     return {

@@ -18,7 +18,7 @@ from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_state_dict, rn
 from .config import Pipeline, pipeline_dict
 from .distributed import DistInfo
 from .logs import RunLog, dumps_strict
-from .loop import _firing_rates
+from .loop import _dssa_rate_estimates
 from .options import global_batch_note
 
 CONFIG_FILE = "pipeline.toml"
@@ -172,7 +172,7 @@ def _metrics_row(
         "epoch_time_s": seconds,
         "train_samples_per_s": tr["samples_per_s"],
         "test_samples_per_s": te["samples_per_s"],
-        "firing_rates": _firing_rates(model),
+        "firing_rates": _dssa_rate_estimates(model),
     }
 
 
