@@ -22,12 +22,18 @@ from .event_transforms import EventDrop as EventDrop
 from .event_transforms import event_mix as event_mix
 from .event_transforms import make_event_augmentation as make_event_augmentation
 from .interop import ToFrames as ToFrames
+from .loader import EpochSampler as EpochSampler
+from .loader import epoch_seed as epoch_seed
 from .loader import make_loader as make_loader
+from .loader import set_loader_epoch as set_loader_epoch
 from .static import StaticImageDataset as StaticImageDataset
 
 __all__ = [
     "FrameDataset",
+    "EpochSampler",
+    "epoch_seed",
     "make_loader",
+    "set_loader_epoch",
     "DVSAugment",
     "DVSAugmentParams",
     "StaticImageDataset",

@@ -5,7 +5,7 @@ tonic dataset's events go through `eventvision.frames.bin_events` as they are. `
 that binning (and the paper's resize) for `tonic.transforms.Compose`. Where tonic's own
 `ToFrame` differs: by number it drops the `N mod T` remainder, by time it drops the events at
 or after `t_0 + T*dt` (always the last one); eventvision puts both in the last frame, as
-spikingjelly does (see FORMATS.md).
+spikingjelly does (see docs/data.md).
 """
 
 from __future__ import annotations

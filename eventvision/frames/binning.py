@@ -1,4 +1,4 @@
-"""Time binning of an event stream into ``[T, 2, H, W]`` count frames (FORMATS.md semantics)."""
+"""Time binning of an event stream into ``[T, 2, H, W]`` count frames (docs/preprocess.md)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from .encoding import repeat_encode as repeat_encode
 from .energy import EnergyReport as EnergyReport
 from .energy import firing_rates as firing_rates
 from .energy import measure_energy as measure_energy
@@ -33,4 +34,5 @@ __all__ = [
     "make_neuron",
     "measure_energy",
     "register_model",
+    "repeat_encode",
 ]

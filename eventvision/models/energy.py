@@ -1,6 +1,6 @@
 """Firing rates, synaptic operations (SOPs) and the paper's energy estimate.
 
-Conventions (those of the official ``SOPMonitor``, PAPER.md "Energy"):
+Conventions (those of the official ``SOPMonitor``; docs/models.md, "Energy"):
 
 * SOPs are counted in eval mode on every conv, linear and DSSA matmul except the modules in
   ``model.skip`` (the first, real-valued conv ``prologue.0`` and the ``classifier``):
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +88,33 @@ def _conv_sops(conv: nn.Conv2d, x: torch.Tensor) -> float:
     return float(fanin.sum()) * (conv.out_channels // g)
 
 
+def _linear_sops(linear: nn.Linear, x: torch.Tensor) -> float:
+    """Each input value times its fan-out (``out_features``)."""
+    return float(x.double().sum()) * linear.out_features
+
+
+def _matmul_sops(left: torch.Tensor, right: torch.Tensor) -> float:
+    """``(ones_like(left) @ right).sum()`` for a matmul with a spike right operand."""
+    batch = torch.broadcast_shapes(left.shape[:-2], right.shape[:-2])
+    factor = math.prod(batch) / max(1, math.prod(right.shape[:-2]))
+    return float(right.double().sum()) * left.shape[-2] * factor
+
+
+def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+    """The SOP count of one forward call, by module type (the one SOP counter)."""
+    if isinstance(module, nn.Conv2d):
+        return _conv_sops(module, inputs[0])
+    if isinstance(module, nn.Linear):
+        return _linear_sops(module, inputs[0])
+    if isinstance(module, SpikingMatmul):
+        return _matmul_sops(*inputs)
+    raise TypeError(f"no SOP rule for {type(module).__name__}")
+
+
+def _counts_sops(m: nn.Module) -> bool:
+    return isinstance(m, (nn.Conv2d, nn.Linear, SpikingMatmul))
+
+
 def _is_neuron(m: nn.Module) -> bool:
     return isinstance(m, (FusedLIF, BaseNode))
 
@@ -101,6 +130,95 @@ def _batches(data) -> Iterable[torch.Tensor]:
         yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
+@dataclass
+class _Counts:
+    """What the hooks accumulate: SOPs and spikes per layer, DSSA head sums, first-conv MACs."""
+
+    sops: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    spikes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
+    dssa: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    first_conv_macs: float = 0.0
+
+    def sop_hook(self, name: str):
+        def hook(mod, inp, out):
+            self.sops[name] += _layer_sops(mod, inp)
+
+        return hook
+
+    def neuron_hook(self, name: str):
+        def hook(mod, inp, out):
+            acc = self.spikes[name]  # [spike sum, value count]
+            acc[0] += float(out.double().sum())
+            acc[1] += out.numel()
+
+        return hook
+
+    def dssa_hook(self, name: str, key: str, heads: int):
+        def hook(mod, inp, out):
+            r = out.reshape(*out.shape[:2], heads, -1).double()  # [T, B, heads, ...]
+            acc = self.dssa.setdefault(name, {})
+            acc[key] = acc.get(key, 0) + r.sum((0, 1, 3))
+            acc[key + "_n"] = acc.get(key + "_n", 0) + r[:, :, 0].numel()
+
+        return hook
+
+    def first_conv_hook(self, mod, inp, out) -> None:
+        k = math.prod(mod.kernel_size) * mod.in_channels // mod.groups
+        self.first_conv_macs += float(out.numel()) * k
+
+
+def _module_hooks(name: str, m: nn.Module, counts: _Counts) -> list[tuple[nn.Module, Any]]:
+    """The (module, hook) pairs that count ``m``: SOPs, spikes, or DSSA head rates."""
+    pairs: list[tuple[nn.Module, Any]] = []
+    if _counts_sops(m):
+        pairs.append((m, counts.sop_hook(name)))
+    elif _is_neuron(m):
+        pairs.append((m, counts.neuron_hook(name)))
+    if isinstance(m, DSSA):
+        pairs.append((m.activation_in, counts.dssa_hook(name, "x", m.num_heads)))
+        pairs.append((m.activation_attn, counts.dssa_hook(name, "attn", m.num_heads)))
+    return pairs
+
+
+@contextmanager
+def _counting(model: nn.Module, counts: _Counts) -> Iterator[None]:
+    """Hooks on every counted module (and DSSA on its float path) while inside; then removed."""
+    skip = set(getattr(model, "skip", ()))
+    pairs: list[tuple[nn.Module, Any]] = []
+    backends: dict[nn.Module, str] = {}
+    for name, m in model.named_modules():
+        if name == "prologue.0" and isinstance(m, nn.Conv2d):
+            pairs.append((m, counts.first_conv_hook))
+        if name in skip:
+            continue
+        pairs += _module_hooks(name, m, counts)
+        if isinstance(m, DSSA):
+            backends[m] = m.attention_backend
+            m.attention_backend = "float"  # count the official products
+    handles = [m.register_forward_hook(hook) for m, hook in pairs]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, b in backends.items():
+            m.attention_backend = b
+
+
+def _dssa_rates(model: nn.Module, dssa: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any]:
+    """Per DSSA block and head: the firing-rate buffers beside the measured rates."""
+    out = {}
+    for name, acc in dssa.items():
+        m = model.get_submodule(name)
+        out[name] = {
+            "buffer_x": m.firing_rate_x.flatten().tolist(),
+            "measured_x": (acc["x"] / acc["x_n"]).tolist(),
+            "buffer_attn": m.firing_rate_attn.flatten().tolist(),
+            "measured_attn": (acc["attn"] / acc["attn_n"]).tolist(),
+        }
+    return out
+
+
 @torch.no_grad()
 def measure_energy(model: nn.Module, data, max_batches: int | None = None) -> EnergyReport:
     """Per-layer firing rates, SOPs and energy of ``model`` on a batch or a loader.
@@ -113,113 +231,29 @@ def measure_energy(model: nn.Module, data, max_batches: int | None = None) -> En
     Returns:
         An :class:`EnergyReport`. The model is left in eval mode with its neurons reset.
     """
-    skip = set(getattr(model, "skip", ()))
     model.eval()
     functional.reset_net(model)
-    sops: dict[str, float] = defaultdict(float)
-    spikes: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # name -> [sum, count]
-    dssa_sums: dict[str, dict[str, torch.Tensor]] = {}
-    first_conv_macs = 0.0
-    handles = []
-
-    def conv_hook(name):
-        def hook(mod, inp, out):
-            sops[name] += _conv_sops(mod, inp[0])
-
-        return hook
-
-    def linear_hook(name):
-        def hook(mod, inp, out):
-            sops[name] += float(inp[0].double().sum()) * mod.out_features
-
-        return hook
-
-    def matmul_hook(name):
-        def hook(mod, inp, out):
-            left, right = inp
-            batch = torch.broadcast_shapes(left.shape[:-2], right.shape[:-2])
-            factor = math.prod(batch) / max(1, math.prod(right.shape[:-2]))
-            sops[name] += float(right.double().sum()) * left.shape[-2] * factor
-
-        return hook
-
-    def neuron_hook(name):
-        def hook(mod, inp, out):
-            acc = spikes[name]
-            acc[0] += float(out.double().sum())
-            acc[1] += out.numel()
-
-        return hook
-
-    def dssa_hook(name, key, heads):
-        def hook(mod, inp, out):
-            r = out.reshape(*out.shape[:2], heads, -1).double()  # [T, B, heads, ...]
-            acc = dssa_sums.setdefault(name, {})
-            acc[key] = acc.get(key, 0) + r.sum((0, 1, 3))
-            acc[key + "_n"] = acc.get(key + "_n", 0) + r[:, :, 0].numel()
-
-        return hook
-
-    def first_conv_hook(mod, inp, out):
-        nonlocal first_conv_macs
-        k = math.prod(mod.kernel_size) * mod.in_channels // mod.groups
-        first_conv_macs += float(out.numel()) * k
-
-    backends = {}
-    for name, m in model.named_modules():
-        if name == "prologue.0" and isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(first_conv_hook))
-        if name in skip:
-            continue
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook(name)))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook(name)))
-        elif isinstance(m, SpikingMatmul):
-            handles.append(m.register_forward_hook(matmul_hook(name)))
-        elif _is_neuron(m):
-            handles.append(m.register_forward_hook(neuron_hook(name)))
-        if isinstance(m, DSSA):
-            backends[m] = m.attention_backend
-            m.attention_backend = "float"  # count the official products
-            handles.append(m.activation_in.register_forward_hook(dssa_hook(name, "x", m.num_heads)))
-            handles.append(
-                m.activation_attn.register_forward_hook(dssa_hook(name, "attn", m.num_heads))
-            )
+    counts = _Counts()
     images = 0
-    try:
+    with _counting(model, counts):
         for i, x in enumerate(_batches(data)):
             if max_batches is not None and i >= max_batches:
                 break
             model(x)
             functional.reset_net(model)
             images += x.shape[0]
-    finally:
-        for h in handles:
-            h.remove()
-        for m, b in backends.items():
-            m.attention_backend = b
     if images == 0:
         raise ValueError("measure_energy: no batches in data")
-    per_layer = {k: v / images for k, v in sops.items()}
+    per_layer = {k: v / images for k, v in counts.sops.items()}
     total = sum(per_layer.values())
-    dssa_rates = {}
-    for name, acc in dssa_sums.items():
-        m = model.get_submodule(name)
-        dssa_rates[name] = {
-            "buffer_x": m.firing_rate_x.flatten().tolist(),
-            "measured_x": (acc["x"] / acc["x_n"]).tolist(),
-            "buffer_attn": m.firing_rate_attn.flatten().tolist(),
-            "measured_attn": (acc["attn"] / acc["attn_n"]).tolist(),
-        }
-    macs = first_conv_macs / images
+    macs = counts.first_conv_macs / images
     energy = E_AC_PJ * total * 1e-9  # pJ -> mJ
     return EnergyReport(
         images=images,
         sops=total,
         sops_per_layer=per_layer,
-        firing_rates={k: s / max(n, 1) for k, (s, n) in spikes.items()},
-        dssa_rates=dssa_rates,
+        firing_rates={k: s / max(n, 1) for k, (s, n) in counts.spikes.items()},
+        dssa_rates=_dssa_rates(model, counts.dssa),
         first_conv_macs=macs,
         energy_mj=energy,
         energy_with_first_conv_mj=energy + E_MAC_PJ * macs * 1e-9,

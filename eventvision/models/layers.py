@@ -1,7 +1,7 @@
 """SpikingResformer building blocks: multi-step conv/BN, DSSA, GWFFN, downsampling.
 
 Every block takes and returns ``[T, B, C, H, W]``. Module and buffer names follow the
-official implementation (PAPER.md), so its state dicts load strictly.
+official implementation (docs/models.md), so its state dicts load strictly.
 
 Memory: with ``low_memory=True`` (the default) the layers that consume spikes keep them for
 the backward pass as ``torch.bool`` (1 byte instead of 4), and batch norm keeps its output
@@ -189,7 +189,7 @@ def _rate_scale(rate: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class DSSA(nn.Module):
-    """Dual Spike Self-Attention with per-head firing-rate scaling (PAPER.md, "DSSA").
+    """Dual Spike Self-Attention with per-head firing-rate scaling (docs/models.md).
 
     ``lenth`` (the official spelling, kept for the constants) is the number of tokens
     ``(img_size_at_stage // patch_size) ** 2`` fixed at construction; it scales the second

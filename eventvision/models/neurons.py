@@ -5,7 +5,7 @@ that keeps only the input sequence (by reference, usually shared with the layer 
 recomputes the membrane potential in the backward pass, instead of spikingjelly's stored
 potential plus input plus float spikes. Their forward spikes and gradients equal those of
 spikingjelly's ``LIFNode`` / ``ParametricLIFNode`` with the same settings (the equations in
-PAPER.md: charge, fire at ``H >= v_threshold``, hard reset to ``v_reset`` with a detached
+docs/models.md: charge, fire at ``H >= v_threshold``, hard reset to ``v_reset`` with a detached
 reset, ATan surrogate). They subclass spikingjelly's ``MemoryModule``, so one
 ``spikingjelly.activation_based.functional.reset_net(model)`` resets both kinds.
 
@@ -38,7 +38,7 @@ __all__ = ["FusedLIF", "FusedPLIF", "make_neuron", "NEURON_KINDS", "NEURON_IMPLS
 NEURON_KINDS = ("lif", "plif")
 NEURON_IMPLS = ("fused", "spikingjelly")
 
-# Paper defaults (PAPER.md, "Neurons"): tau 2, threshold 1, hard reset to 0, ATan alpha 2.
+# Paper defaults (docs/models.md): tau 2, threshold 1, hard reset to 0, ATan alpha 2.
 _DEFAULTS = {
     "tau": 2.0,
     "decay_input": True,

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.encoding import repeat_encode
 from ..errors import CheckpointError, ConfigError
 from ._torchfile import check_torch_file
+from .encoding import repeat_encode
 from .layers import ATTENTION_BACKENDS, BN, DSSA, GWFFN, DownsampleLayer, MultiStepConv2d
 from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedPLIF, neuron_factory
 
@@ -84,14 +84,7 @@ class ResformerConfig:
                 f"planes={self.planes}, num_heads={self.num_heads}, "
                 f"patch_sizes={self.patch_sizes}, blocks={self.blocks}"
             )
-        for i, (c, h) in enumerate(zip(self.planes, self.num_heads, strict=True)):
-            if c % h:
-                raise ConfigError(f"stage {i}: planes {c} is not divisible by num_heads {h}")
-            if (c * self.ratio) % self.group_size:
-                raise ConfigError(
-                    f"stage {i}: GWFFN width {c * self.ratio} is not divisible by "
-                    f"group_size {self.group_size}"
-                )
+        self._check_widths()
         if self.neuron not in NEURON_KINDS:
             raise ConfigError(f"unknown neuron {self.neuron!r}; valid: {list(NEURON_KINDS)}")
         if self.neuron_impl not in NEURON_IMPLS:
@@ -119,6 +112,17 @@ class ResformerConfig:
                 raise ConfigError(
                     f"img_size {self.img_size} with stem {self.stem!r} leaves {min(hw)} px at "
                     f"stage {i}, smaller than its patch size {p}; use a larger img_size"
+                )
+
+    def _check_widths(self) -> None:
+        """Each stage's planes split into its heads and its GWFFN width into groups."""
+        for i, (c, h) in enumerate(zip(self.planes, self.num_heads, strict=True)):
+            if c % h:
+                raise ConfigError(f"stage {i}: planes {c} is not divisible by num_heads {h}")
+            if (c * self.ratio) % self.group_size:
+                raise ConfigError(
+                    f"stage {i}: GWFFN width {c * self.ratio} is not divisible by "
+                    f"group_size {self.group_size}"
                 )
 
     def _img_hw(self) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -353,22 +353,28 @@ def _coerce_fields(spec: Any, section: str) -> None:
         object.__setattr__(spec, f.name, _coerce(section, f.name, base, value))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# scalar annotation -> (accepts the value, what was expected, conversion)
+_SCALARS: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
+    "bool": (lambda v: isinstance(v, bool), "true or false", lambda v: v),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", lambda v: v),
+    "float": (_is_number, "a number", float),
+    "str": (lambda v: isinstance(v, str), "a string", lambda v: v),
+}
+
+
 def _coerce(section: str, key: str, ann: str, value: Any) -> Any:
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"[{section}] {key} must be {expected}, got {value!r}")
 
-    if ann == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if ann == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        return value
-    if ann == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
-        return float(value)
+    if ann in _SCALARS:
+        accepts, expected, convert = _SCALARS[ann]
+        if not accepts(value):
+            raise bad(expected)
+        return convert(value)
     if ann == "int|tuple[int,int]":  # a frame size: N, "HxW" or [H, W]
         from ..cache.options import parse_size
 
@@ -376,10 +382,6 @@ def _coerce(section: str, key: str, ann: str, value: Any) -> Any:
             return parse_size(value)
         except ConfigError:
             raise bad("N or HxW (e.g. 64 or 48x64)") from None
-    if ann == "str":
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
     if ann.startswith("tuple["):
         item = ann[len("tuple[") :].split(",")[0]
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):

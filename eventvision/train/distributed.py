@@ -9,14 +9,14 @@ Only rank 0 writes logs, metrics and checkpoints.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import Dataset, Sampler
 
+from ..data.loader import EpochSampler as EpochSampler
 from ..errors import ConfigError
 
 __all__ = [
@@ -157,41 +157,6 @@ def barrier(info: DistInfo) -> None:
     """Wait for every process (a no-op in single-process runs)."""
     if info.distributed:
         dist.barrier()
-
-
-class EpochSampler(Sampler[int]):
-    """A shuffled order drawn from ``seed + epoch``, split across ranks like DistributedSampler.
-
-    Every epoch's permutation depends only on (seed, epoch), so a resumed run sees the same
-    batches as an uninterrupted one, and N processes with batch B see together exactly the
-    samples one process with batch N*B sees. The tail that does not fill a global batch is
-    dropped, as the official DVS loaders do (``drop_last=True``).
-    """
-
-    def __init__(
-        self, dataset: Dataset, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
-    ) -> None:
-        self.n = len(dataset)  # type: ignore[arg-type]
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-        self.global_batch = batch_size * world_size
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose permutation the next iteration yields."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return (self.n // self.global_batch) * self.batch_size
-
-    def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
-        used = (self.n // self.global_batch) * self.global_batch
-        # global batch k holds order[k*G:(k+1)*G]; this rank takes every world_size-th of it
-        return iter(order[self.rank : used : self.world_size])
 
 
 def shard_indices(n: int, info: DistInfo) -> list[int]:

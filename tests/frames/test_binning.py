@@ -1,4 +1,4 @@
-"""bin_events: the semantics of FORMATS.md, golden values, and spikingjelly's frames."""
+"""bin_events: the semantics of docs/preprocess.md, golden values, and spikingjelly's frames."""
 
 from __future__ import annotations
 

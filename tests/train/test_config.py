@@ -6,7 +6,7 @@ from eventvision.errors import ConfigError
 from eventvision.train import list_pipelines, load_pipeline, pipeline_to_toml
 from eventvision.train.config import pipeline_dict, pipeline_from_dict
 
-# The official recipes (PAPER.md): model, T, batch, epochs, lr, weight decay, input size.
+# The official recipes (docs/training.md): model, T, batch, epochs, lr, weight decay, input size.
 PAPER = {
     "imagenet-ti": ("spikingresformer_ti", 4, 32, 320, 1e-3, 0.01, 224),
     "imagenet-s": ("spikingresformer_s", 4, 32, 320, 1e-3, 0.01, 224),

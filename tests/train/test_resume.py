@@ -25,11 +25,11 @@ CHILD = textwrap.dedent(
     torch.set_num_threads(1)
     sys.path.insert(0, sys.argv[1])
     from train.tiny import tiny_pipeline
-    from eventvision.train import train, trainer
+    from eventvision.train import loop, train
 
     cache, run_dir = sys.argv[2], sys.argv[3]
     kill_at_step, settings, resume = int(sys.argv[4]), eval(sys.argv[5]), sys.argv[6] == "resume"
-    step, original = [0], trainer._step
+    step, original = [0], loop._step
 
     def step_then_maybe_hang(*args):
         original(*args)
@@ -38,7 +38,7 @@ CHILD = textwrap.dedent(
             open(run_dir + "/.killme", "w").close()
             time.sleep(600)
 
-    trainer._step = step_then_maybe_hang
+    loop._step = step_then_maybe_hang
     train(tiny_pipeline(cache, **settings), run_dir, resume=resume)
     """
 )

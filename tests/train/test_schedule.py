@@ -12,7 +12,7 @@ from eventvision.train.trainer import _loss, _Mixer, _topk_correct
 
 
 def test_lr_golden_values():
-    # PAPER.md: e < 3: 1e-5 + e(lr - 1e-5)/3; else 1e-5 + (lr - 1e-5)(1 + cos(pi e / epochs))/2
+    # e < 3: 1e-5 + e(lr - 1e-5)/3; else 1e-5 + (lr - 1e-5)(1 + cos(pi e / epochs))/2
     assert lr_at_epoch(0, 5e-4, 300) == pytest.approx(1e-5, rel=1e-12)
     assert lr_at_epoch(1, 5e-4, 300) == pytest.approx(1.7333333333e-4, rel=1e-9)
     assert lr_at_epoch(2, 5e-4, 300) == pytest.approx(3.3666666667e-4, rel=1e-9)

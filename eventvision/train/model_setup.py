@@ -1,0 +1,60 @@
+"""The model a pipeline asks for, its pretrained backbone and its class count."""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from ..errors import ConfigError
+from .checkpoint import check_state_dict, load_checkpoint
+from .config import Pipeline
+
+logger = logging.getLogger(__name__)
+
+
+def build_model(pipeline: Pipeline, num_classes: int | None = None) -> nn.Module:
+    """The pipeline's registered model with the data's size, time steps and channels."""
+    from ..models import create_model
+
+    classes = pipeline.model.num_classes or num_classes
+    if classes is None:
+        raise ConfigError("[model] num_classes is not set and the data does not tell it")
+    return create_model(
+        pipeline.model.name,
+        num_classes=classes,
+        img_size=pipeline.data.size,
+        T=pipeline.data.time_steps,
+        in_channels=pipeline.data.channels,
+        **pipeline.model.overrides(),
+    )
+
+
+def _load_backbone(model: nn.Module, path: str) -> None:
+    """Initialise every weight except the classifier from a checkpoint of the same backbone."""
+    from ..models import load_pretrained
+
+    state = load_checkpoint(path)["model"]
+    check_state_dict(model, state, path, exclude=("classifier",))
+    result = load_pretrained(model, state, exclude=("classifier",))
+    logger.info(
+        "loaded backbone from %s (missing %s, unexpected %s)",
+        path,
+        list(result.missing_keys),
+        list(result.unexpected_keys),
+    )
+
+
+def _freeze_backbone(model: nn.Module) -> None:
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier"))
+
+
+def _num_classes(pipeline: Pipeline, classes: list[str]) -> int:
+    declared = pipeline.model.num_classes
+    if declared is not None and classes and declared != len(classes):
+        raise ConfigError(
+            f"[model] num_classes = {declared}, but the data {pipeline.data.path} has "
+            f"{len(classes)} classes; set --set model.num_classes={len(classes)}"
+        )
+    return declared or len(classes)

@@ -1,0 +1,215 @@
+"""The run folder: its files, the checks before a run writes there, metrics rows, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import CheckpointError, ConfigError
+from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_state_dict, rng_state
+from .config import Pipeline, pipeline_dict
+from .distributed import DistInfo
+from .logs import RunLog, dumps_strict
+from .loop import _dssa_rate_estimates
+from .options import global_batch_note
+
+CONFIG_FILE = "pipeline.toml"
+METRICS_FILE = "metrics.jsonl"
+LAST_CKPT = "last.pt"
+BEST_CKPT = "best.pt"
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The per-epoch rows of a run's ``metrics.jsonl`` (a torn last line is skipped)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def load_run_pipeline(run_dir: str | os.PathLike) -> Pipeline:
+    """The resolved pipeline saved in a run folder."""
+    from .config import load_pipeline
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
+    return load_pipeline(path)
+
+
+# Settings that change how a run executes, not what it computes: a resume may change them.
+_RUNTIME_KEYS = {("data", "workers"), ("train", "device")}
+
+
+def _differences(a: Pipeline, b: Pipeline) -> list[str]:
+    da, db = pipeline_dict(a), pipeline_dict(b)
+    out = []
+    for section in ("data", "model", "train"):
+        for key in da[section]:
+            if (section, key) in _RUNTIME_KEYS:
+                continue
+            if da[section][key] != db[section][key]:
+                out.append(f"{section}.{key} {da[section][key]!r} there, {db[section][key]!r} here")
+    return out
+
+
+def _check_run_dir(
+    run_dir: Path, pipeline: Pipeline, resume: bool, overwrite: bool = False
+) -> dict[str, Any] | None:
+    """Validate the run folder before anything is written; return the checkpoint to resume."""
+    if resume and overwrite:
+        raise ConfigError(
+            f"{run_dir}: --resume continues the run, --overwrite replaces it; pick one"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder")
+    config = run_dir / CONFIG_FILE
+    if not config.is_file():
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            raise ConfigError(
+                f"{run_dir}: folder is not empty and holds no run ({CONFIG_FILE} missing); "
+                "choose another --out"
+            )
+        if resume:
+            raise ConfigError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
+        return None
+    if overwrite:
+        return None  # every check passed: the old run's files go when the new one starts
+    saved = load_run_pipeline(run_dir)
+    diffs = _differences(saved, replace(pipeline, name=saved.name, description=saved.description))
+    if resume:  # a resume may move the data and extend the run (checked by the caller)
+        diffs = [d for d in diffs if not d.startswith(("data.path ", "train.epochs "))]
+    if diffs:
+        raise ConfigError(
+            f"{run_dir}: already holds a different run ({'; '.join(diffs[:3])}); "
+            "choose another --out"
+        )
+    if not resume:
+        done = len(read_metrics(run_dir))
+        raise ConfigError(
+            f"{run_dir}: already holds this run ({done}/{saved.train.epochs} epochs); "
+            f"continue it with --resume {run_dir}, replace it with --overwrite, or choose "
+            "another --out"
+        )
+    last = run_dir / LAST_CKPT
+    if not last.is_file():
+        raise CheckpointError(
+            f"{run_dir}: nothing to resume: no {LAST_CKPT} (no epoch finished); the folder is "
+            "left as it is; start the run again with --overwrite"
+        )
+    return load_checkpoint(last)
+
+
+def _check_epochs(run_dir: Path, ckpt: dict[str, Any], epochs: int) -> None:
+    done = int(ckpt["epoch"])
+    if epochs < done:
+        raise ConfigError(
+            f"{run_dir}: {done} epochs are done; --epochs {epochs} cannot shorten the run "
+            f"(give {done} or more to extend it)"
+        )
+
+
+def _write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = run_dir / f".{METRICS_FILE}.tmp"
+    tmp.write_text("".join(dumps_strict(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, run_dir / METRICS_FILE)
+
+
+def _open_log(run_dir: Path, pipeline: Pipeline, info: DistInfo, start_epoch: int) -> RunLog | None:
+    """Rank 0's run log with its opening lines; ``None`` on other ranks or when no epoch is left."""
+    spec = pipeline.train
+    if not info.is_main or start_epoch >= spec.epochs:
+        return None
+    log = RunLog(run_dir, start_epoch=start_epoch)
+    verb = f"resuming after epoch {start_epoch}" if start_epoch else "starting"
+    log.line(
+        f"{verb}: pipeline {pipeline.name}, model {pipeline.model.name}, data "
+        f"{pipeline.data.path}, {spec.epochs} epochs, device {info.device}, "
+        f"{info.world_size} process(es), batch {spec.batch_size} x {spec.accum_steps} step(s)"
+    )
+    note = global_batch_note(
+        spec.batch_size, info.world_size, spec.accum_steps, spec.paper_global_batch
+    )
+    if note is not None:
+        log.line(note, logging.WARNING)
+    return log
+
+
+def _metrics_row(
+    epoch: int,
+    lr: float,
+    tr: dict[str, float],
+    te: dict[str, float],
+    best: float,
+    seconds: float,
+    model: nn.Module,
+) -> dict[str, Any]:
+    """One ``metrics.jsonl`` row: losses, accuracies, lr, wall time, samples/s, firing rates."""
+    return {
+        "epoch": epoch,
+        "lr": lr,
+        "train_loss": tr["loss"],
+        "train_acc1": tr["acc1"],
+        "train_acc5": tr["acc5"],
+        "test_loss": te["loss"],
+        "test_acc1": te["acc1"],
+        "test_acc5": te["acc5"],
+        "best_acc1": best,
+        "epoch_time_s": seconds,
+        "train_samples_per_s": tr["samples_per_s"],
+        "test_samples_per_s": te["samples_per_s"],
+        "firing_rates": _dssa_rate_estimates(model),
+    }
+
+
+def _checkpoint_payload(
+    pipeline: Pipeline,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    epoch: int,
+    lr: float,
+    best: float,
+    info: DistInfo,
+) -> dict[str, Any]:
+    """Everything an exact resume needs, as plain tensors and containers (the official keys too)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model": model_state_dict(model),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "epoch": epoch + 1,  # completed epochs
+        "best_metric": best,
+        "max_acc1": best,
+        "lr_scheduler": {"epoch": epoch + 1, "lr": lr},
+        "rng": _gather_rng(info),
+        "pipeline": pipeline_dict(pipeline),
+        "arch": pipeline.model.name,
+        "eventvision_version": __version__,
+    }
+
+
+def _gather_rng(info: DistInfo) -> Any:
+    """RNG states of every rank (a list when distributed), for an exact resume."""
+    state = rng_state()
+    if not info.distributed:
+        return state
+    import torch.distributed as dist
+
+    states: list[Any] = [None] * info.world_size
+    dist.all_gather_object(states, state)
+    return states

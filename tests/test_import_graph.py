@@ -1,0 +1,86 @@
+"""The import graph: io -> datasets -> frames -> cache -> data -> train, models beside."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "eventvision"
+BASE = {"events", "errors", "__version__"}  # leaves every stage may use
+LAYER = {"io": 1, "datasets": 2, "synth": 3, "frames": 3, "cache": 4, "data": 5, "train": 6}
+MODELS_USERS = {"data", "train"}  # data re-exports repeat_encode; train builds models
+
+
+def _package_of(path: Path) -> list[str]:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ["eventvision", *parts[:-1]]
+
+
+def _targets(path: Path) -> set[str]:
+    """The eventvision subpackages (or top-level modules) that ``path`` imports."""
+    package, out = _package_of(path), set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                name = base + (node.module.split(".") if node.module else [])
+            else:
+                name = (node.module or "").split(".")
+            if name[0] == "eventvision":
+                out.add(name[1] if len(name) > 1 else node.names[0].name)
+        elif isinstance(node, ast.Import):
+            out |= {a.name.split(".")[1] for a in node.names if a.name.startswith("eventvision.")}
+    return out
+
+
+def _allowed(source: str, target: str) -> bool:
+    if target == source or target in BASE:
+        return True
+    if source == "models":
+        return False
+    if target == "models":
+        return source in MODELS_USERS
+    return source in LAYER and target in LAYER and LAYER[target] < LAYER[source]
+
+
+def test_imports_flow_one_way():
+    stages = [p for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
+    assert {p.name for p in stages} == set(LAYER) | {"models"}  # a new stage needs a place
+    wrong = [
+        f"{path.relative_to(ROOT)} imports eventvision.{target}"
+        for stage in stages
+        for path in sorted(stage.rglob("*.py"))
+        for target in sorted(_targets(path))
+        if not _allowed(stage.name, target)
+    ]
+    assert wrong == []
+
+
+def test_the_rule_catches_a_backward_import():
+    assert not _allowed("cache", "data") and not _allowed("models", "data")
+    assert not _allowed("io", "frames") and _allowed("train", "cache")
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "eventvision, eventvision.io, eventvision.datasets, eventvision.frames",
+        "eventvision.cache, eventvision.synth",
+    ],
+)
+def test_torch_free_packages_stay_torch_free(modules):
+    code = f"import sys, {modules}; assert 'torch' not in sys.modules, 'torch loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_model_does_not_load_the_data_stage():
+    code = (
+        "import sys, eventvision.models; "
+        "bad = [m for m in sys.modules if m.startswith('eventvision.data') or m == 'h5py']; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
