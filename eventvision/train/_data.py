@@ -62,7 +62,6 @@ def build_datasets(pipeline: Pipeline, augment: bool = True) -> tuple[Dataset, D
 
 
 def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
-    from ..cache.reader import check_sources
     from ..data import DVSAugment, FrameDataset
 
     spec = pipeline.data
@@ -83,12 +82,7 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
     transform = DVSAugment(seed=None) if augment and spec.augment == "dvs" else None
     train = FrameDataset(path, "train", channels=spec.channels, transform=transform)
     test = FrameDataset(path, "test", channels=spec.channels)
-    if test.build_id != train.build_id:
-        raise CacheError(f"{path} was rebuilt while it was being opened; run again")
-    check_sources(
-        path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
-        allow_stale=_ALLOW_STALE.get(),
-    )  # fmt: skip
+    _check_splits(pipeline, path, train, test)
     time_steps, _, height, width = train.sample_shape
     if (time_steps, height, width) != (spec.time_steps, *size_hw(spec.size)):
         raise CacheMismatchError(
@@ -98,18 +92,30 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
             f"{_size_text(spec.size)}` or pass --time-steps {time_steps} --size "
             f"{_size_text((height, width))}"
         )
-    cached = train.attrs.get("dataset")
-    if isinstance(cached, str) and spec.dataset and cached != spec.dataset:
+    classes = train.classes or [str(i) for i in range(int(train.targets.max()) + 1)]
+    return train, test, list(classes)
+
+
+def _check_splits(pipeline: Pipeline, path: Path, train: Any, test: Any) -> None:
+    """One build for both splits, sources unchanged, the recipe's dataset, no empty split."""
+    from ..cache.reader import check_sources
+
+    if test.build_id != train.build_id:
+        raise CacheError(f"{path} was rebuilt while it was being opened; run again")
+    check_sources(
+        path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
+        allow_stale=_ALLOW_STALE.get(),
+    )  # fmt: skip
+    cached, expected = train.attrs.get("dataset"), pipeline.data.dataset
+    if isinstance(cached, str) and expected and cached != expected:
         raise CacheMismatchError(
             f"{path}: cache holds dataset {cached!r}, pipeline {pipeline.name!r} expects "
-            f"{spec.dataset!r}"
+            f"{expected!r}"
         )
     if len(train) == 0 or len(test) == 0:
         raise CacheError(
             f"{path}: {len(train)} train and {len(test)} test samples; both splits are needed"
         )
-    classes = train.classes or [str(i) for i in range(int(train.targets.max()) + 1)]
-    return train, test, list(classes)
 
 
 def _size_text(size: int | tuple[int, int]) -> str:
@@ -167,7 +173,6 @@ def _event_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
     ``[data] augment`` names an event augmentation (`make_event_augmentation`: nda, eventdrop,
     flip+eventdrop, ...) or none; its randomness comes from torch's RNG (`_TorchDrawn`).
     """
-    from ..cache.reader import check_sources
     from ..data import EventDataset, make_event_augmentation
 
     spec, path = pipeline.data, Path(pipeline.data.path)
@@ -182,22 +187,7 @@ def _event_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
         transform = _TorchDrawn(make_event_augmentation(spec.augment, train.sensor))
         train.event_transform = transform if augment else None
     test = EventDataset(path, "test", **binning)
-    if test.build_id != train.build_id:
-        raise CacheError(f"{path} was rebuilt while it was being opened; run again")
-    check_sources(
-        path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
-        allow_stale=_ALLOW_STALE.get(),
-    )  # fmt: skip
-    cached = train.attrs.get("dataset")
-    if spec.dataset and cached != spec.dataset:
-        raise CacheMismatchError(
-            f"{path}: cache holds dataset {cached!r}, pipeline {pipeline.name!r} expects "
-            f"{spec.dataset!r}"
-        )
-    if len(train) == 0 or len(test) == 0:
-        raise CacheError(
-            f"{path}: {len(train)} train and {len(test)} test samples; both splits are needed"
-        )
+    _check_splits(pipeline, path, train, test)
     return train, test, list(train.classes)
 
 
