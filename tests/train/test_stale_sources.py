@@ -75,3 +75,35 @@ def test_unreachable_raw_root_is_said_once_and_training_goes_on(stale, tmp_path,
         train, test, _ = build_datasets(_pipeline(out))
     said = [r for r in caplog.records if "not reachable" in r.getMessage()]
     assert len(said) == 1 and str(root) in said[0].getMessage() and len(train) + len(test) == 20
+
+
+class _Reached(Exception):
+    pass
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_train_finetune_evaluate_pass_allow_stale_down(stale, tmp_path, monkeypatch, allow):
+    import torch
+
+    from eventvision.train import evaluate, evaluation, finetune, train, trainer
+
+    seen = []
+
+    def spy(pipeline, augment=True, allow_stale=False):
+        seen.append(allow_stale)
+        raise _Reached
+
+    monkeypatch.setattr(trainer, "build_datasets", spy)
+    monkeypatch.setattr(evaluation, "build_datasets", spy)
+    _, out = stale
+    ckpt = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(1)}, ckpt)
+    calls = [
+        lambda: train(_pipeline(out), tmp_path / "a", allow_stale=allow),
+        lambda: finetune(_pipeline(out), ckpt, tmp_path / "b", allow_stale=allow),
+        lambda: evaluate(ckpt, _pipeline(out), allow_stale=allow, save=False),
+    ]
+    for call in calls:
+        with pytest.raises(_Reached):
+            call()
+    assert seen == [allow] * 3
