@@ -228,19 +228,18 @@ def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
 
     Under `torchrun --nproc-per-node N` the same command trains with DistributedDataParallel.
     """
-    from eventvision.train import allow_stale_sources
     from eventvision.train import train as train_run
 
     pipeline, run_dir, resume = _resolve(ctx, kw)
-    with allow_stale_sources(allow_stale):
-        result = train_run(
-            pipeline,
-            run_dir,
-            resume=resume,
-            progress=_progress(kw["progress"]),
-            skip_nonfinite=kw["skip_nonfinite"],
-            overwrite=kw["overwrite"],
-        )
+    result = train_run(
+        pipeline,
+        run_dir,
+        resume=resume,
+        progress=_progress(kw["progress"]),
+        skip_nonfinite=kw["skip_nonfinite"],
+        overwrite=kw["overwrite"],
+        allow_stale=allow_stale,
+    )
     _echo_main(_summary(result))
 
 
@@ -258,21 +257,20 @@ def finetune(
     ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None, allow_stale: bool, **kw: Any
 ) -> None:
     """Fine-tune from CHECKPOINT (ours or an official one) with a new classifier for the data."""
-    from eventvision.train import allow_stale_sources
     from eventvision.train import finetune as finetune_run
 
     pipeline, run_dir, resume = _resolve(ctx, kw)
-    with allow_stale_sources(allow_stale):
-        result = finetune_run(
-            pipeline,
-            checkpoint,
-            run_dir,
-            freeze_backbone=freeze_backbone,
-            resume=resume,
-            progress=_progress(kw["progress"]),
-            skip_nonfinite=kw["skip_nonfinite"],
-            overwrite=kw["overwrite"],
-        )
+    result = finetune_run(
+        pipeline,
+        checkpoint,
+        run_dir,
+        freeze_backbone=freeze_backbone,
+        resume=resume,
+        progress=_progress(kw["progress"]),
+        skip_nonfinite=kw["skip_nonfinite"],
+        overwrite=kw["overwrite"],
+        allow_stale=allow_stale,
+    )
     _echo_main(_summary(result))
 
 
@@ -315,13 +313,12 @@ def evaluate(
     checkpoint: Path, pipeline: str | None, settings: dict, allow_stale: bool, **kw: Any
 ) -> None:
     """Evaluate CHECKPOINT (a .pt file, or a run folder's best checkpoint) on held-out data."""
-    from eventvision.train import allow_stale_sources, load_pipeline
     from eventvision.train import evaluate as evaluate_run
+    from eventvision.train import load_pipeline
     from eventvision.train.quickstart import format_eval
 
     recipe = load_pipeline(pipeline) if pipeline else None
-    with allow_stale_sources(allow_stale):
-        result = evaluate_run(checkpoint, recipe, overrides=settings, **kw)
+    result = evaluate_run(checkpoint, recipe, overrides=settings, allow_stale=allow_stale, **kw)
     click.echo(format_eval(result, title=f"{checkpoint} on the {kw['split']} split"))
     if result.path is not None:
         click.echo(f"saved {result.path}")

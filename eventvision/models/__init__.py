@@ -20,6 +20,7 @@ from .registry import register_model as register_model
 from .spikingresformer import ResformerConfig as ResformerConfig
 from .spikingresformer import SpikingResformer as SpikingResformer
 from .spikingresformer import load_pretrained as load_pretrained
+from .weights import load_weights as load_weights
 
 __all__ = [
     "EnergyReport",
@@ -31,6 +32,7 @@ __all__ = [
     "firing_rates",
     "list_models",
     "load_pretrained",
+    "load_weights",
     "make_neuron",
     "measure_energy",
     "register_model",

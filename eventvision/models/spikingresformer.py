@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError
-from ._torchfile import check_torch_file
+from ..errors import ConfigError
 from .encoding import repeat_encode
 from .layers import ATTENTION_BACKENDS, BN, DSSA, GWFFN, DownsampleLayer, MultiStepConv2d
 from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedPLIF, neuron_factory
+from .weights import load_weights
 
 __all__ = ["ResformerConfig", "SpikingResformer", "load_pretrained"]
 
@@ -271,38 +271,11 @@ def load_pretrained(
     Accepts a raw state dict, a training checkpoint with the weights under ``"model"`` (or
     ``"state_dict"``), or a path to either; strips a ``module.`` (DDP) prefix. Loads with
     ``strict=False`` but returns and logs the missing and unexpected keys (the excluded
-    keys are not reported as missing). Shape mismatches raise ``CheckpointError``.
+    keys are not reported as missing). Shape mismatches raise ``CheckpointError``. Reads
+    with :func:`eventvision.models.weights.load_weights`.
     """
-    source = path_or_state_dict
-    if isinstance(source, (str, PathLike)):
-        source = check_torch_file(source)
-        try:
-            source = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is a CheckpointError
-            raise CheckpointError(f"{path_or_state_dict}: cannot read checkpoint: {e}") from e
-    if not isinstance(source, Mapping):
-        raise CheckpointError(f"expected a state dict or a checkpoint dict, got {type(source)}")
-    for key in ("model", "state_dict"):
-        if key in source and isinstance(source[key], Mapping):
-            source = source[key]
-            break
-    state = {}
-    for k, v in source.items():
-        k = k[len("module.") :] if k.startswith("module.") else k
-        if any(k == e or k.startswith(e + ".") for e in exclude):
-            continue
-        state[k] = v
-    own = model.state_dict()
-    bad = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    if bad:
-        raise CheckpointError("checkpoint does not fit the model: " + "; ".join(bad))
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not any(k.startswith(e) for e in exclude)]
-    result = nn.modules.module._IncompatibleKeys(missing, result.unexpected_keys)
+    result = load_weights(model, path_or_state_dict, exclude)
+    missing = result.missing_keys
     if missing:
         logger.warning("load_pretrained: %d missing keys: %s", len(missing), missing)
     if result.unexpected_keys:
@@ -311,5 +284,5 @@ def load_pretrained(
             len(result.unexpected_keys),
             result.unexpected_keys,
         )
-    logger.info("load_pretrained: loaded %d tensors (excluded %s)", len(state), exclude)
+    logger.info("load_pretrained: loaded weights (excluded %s)", exclude)
     return result

@@ -7,7 +7,6 @@ Example:
 
 from __future__ import annotations
 
-from ._data import allow_stale_sources as allow_stale_sources
 from .checkpoint import load_checkpoint as load_checkpoint
 from .checkpoint import save_checkpoint as save_checkpoint
 from .config import DataSpec as DataSpec
@@ -35,7 +34,6 @@ from .trainer import train as train
 
 __all__ = [
     "DataSpec",
-    "allow_stale_sources",
     "EvalResult",
     "ModelSpec",
     "Pipeline",

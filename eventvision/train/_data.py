@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +12,7 @@ from ..cache.options import size_hw
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from .config import DataSpec, Pipeline
 
-__all__ = ["build_datasets", "image_transform_kwargs", "allow_stale_sources"]
-
-_ALLOW_STALE: ContextVar[bool] = ContextVar("allow_stale", default=False)
-
-
-@contextmanager
-def allow_stale_sources(allow: bool = True) -> Iterator[None]:
-    """Within the block, frame caches whose raw sources changed are used (``--allow-stale``)."""
-    token = _ALLOW_STALE.set(allow)
-    try:
-        yield
-    finally:
-        _ALLOW_STALE.reset(token)
+__all__ = ["build_datasets", "image_transform_kwargs"]
 
 
 def image_transform_kwargs(spec: DataSpec) -> dict[str, Any]:
@@ -44,24 +30,31 @@ def image_transform_kwargs(spec: DataSpec) -> dict[str, Any]:
     }
 
 
-def build_datasets(pipeline: Pipeline, augment: bool = True) -> tuple[Dataset, Dataset, list[str]]:
+def build_datasets(
+    pipeline: Pipeline, augment: bool = True, allow_stale: bool = False
+) -> tuple[Dataset, Dataset, list[str]]:
     """``(train, test, class names)`` for the pipeline's data, with the recipe's augmentation.
+
+    ``allow_stale`` uses a cache whose raw sources changed since its build (``--allow-stale``).
 
     Raises:
         ConfigError: no data path, or an augmentation that does not fit the format.
         CacheError: a missing or unreadable cache; CacheMismatchError when its time steps,
-            size or dataset differ from the pipeline's.
+            size or dataset differ from the pipeline's, or its sources changed and not
+            ``allow_stale``.
     """
     spec = pipeline.data
     if not spec.path:
         kind = "an HDF5 frame cache" if spec.format == "frames" else "an image folder"
         raise ConfigError(f"pipeline {pipeline.name!r} needs data: give --data with {kind}")
     if spec.format == "frames":
-        return _frame_datasets(pipeline, augment)
+        return _frame_datasets(pipeline, augment, allow_stale)
     return _image_datasets(spec, augment)
 
 
-def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+def _frame_datasets(
+    pipeline: Pipeline, augment: bool, allow_stale: bool
+) -> tuple[Dataset, Dataset, list[str]]:
     from ..data import DVSAugment, FrameDataset
 
     spec = pipeline.data
@@ -71,7 +64,7 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
             f"{path}: no such cache file; build it with `eventvision preprocess` first"
         )
     if _is_event_cache(path):
-        return _event_datasets(pipeline, augment)
+        return _event_datasets(pipeline, augment, allow_stale)
     if spec.augment not in ("dvs", "none"):
         _refuse_event_augmentation(path, spec.augment)
         raise ConfigError(
@@ -82,7 +75,7 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
     transform = DVSAugment(seed=None) if augment and spec.augment == "dvs" else None
     train = FrameDataset(path, "train", channels=spec.channels, transform=transform)
     test = FrameDataset(path, "test", channels=spec.channels)
-    _check_splits(pipeline, path, train, test)
+    _check_splits(pipeline, path, train, test, allow_stale)
     time_steps, _, height, width = train.sample_shape
     if (time_steps, height, width) != (spec.time_steps, *size_hw(spec.size)):
         raise CacheMismatchError(
@@ -96,7 +89,7 @@ def _frame_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
     return train, test, list(classes)
 
 
-def _check_splits(pipeline: Pipeline, path: Path, train: Any, test: Any) -> None:
+def _check_splits(pipeline: Pipeline, path: Path, train: Any, test: Any, allow_stale: bool) -> None:
     """One build for both splits, sources unchanged, the recipe's dataset, no empty split."""
     from ..cache.reader import check_sources
 
@@ -104,7 +97,7 @@ def _check_splits(pipeline: Pipeline, path: Path, train: Any, test: Any) -> None
         raise CacheError(f"{path} was rebuilt while it was being opened; run again")
     check_sources(
         path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
-        allow_stale=_ALLOW_STALE.get(),
+        allow_stale=allow_stale,
     )  # fmt: skip
     cached, expected = train.attrs.get("dataset"), pipeline.data.dataset
     if isinstance(cached, str) and expected and cached != expected:
@@ -167,7 +160,9 @@ class _TorchDrawn:
         return f"{self.transform!r} (drawn from torch's RNG)"
 
 
-def _event_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+def _event_datasets(
+    pipeline: Pipeline, augment: bool, allow_stale: bool
+) -> tuple[Dataset, Dataset, list[str]]:
     """Train and test EventDatasets binned to the pipeline's T and size; event augmentation.
 
     ``[data] augment`` names an event augmentation (`make_event_augmentation`: nda, eventdrop,
@@ -187,7 +182,7 @@ def _event_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset
         transform = _TorchDrawn(make_event_augmentation(spec.augment, train.sensor))
         train.event_transform = transform if augment else None
     test = EventDataset(path, "test", **binning)
-    _check_splits(pipeline, path, train, test)
+    _check_splits(pipeline, path, train, test, allow_stale)
     return train, test, list(train.classes)
 
 

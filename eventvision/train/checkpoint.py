@@ -4,7 +4,8 @@ A training checkpoint is ``{format, model, optimizer, epoch, best_metric, max_ac
 rng, pipeline, eventvision_version}``: ``model`` is a state dict without a ``module.`` prefix,
 ``epoch`` the number of completed epochs, ``pipeline`` the resolved configuration as nested dicts.
 The official SpikingResformer checkpoints (``{'model', 'optimizer', 'epoch', 'max_acc1',
-'lr_scheduler'}``) and raw state dicts are read too.
+'lr_scheduler'}``) and raw state dicts are read too, by the models' one weights reader
+(``eventvision.models.weights``); this module keeps the resume payload.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..errors import CheckpointError
-from ..models._torchfile import check_torch_file
+from ..models.weights import check_state_dict, model_state_dict, read_checkpoint
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -58,92 +57,14 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint on the CPU with ``weights_only=True``; the result always has ``"model"``.
 
-    A raw state dict (tensor values only) is returned as ``{"model": state_dict}``.
+    The models' one weights reader (:func:`eventvision.models.weights.read_checkpoint`): a raw
+    state dict is returned as ``{"model": state_dict}``, a ``module.`` prefix is stripped.
 
     Raises:
         CheckpointError: the file is missing, truncated, not a PyTorch file, holds anything
             other than tensors and plain containers, or has no model weights.
     """
-    path = check_torch_file(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError and more
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            raise CheckpointError(
-                f"{path}: holds pickled objects, not plain tensors and dicts "
-                f"(refused by weights_only=True): {_first_line(e)}"
-            ) from None
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (truncated or not a PyTorch file): {_first_line(e)}"
-        ) from None
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, expected a dict of weights")
-    if "model" in obj or "state_dict" in obj:
-        state = obj.get("model", obj.get("state_dict"))
-        if not isinstance(state, Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()
-        ):
-            raise CheckpointError(f"{path}: its 'model' entry is not a state dict of tensors")
-        out = dict(obj)
-        out["model"] = _strip_module_prefix(dict(state))
-        return out
-    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return {"model": _strip_module_prefix(dict(obj))}
-    raise CheckpointError(
-        f"{path}: no model weights found (keys {sorted(map(str, obj))[:8]}); "
-        "expected a state dict or a dict with a 'model' entry"
-    )
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
-def _strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict of ``model`` (unwrapping DistributedDataParallel), as CPU tensors."""
-    inner = getattr(model, "module", model)
-    return {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
-
-
-def check_state_dict(
-    model: nn.Module,
-    state: Mapping[str, torch.Tensor],
-    source: str,
-    exclude: tuple[str, ...] = (),
-) -> None:
-    """Raise CheckpointError unless ``state`` has exactly the keys and shapes of ``model``.
-
-    Keys containing one of ``exclude`` (e.g. ``"classifier"``) are ignored on both sides.
-    """
-
-    def keep(k: str) -> bool:
-        return not any(x in k for x in exclude)
-
-    ours = {k: v for k, v in getattr(model, "module", model).state_dict().items() if keep(k)}
-    theirs = {k: v for k, v in state.items() if keep(k)}
-    missing = sorted(set(ours) - set(theirs))
-    unexpected = sorted(set(theirs) - set(ours))
-    shapes = [
-        f"{k}: {tuple(theirs[k].shape)} vs {tuple(ours[k].shape)}"
-        for k in ours
-        if k in theirs and tuple(theirs[k].shape) != tuple(ours[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} keys missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if shapes:
-            parts.append(f"{len(shapes)} shapes differ (e.g. {shapes[0]}, checkpoint vs model)")
-        raise CheckpointError(f"{source}: weights of another architecture: {'; '.join(parts)}")
+    return read_checkpoint(Path(path))
 
 
 def rng_state() -> dict[str, Any]:

@@ -65,6 +65,7 @@ def evaluate(
     size: int | None = None,
     overrides: dict[str, Any] | None = None,
     save: bool = True,
+    allow_stale: bool = False,
 ) -> EvalResult:
     """Evaluate a checkpoint (or a run folder's best one) on a split of its data.
 
@@ -79,6 +80,7 @@ def evaluate(
         time_steps, size: replace ``pipeline.data.time_steps`` / ``size``.
         overrides: further ``{"section.key": value}`` pairs, as ``--set`` gives them.
         save: write the record ``eval-<cache-id>.json`` beside the checkpoint (``EvalResult.path``).
+        allow_stale: use a frame cache whose raw sources changed since its build.
     """
     path = _resolve_checkpoint(Path(checkpoint))
     ckpt = load_checkpoint(path)
@@ -95,7 +97,9 @@ def evaluate(
         raise ConfigError(f"split {split!r}: expected train or test")
     with _distributed(pipeline.train.device) as info:
         seed_everything(pipeline.train.seed)
-        train_ds, test_ds, classes = build_datasets(pipeline, augment=False)
+        train_ds, test_ds, classes = build_datasets(
+            pipeline, augment=False, allow_stale=allow_stale
+        )
         dataset = test_ds if split == "test" else train_ds
         model = build_model(pipeline, _num_classes(pipeline, classes))
         check_state_dict(model, ckpt["model"], str(path))

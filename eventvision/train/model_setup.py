@@ -7,7 +7,6 @@ import logging
 from torch import nn
 
 from ..errors import ConfigError
-from .checkpoint import check_state_dict, load_checkpoint
 from .config import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -32,11 +31,9 @@ def build_model(pipeline: Pipeline, num_classes: int | None = None) -> nn.Module
 
 def _load_backbone(model: nn.Module, path: str) -> None:
     """Initialise every weight except the classifier from a checkpoint of the same backbone."""
-    from ..models import load_pretrained
+    from ..models.weights import load_weights
 
-    state = load_checkpoint(path)["model"]
-    check_state_dict(model, state, path, exclude=("classifier",))
-    result = load_pretrained(model, state, exclude=("classifier",))
+    result = load_weights(model, path, exclude=("classifier",), strict=True)
     logger.info(
         "loaded backbone from %s (missing %s, unexpected %s)",
         path,

@@ -137,6 +137,7 @@ def train(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     skip_nonfinite: int = 0,
     overwrite: bool = False,
+    allow_stale: bool = False,
 ) -> RunResult:
     """Train ``pipeline`` into ``run_dir``; with ``resume`` continue the run saved there exactly.
 
@@ -153,6 +154,7 @@ def train(
         skip_nonfinite: skip up to this many batches with a non-finite loss or gradient norm
             (each logged); the next one raises NonFiniteError. 0: the first one raises.
         overwrite: replace the run saved in ``run_dir`` (its files only) instead of refusing.
+        allow_stale: use a frame cache whose raw sources changed since its build.
 
     Raises:
         ConfigError, CacheError, CheckpointError: bad options, data or run folder; nothing is
@@ -164,7 +166,7 @@ def train(
     with _distributed(spec.device) as info:
         check_sync_bn(spec.sync_bn, info)
         seed_everything(spec.seed)
-        train_ds, test_ds, classes = build_datasets(pipeline)
+        train_ds, test_ds, classes = build_datasets(pipeline, allow_stale=allow_stale)
         num_classes = _num_classes(pipeline, classes)
         if model is None:
             model = build_model(pipeline, num_classes)
@@ -397,6 +399,7 @@ def finetune(
     progress: bool = False,
     skip_nonfinite: int = 0,
     overwrite: bool = False,
+    allow_stale: bool = False,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
@@ -415,4 +418,5 @@ def finetune(
         progress=progress,
         skip_nonfinite=skip_nonfinite,
         overwrite=overwrite,
+        allow_stale=allow_stale,
     )

@@ -13,7 +13,7 @@ from eventvision.cli.main import main
 
 from eventvision.cache import CacheOptions, write_cache
 from eventvision.errors import CacheMismatchError
-from eventvision.train import allow_stale_sources, load_pipeline
+from eventvision.train import load_pipeline
 from eventvision.train._data import build_datasets
 
 _spec = importlib.util.spec_from_file_location(
@@ -64,8 +64,7 @@ def test_allow_stale_uses_the_cache_as_it_is(stale):
     _, out = stale
     with pytest.raises(CacheMismatchError, match="1 source file"):
         build_datasets(_pipeline(out), augment=False)  # evaluate's call
-    with allow_stale_sources():
-        train, test, classes = build_datasets(_pipeline(out), augment=False)
+    train, test, classes = build_datasets(_pipeline(out), augment=False, allow_stale=True)
     assert len(train) + len(test) == 20 and len(classes) == 10
 
 
@@ -76,3 +75,35 @@ def test_unreachable_raw_root_is_said_once_and_training_goes_on(stale, tmp_path,
         train, test, _ = build_datasets(_pipeline(out))
     said = [r for r in caplog.records if "not reachable" in r.getMessage()]
     assert len(said) == 1 and str(root) in said[0].getMessage() and len(train) + len(test) == 20
+
+
+class _Reached(Exception):
+    pass
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_train_finetune_evaluate_pass_allow_stale_down(stale, tmp_path, monkeypatch, allow):
+    import torch
+
+    from eventvision.train import evaluate, evaluation, finetune, train, trainer
+
+    seen = []
+
+    def spy(pipeline, augment=True, allow_stale=False):
+        seen.append(allow_stale)
+        raise _Reached
+
+    monkeypatch.setattr(trainer, "build_datasets", spy)
+    monkeypatch.setattr(evaluation, "build_datasets", spy)
+    _, out = stale
+    ckpt = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(1)}, ckpt)
+    calls = [
+        lambda: train(_pipeline(out), tmp_path / "a", allow_stale=allow),
+        lambda: finetune(_pipeline(out), ckpt, tmp_path / "b", allow_stale=allow),
+        lambda: evaluate(ckpt, _pipeline(out), allow_stale=allow, save=False),
+    ]
+    for call in calls:
+        with pytest.raises(_Reached):
+            call()
+    assert seen == [allow] * 3
