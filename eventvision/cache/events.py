@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import CacheError
 from ..events import EVENT_DTYPE
-from .identity import check_build, read_build_id
+from .identity import read_build_id, reopen_build
 
 __all__ = [
     "EVENT_CHUNK",
@@ -124,16 +124,7 @@ class EventCacheReader:
     def _events(self) -> h5py.Dataset:
         # A handle inherited through fork is not safe: reopen in each process, same build only.
         if self._h5 is None or self._pid != os.getpid():
-            try:
-                h5 = h5py.File(self.path, "r")
-            except OSError as e:
-                raise CacheError(f"{self.path}: cannot reopen the cache ({e})") from None
-            try:
-                check_build(self.path, self.build_id, h5.attrs)
-            except CacheError:
-                h5.close()
-                raise
-            self._h5, self._pid = h5, os.getpid()
+            self._h5, self._pid = reopen_build(self.path, self.build_id), os.getpid()
         return self._h5["events"]
 
     def read(self, row: int) -> np.ndarray:

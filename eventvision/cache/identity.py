@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CacheError
 
-__all__ = ["new_build_id", "read_build_id", "check_build"]
+__all__ = ["new_build_id", "read_build_id", "check_build", "reopen_build"]
 
 BUILD_ATTR = "build_id"
 
@@ -66,3 +66,21 @@ def check_build(
             f"then, {found} now): its rows and labels no longer match; create the dataset "
             "again (restart the run) to use the new build"
         )
+
+
+def reopen_build(path: str | os.PathLike, expected: str | None) -> h5py.File:
+    """Open the cache at ``path`` for reading, refusing (and closing) any build but ``expected``.
+
+    What every per-process reader does when it (re)opens its file: the handle it gets and the
+    build check see one and the same file.
+    """
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as e:
+        raise CacheError(f"{path}: cannot reopen the cache ({e})") from None
+    try:
+        check_build(path, expected, h5.attrs)
+    except CacheError:
+        h5.close()
+        raise
+    return h5

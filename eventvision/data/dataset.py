@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..cache.identity import check_build, read_build_id
+from ..cache.identity import read_build_id, reopen_build
 from ..errors import CacheError, ConfigError
 
 __all__ = ["FrameDataset", "SPLITS"]
@@ -37,6 +37,23 @@ def _attr(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def finish_item(dataset: Any, frames: Tensor, index: int) -> tuple[Tensor, Any]:
+    """``dataset``'s transform, third channel and target transform around one sample's frames.
+
+    The part of ``__getitem__`` that `FrameDataset` and `EventDataset` share: ``frames`` is the
+    sample's ``[T, 2, h, w]``; ``dataset`` has ``transform``, ``channels``, ``targets`` and
+    ``target_transform``.
+    """
+    if dataset.transform is not None:
+        frames = dataset.transform(frames)
+    if dataset.channels == 3:
+        frames = torch.cat([frames, frames.sum(dim=1, keepdim=True)], dim=1)  # [T, 3, h, w]
+    target: Any = int(dataset.targets[index])
+    if dataset.target_transform is not None:
+        target = dataset.target_transform(target)
+    return frames, target
 
 
 class FrameDataset(Dataset):
@@ -152,15 +169,7 @@ class FrameDataset(Dataset):
         # A handle inherited through fork is not safe to use: reopen in every new process, and
         # refuse a file rebuilt since the rows and labels were read.
         if self._frames is None or self._pid != os.getpid():
-            try:
-                h5 = h5py.File(self.path, "r")
-            except OSError as e:
-                raise CacheError(f"{self.path}: cannot reopen the cache ({e})") from None
-            try:
-                check_build(self.path, self.build_id, h5.attrs)
-            except CacheError:
-                h5.close()
-                raise
+            h5 = reopen_build(self.path, self.build_id)
             self._h5, self._frames, self._pid = h5, h5["frames"], os.getpid()
         return self._frames
 
@@ -172,14 +181,7 @@ class FrameDataset(Dataset):
         frames = torch.from_numpy(
             np.asarray(self._dataset()[row], dtype=np.float32)
         )  # [T, 2, h, w]
-        if self.transform is not None:
-            frames = self.transform(frames)
-        if self.channels == 3:
-            frames = torch.cat([frames, frames.sum(dim=1, keepdim=True)], dim=1)  # [T, 3, h, w]
-        target: Any = int(self.targets[index])
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return frames, target
+        return finish_item(self, frames, index)
 
     def close(self) -> None:
         """Close this process's file handle (it reopens on the next item)."""

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..cache.events import EventCacheReader
 from ..cache.reader import open_cache
 from ..errors import CacheError, ConfigError
-from .dataset import SPLITS
+from .dataset import SPLITS, finish_item
 from .event_frames import EventsToFrames
 
 __all__ = ["EventDataset"]
@@ -103,14 +103,7 @@ class EventDataset(Dataset):
         if self.event_transform is not None:
             events = self.event_transform(events)
         frames = torch.from_numpy(self.to_frames(events))  # [T, 2, h, w]
-        if self.transform is not None:
-            frames = self.transform(frames)
-        if self.channels == 3:
-            frames = torch.cat([frames, frames.sum(dim=1, keepdim=True)], dim=1)  # [T, 3, h, w]
-        target: Any = int(self.targets[index])
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return frames, target
+        return finish_item(self, frames, index)
 
     def close(self) -> None:
         """Close this process's file handle (it reopens on the next item)."""
