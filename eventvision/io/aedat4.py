@@ -12,6 +12,7 @@ the optional file data table after the last packet is not needed to read the fil
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import xml.etree.ElementTree as ET
@@ -23,7 +24,12 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE, Sensor
-from ._kernels import _decode_aedat4, _decode_aedat4_fast
+from ._kernels import (
+    _decode_aedat4,
+    _decode_aedat4_fast,
+    _locate_aedat4_records,
+    _walk_aedat4,
+)
 
 __all__ = ["read_aedat4", "iter_aedat4", "write_aedat4", "read_aedat4_info", "AEDAT4_MAGIC"]
 
@@ -36,6 +42,7 @@ EVENT_STRUCT = np.dtype(
 )  # dv::Event, 16 bytes
 PACKET_HEADER = struct.Struct("<ii")
 _MAX_PACKET = 1 << 31
+_BLOCK_BYTES = 1 << 22  # what iter_aedat4 reads at a time (a larger packet is read whole)
 
 
 class Aedat4Info(NamedTuple):
@@ -55,18 +62,20 @@ def read_aedat4_info(path: str | os.PathLike) -> Aedat4Info:
 
 
 def iter_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> Iterator[np.ndarray]:
-    """Yield the events of one event stream packet by packet (one packet in memory at a time).
+    """Yield the events of one event stream packet by packet (one block of the file in memory).
 
     Args:
         stream_id: which event stream; ``None`` takes the file's only event stream and raises
             FormatError when there are several.
     """
+    path = Path(path)
     last_t = np.iinfo(np.int64).min
-    for offset, words, sensor, file in _iter_packet_words(Path(path), stream_id):
-        events = np.empty(len(words) // 2, EVENT_DTYPE)
-        _, last_t = _decode_into(events, 0, words, last_t, sensor, offset, file)
-        if len(events):
-            yield events
+    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES):
+        for j in range(len(batch.counts)):
+            events = np.empty(batch.counts[j], EVENT_DTYPE)
+            _, last_t = _decode_batch(events, 0, batch.packet(j), last_t, sensor, path)
+            if len(events):
+                yield events
 
 
 def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.ndarray:
@@ -75,31 +84,57 @@ def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.
     Timestamps are the file's microseconds as written (DV stores Unix time), x and y as the
     camera wrote them, polarity 1 for ON. See :func:`iter_aedat4` for ``stream_id``.
     """
-    packets = list(_iter_packet_words(Path(path), stream_id))
-    out = np.empty(sum(len(words) // 2 for _, words, _, _ in packets), EVENT_DTYPE)
+    path = Path(path)
+    # the file memory-mapped whole: uncompressed records are decoded from the OS file cache
+    # with one kernel call, and the output is allocated once from the packets' counts
+    batches = list(_iter_batches(path, stream_id, None))
+    out = np.empty(sum(int(batch.counts.sum()) for batch, _ in batches), EVENT_DTYPE)
     k, last_t = 0, np.iinfo(np.int64).min
-    while packets:
-        offset, words, sensor, file = packets.pop(0)  # free each payload once decoded
-        k, last_t = _decode_into(out, k, words, last_t, sensor, offset, file)
+    for batch, sensor in batches:
+        k, last_t = _decode_batch(out, k, batch, last_t, sensor, path)
     return out
 
 
-def _iter_packet_words(path: Path, stream_id: int | None):
-    """Yield ``(byte offset, int64 words of the records, sensor, path)`` of each event packet."""
+class _Batch(NamedTuple):
+    """Event packets whose records lie in one byte buffer."""
+
+    buf: np.ndarray  # uint8: the file's bytes, or one decompressed packet
+    positions: np.ndarray  # int64: byte position of each packet's first record in buf
+    counts: np.ndarray  # int64: records of each packet
+    offsets: np.ndarray  # int64: byte offset of each packet in the file, for messages
+
+    def packet(self, j: int) -> _Batch:
+        """The batch of packet j alone."""
+        return _Batch(self.buf, *(a[j : j + 1] for a in self[1:]))
+
+
+def _iter_batches(path: Path, stream_id: int | None, block_bytes: int | None):
+    """Yield ``(batch, sensor)`` of the event packets of one stream, in file order."""
     with open(path, "rb") as f:
         info = _read_header(f, path)
         target, sensor = _pick_stream(info, stream_id, path)
-        for offset, payload in _iter_payloads(f, path, info, target):
-            yield offset, _record_words(payload, offset, path), sensor, path
+        for batch in _iter_packet_batches(f, path, info, target, block_bytes):
+            yield batch, sensor
 
 
-def _decode_into(out, k, words, last_t, sensor, offset, path) -> tuple[int, int]:
-    """Decode one packet's records into ``out[k:]``; returns the new ``(k, last_t)``."""
-    fields = [out[name] for name in ("t", "x", "y", "p")]
-    end_t, suspect = _decode_aedat4_fast(words, *fields, k, last_t, *sensor[:2])
-    if not suspect:
-        return k + len(words) // 2, end_t
-    k, last_t, code, where = _decode_aedat4(words, *fields, k, last_t, *sensor[:2])
+def _decode_batch(out, k, batch: _Batch, last_t, sensor: Sensor, path) -> tuple[int, int]:
+    """Decode a batch's records into ``out[k:]``; returns the new ``(k, last_t)``."""
+    first = 0
+    while True:
+        rest = (a[first:] for a in batch[1:3])
+        k, last_t, bad = _decode_aedat4_fast(batch.buf, *rest, out, k, last_t, *sensor[:2])
+        if bad < 0:
+            return k, last_t
+        j = first + bad
+        at, count = batch.positions[j], batch.counts[j]
+        words = batch.buf[at : at + 16 * count].view("<i8")
+        k, last_t = _decode_checked(out, k, words, last_t, sensor, batch.offsets[j], path)
+        first = j + 1
+
+
+def _decode_checked(out, k, words, last_t, sensor, offset, path) -> tuple[int, int]:
+    """Decode one packet record by record, raising FormatError at the first bad record."""
+    k, last_t, code, where = _decode_aedat4(words, out, k, last_t, sensor.width, sensor.height)
     if code == 1:
         raise FormatError(f"{path}: timestamp goes backwards in the packet at byte offset {offset}")
     if code == 2:
@@ -210,37 +245,82 @@ def _pick_stream(info: Aedat4Info, stream_id: int | None, path: Path) -> tuple[i
     return stream_id, streams[stream_id]
 
 
-def _iter_payloads(
-    f: BinaryIO, path: Path, info: Aedat4Info, target: int
-) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(byte offset, decompressed payload)`` of each packet of stream ``target``."""
-    offset = info.body_offset
+def _iter_packet_batches(
+    f: BinaryIO, path: Path, info: Aedat4Info, target: int, block_bytes: int | None
+) -> Iterator[_Batch]:
+    """Yield the event packets of stream ``target`` in batches, in file order.
+
+    The file is read ``block_bytes`` at a time (``None``: memory-mapped whole). The packets of
+    an uncompressed file come as one batch per block, their records read in place; each
+    compressed packet is its own batch.
+    """
+    pos = info.body_offset
     end = os.fstat(f.fileno()).st_size
     if info.data_table_position >= 0:
         end = min(end, info.data_table_position)
-    f.seek(offset)
     decompress = _decompressor(info.compression)
-    while offset < end:
-        head = f.read(PACKET_HEADER.size)
-        if len(head) < PACKET_HEADER.size:
-            raise FormatError(f"{path}: truncated packet header at byte offset {offset}")
-        stream, size = PACKET_HEADER.unpack(head)
-        if size < 0 or stream < 0 or offset + 8 + size > end:
-            raise FormatError(
-                f"{path}: bad packet header at byte offset {offset}: stream {stream}, size {size} "
-                f"({end - offset - 8} bytes left)"
-            )
-        if stream != target:
-            f.seek(size, os.SEEK_CUR)
+    need = PACKET_HEADER.size
+    while pos < end:
+        buf = _read_block(f, path, pos, end, block_bytes and max(need, block_bytes))
+        offsets, sizes, stop, code, a, b = _walk_aedat4(buf, pos, pos, end, target)
+        if decompress is None:
+            yield _locate(buf, offsets - pos + PACKET_HEADER.size, sizes, offsets, path)
         else:
-            yield offset, decompress(f.read(size), offset, path)
-        offset += 8 + size
+            for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
+                at = offset - pos + PACKET_HEADER.size
+                payload = np.frombuffer(decompress(buf[at : at + size], offset, path), np.uint8)
+                yield _locate(payload, np.zeros(1, np.int64), np.array([len(payload)]),
+                              np.array([offset]), path)  # fmt: skip
+        _check_walk(path, stop, end, code, a, b)
+        pos, need = stop, (a if code == 3 else PACKET_HEADER.size)
+
+
+def _read_block(f: BinaryIO, path: Path, pos: int, end: int, size: int | None) -> np.ndarray:
+    """Bytes ``[pos, pos + size)`` of the file, at most to ``end``; ``None``: all, mapped."""
+    if size is None:
+        try:  # no copy: the pages are the OS file cache, unmapped with the last view
+            mapped = mmap.mmap(f.fileno(), end, access=mmap.ACCESS_READ)
+            return np.frombuffer(mapped, np.uint8, count=end - pos, offset=pos)
+        except (OSError, ValueError):  # a file system without mmap, or the file shrank: read
+            size = end - pos
+    size = min(size, end - pos)
+    f.seek(pos)
+    data = f.read(size)
+    if len(data) < size:  # the file shrank since its size was taken
+        raise FormatError(f"{path}: truncated packet at byte offset {pos + len(data)}")
+    return np.frombuffer(data, np.uint8)
+
+
+def _check_walk(path: Path, pos: int, end: int, code: int, stream: int, size: int) -> None:
+    """Raise FormatError for a packet header the walk stopped at."""
+    if code == 1:
+        raise FormatError(f"{path}: truncated packet header at byte offset {pos}")
+    if code == 2:
+        raise FormatError(
+            f"{path}: bad packet header at byte offset {pos}: stream {stream}, size {size} "
+            f"({end - pos - 8} bytes left)"
+        )
+
+
+def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
+    """The batch of the EventPacket FlatBuffers ``buf[starts[j]:starts[j] + sizes[j]]``."""
+    positions, counts = np.empty_like(starts), np.empty_like(starts)
+    j, code, value = _locate_aedat4_records(buf, starts, sizes, positions, counts)
+    if j >= 0:
+        reason = {
+            1: f"size prefix does not match the {sizes[j]}-byte packet",
+            2: f"file identifier {int(value).to_bytes(4, 'little')!r}, expected b'EVTS'",
+            3: "a table or vector offset points outside the packet",
+            4: f"{value} events run past the packet",
+        }[code]
+        raise FormatError(f"{path}: bad event packet at byte offset {offsets[j]}: {reason}")
+    return _Batch(buf, positions, counts, offsets)
 
 
 def _decompressor(compression: str):
-    """A function ``(blob, offset, path) -> bytes`` undoing the file's packet compression."""
+    """A function ``(blob, offset, path) -> bytes`` undoing the packet compression; None: none."""
     if compression == "none":
-        return lambda blob, offset, path: blob
+        return None
     if compression == "lz4":
         import lz4.frame
 
@@ -266,26 +346,6 @@ def _decompressor(compression: str):
             ) from None
 
     return undo
-
-
-def _record_words(payload: bytes, offset: int, path: Path) -> np.ndarray:
-    """The records of one decompressed, size-prefixed EventPacket, as int64 word pairs."""
-    try:
-        if len(payload) < 12 or struct.unpack_from("<I", payload)[0] != len(payload) - 4:
-            raise ValueError(f"size prefix does not match the {len(payload)}-byte packet")
-        buf = memoryview(payload)[4:]
-        table, vtable = _table(buf, EVENT_IDENTIFIER.encode())
-        at = _field(buf, table, vtable, 0)
-        if not at:
-            return np.empty(0, np.int64)
-        vector = at + struct.unpack_from("<I", buf, at)[0]
-        count = struct.unpack_from("<I", buf, vector)[0]
-        if vector + 4 + count * EVENT_STRUCT.itemsize > len(buf):
-            raise ValueError(f"{count} events run past the packet")
-    except (struct.error, ValueError) as e:
-        raise FormatError(f"{path}: bad event packet at byte offset {offset}: {e}") from None
-    words = np.frombuffer(payload, "<i8", count=2 * count, offset=4 + vector + 4)
-    return words if words.flags.aligned else words.copy()
 
 
 def _info_xml(sensor: Sensor, compression: str, source: str) -> str:
