@@ -6,6 +6,8 @@ the numba readers event for event.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from ..events import make_events
@@ -63,6 +65,50 @@ def decode_aedat4_records(records: bytes) -> np.ndarray:
 
     fields = np.frombuffer(records, EVENT_STRUCT)
     return make_events(fields["t"], fields["x"], fields["y"], fields["p"])
+
+
+def walk_aedat4_packets(content: bytes, pos: int, end: int, target: int) -> list[tuple[int, int]]:
+    """``(offset, payload size)`` of each packet of stream ``target`` in ``content[pos:end]``.
+
+    Raises ValueError at a truncated or bad packet header.
+    """
+    packets = []
+    while pos < end:
+        if end - pos < 8:
+            raise ValueError(f"truncated packet header at {pos}")
+        stream, size = struct.unpack_from("<ii", content, pos)
+        if stream < 0 or size < 0 or pos + 8 + size > end:
+            raise ValueError(f"bad packet header at {pos}")
+        if stream == target:
+            packets.append((pos, size))
+        pos += 8 + size
+    return packets
+
+
+def locate_aedat4_records(payload: bytes) -> tuple[int, int]:
+    """``(byte position, count)`` of the records of a size-prefixed EventPacket FlatBuffer.
+
+    Follows the FlatBuffers layout step by step with ``struct``; raises ValueError (or
+    struct.error) where an offset leaves the packet.
+    """
+    if len(payload) < 12 or struct.unpack_from("<I", payload)[0] != len(payload) - 4:
+        raise ValueError("size prefix does not match the packet")
+    buf = payload[4:]
+    if buf[4:8] != b"EVTS":
+        raise ValueError(f"file identifier {buf[4:8]!r}")
+    table = struct.unpack_from("<I", buf, 0)[0]
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    if not 0 <= vtable <= len(buf) - 4:
+        raise ValueError("vtable outside the packet")
+    vtable_size = struct.unpack_from("<H", buf, vtable)[0]
+    field = struct.unpack_from("<H", buf, vtable + 4)[0] if vtable_size >= 6 else 0
+    if field == 0:
+        return 4, 0
+    vector = table + field + struct.unpack_from("<I", buf, table + field)[0]
+    count = struct.unpack_from("<I", buf, vector)[0]
+    if vector + 4 + 16 * count > len(buf):
+        raise ValueError("records run past the packet")
+    return 4 + vector + 4, count
 
 
 def decode_atis_bin(content: bytes) -> np.ndarray:
