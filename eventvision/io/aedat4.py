@@ -85,13 +85,31 @@ def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.
     camera wrote them, polarity 1 for ON. See :func:`iter_aedat4` for ``stream_id``.
     """
     path = Path(path)
-    # the file memory-mapped whole: uncompressed records are decoded from the OS file cache
-    # with one kernel call, and the output is allocated once from the packets' counts
-    batches = list(_iter_batches(path, stream_id, None))
-    out = np.empty(sum(int(batch.counts.sum()) for batch, _ in batches), EVENT_DTYPE)
+    with open(path, "rb") as f:
+        info = _read_header(f, path)
+        target, sensor = _pick_stream(info, stream_id, path)
+        # the file memory-mapped whole: uncompressed records are decoded from the OS file
+        # cache in one kernel call; each compressed packet right after it is decompressed
+        batches = _iter_packet_batches(f, path, info, target, None)
+        body = os.fstat(f.fileno()).st_size - info.body_offset
+        capacity = body // EVENT_STRUCT.itemsize * (1 if info.compression == "none" else 4)
+        return _decode_all(batches, sensor, path, capacity)
+
+
+def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int):
+    """Decode batches into one array, allocated for ``capacity`` events and trimmed to fit.
+
+    Untouched pages of the allocation cost no memory; it grows only when a file compresses
+    to under a quarter, and trimming it gives the tail back without copying.
+    """
+    out = np.empty(capacity, EVENT_DTYPE)
     k, last_t = 0, np.iinfo(np.int64).min
-    for batch, sensor in batches:
+    for batch in batches:
+        need = k + int(batch.counts.sum())
+        if need > len(out):
+            out.resize(max(need, 2 * len(out)), refcheck=False)  # no view of out exists
         k, last_t = _decode_batch(out, k, batch, last_t, sensor, path)
+    out.resize(k, refcheck=False)
     return out
 
 

@@ -136,3 +136,17 @@ def test_read_without_mmap_reads_the_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(aedat4.mmap, "mmap", refuse)
     assert np.array_equal(read_aedat4(path, stream_id=0), first)
+
+
+@pytest.mark.parametrize("compression", ["lz4", "zstd"])
+def test_output_grows_past_a_guess_for_files_compressing_under_a_quarter(tmp_path, compression):
+    path = tmp_path / "flat.aedat4"
+    n = 20_000
+    events = np.zeros(n, EVENT_DTYPE)
+    events["t"] = np.arange(n) // 64  # repetitive: compresses far below a quarter
+    write_aedat4(path, events, SENSOR, compression=compression, packet_events=2048)
+    body = path.stat().st_size - read_aedat4_info(path).body_offset
+    assert body // 16 * 4 < n  # the first allocation is too small
+    out = read_aedat4(path)
+    assert out.flags.owndata and len(out) == n
+    assert np.array_equal(out, events)
