@@ -96,7 +96,7 @@ def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.
         return _decode_all(batches, sensor, path, capacity)
 
 
-def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int):
+def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int) -> np.ndarray:
     """Decode batches into one array, allocated for ``capacity`` events and trimmed to fit.
 
     Untouched pages of the allocation cost no memory; it grows only when a file compresses
@@ -135,7 +135,9 @@ def _iter_batches(path: Path, stream_id: int | None, block_bytes: int | None):
             yield batch, sensor
 
 
-def _decode_batch(out, k, batch: _Batch, last_t, sensor: Sensor, path) -> tuple[int, int]:
+def _decode_batch(
+    out: np.ndarray, k: int, batch: _Batch, last_t: int, sensor: Sensor, path: Path
+) -> tuple[int, int]:
     """Decode a batch's records into ``out[k:]``; returns the new ``(k, last_t)``."""
     first = 0
     while True:

@@ -1,7 +1,7 @@
 """Plain-numpy twins of the reader kernels, written for clarity rather than speed.
 
-They decode the body of a valid file (the bytes after the header); the tests compare them with
-the numba readers event for event.
+They decode the body of a valid file (the bytes after the header), or walk AEDAT 4 packets and
+locate their records; the tests compare them with the numba readers event for event.
 """
 
 from __future__ import annotations
