@@ -150,3 +150,16 @@ def test_output_grows_past_a_guess_for_files_compressing_under_a_quarter(tmp_pat
     out = read_aedat4(path)
     assert out.flags.owndata and len(out) == n
     assert np.array_equal(out, events)
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4", "zstd"])
+def test_equal_to_tonic_read_aedat4(tmp_path, compression):
+    tonic_io = pytest.importorskip("tonic.io")
+    pytest.importorskip("aedat")
+    path = tmp_path / "t.aedat4"
+    events = random_events(5000, 7, width=240, height=180, t0=10**12)
+    write_aedat4(path, events, SENSOR, compression=compression, packet_events=700)
+    theirs = tonic_io.read_aedat4(str(path))
+    ours = read_aedat4(path)
+    for name, their_name in (("t", "t"), ("x", "x"), ("y", "y"), ("p", "on")):
+        assert np.array_equal(ours[name], theirs[their_name]), name
