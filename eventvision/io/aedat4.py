@@ -42,6 +42,7 @@ EVENT_STRUCT = np.dtype(
 )  # dv::Event, 16 bytes
 PACKET_HEADER = struct.Struct("<ii")
 _MAX_PACKET = 1 << 31
+_ZERO = np.zeros(1, np.int64)  # the start of a decompressed packet; never written
 _BLOCK_BYTES = 1 << 22  # what iter_aedat4 reads at a time (a larger packet is read whole)
 
 
@@ -88,12 +89,19 @@ def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.
     with open(path, "rb") as f:
         info = _read_header(f, path)
         target, sensor = _pick_stream(info, stream_id, path)
-        # the file memory-mapped whole: uncompressed records are decoded from the OS file
-        # cache in one kernel call; each compressed packet right after it is decompressed
-        batches = _iter_packet_batches(f, path, info, target, None)
-        body = os.fstat(f.fileno()).st_size - info.body_offset
-        capacity = body // EVENT_STRUCT.itemsize * (1 if info.compression == "none" else 4)
-        return _decode_all(batches, sensor, path, capacity)
+        # the file memory-mapped whole and its packet headers walked at once: uncompressed
+        # records are decoded from the OS file cache in one kernel call, each compressed
+        # packet right after it is decompressed
+        pos, end = info.body_offset, _packets_end(f, info)
+        buf = _read_block(f, path, pos, end, None)
+        offsets, sizes, stop, code, a, b = _walk_aedat4(buf, pos, pos, end, target)
+        decompress = _decompressor(info.compression)
+        batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
+        # records are 16 bytes: exact uncompressed, a guess for compression down to a quarter
+        capacity = int(sizes.sum()) // EVENT_STRUCT.itemsize * (1 if decompress is None else 4)
+        out = _decode_all(batches, sensor, path, capacity)
+        _check_walk(path, stop, end, code, a, b)
+        return out
 
 
 def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int) -> np.ndarray:
@@ -126,7 +134,7 @@ class _Batch(NamedTuple):
         return _Batch(self.buf, *(a[j : j + 1] for a in self[1:]))
 
 
-def _iter_batches(path: Path, stream_id: int | None, block_bytes: int | None):
+def _iter_batches(path: Path, stream_id: int | None, block_bytes: int):
     """Yield ``(batch, sensor)`` of the event packets of one stream, in file order."""
     with open(path, "rb") as f:
         info = _read_header(f, path)
@@ -266,37 +274,48 @@ def _pick_stream(info: Aedat4Info, stream_id: int | None, path: Path) -> tuple[i
 
 
 def _iter_packet_batches(
-    f: BinaryIO, path: Path, info: Aedat4Info, target: int, block_bytes: int | None
+    f: BinaryIO, path: Path, info: Aedat4Info, target: int, block_bytes: int
 ) -> Iterator[_Batch]:
-    """Yield the event packets of stream ``target`` in batches, in file order.
+    """Yield the event packets of stream ``target`` in batches, reading ``block_bytes`` at a time.
 
-    The file is read ``block_bytes`` at a time (``None``: memory-mapped whole). The packets of
-    an uncompressed file come as one batch per block, their records read in place; each
-    compressed packet is its own batch.
+    A packet larger than a block is read whole.
     """
-    pos = info.body_offset
-    end = os.fstat(f.fileno()).st_size
-    if info.data_table_position >= 0:
-        end = min(end, info.data_table_position)
+    pos, end = info.body_offset, _packets_end(f, info)
     decompress = _decompressor(info.compression)
     need = PACKET_HEADER.size
     while pos < end:
-        buf = _read_block(f, path, pos, end, block_bytes and max(need, block_bytes))
+        buf = _read_block(f, path, pos, end, max(need, block_bytes))
         offsets, sizes, stop, code, a, b = _walk_aedat4(buf, pos, pos, end, target)
-        if decompress is None:
-            yield _locate(buf, offsets - pos + PACKET_HEADER.size, sizes, offsets, path)
-        else:
-            for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
-                at = offset - pos + PACKET_HEADER.size
-                payload = np.frombuffer(decompress(buf[at : at + size], offset, path), np.uint8)
-                yield _locate(payload, np.zeros(1, np.int64), np.array([len(payload)]),
-                              np.array([offset]), path)  # fmt: skip
+        yield from _block_batches(buf, pos, offsets, sizes, decompress, path)
         _check_walk(path, stop, end, code, a, b)
         pos, need = stop, (a if code == 3 else PACKET_HEADER.size)
 
 
+def _packets_end(f: BinaryIO, info: Aedat4Info) -> int:
+    """Where the packets end: the end of the file, or the file data table where there is one."""
+    end = os.fstat(f.fileno()).st_size
+    return end if info.data_table_position < 0 else min(end, info.data_table_position)
+
+
+def _block_batches(buf, pos: int, offsets, sizes, decompress, path: Path) -> Iterator[_Batch]:
+    """The batches of the packets at ``offsets`` of a block holding the file from ``pos``.
+
+    The packets of an uncompressed file come as one batch, their records read in place; each
+    compressed packet is its own batch, decompressed when the batch is asked for.
+    """
+    starts = offsets - pos + PACKET_HEADER.size
+    if decompress is None:
+        yield _locate(buf, starts, sizes, offsets, path)
+        return
+    for at, size, offset in zip(starts.tolist(), sizes.tolist(), offsets.tolist(), strict=True):
+        payload = np.frombuffer(decompress(buf[at : at + size], offset, path), np.uint8)
+        yield _locate(payload, _ZERO, np.array([len(payload)]), np.array([offset]), path)
+
+
 def _read_block(f: BinaryIO, path: Path, pos: int, end: int, size: int | None) -> np.ndarray:
     """Bytes ``[pos, pos + size)`` of the file, at most to ``end``; ``None``: all, mapped."""
+    if pos >= end:
+        return np.empty(0, np.uint8)
     if size is None:
         try:  # no copy: the pages are the OS file cache, unmapped with the last view
             mapped = mmap.mmap(f.fileno(), end, access=mmap.ACCESS_READ)
