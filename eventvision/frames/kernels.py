@@ -77,6 +77,23 @@ def _pack_events_kernel(t, x, y, p, out):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
+def _decode_events_kernel(t_first, dt, x, y, p, out):  # pragma: no cover
+    """Write ``out[i] = (t_first + dt[1] + ... + dt[i], x[i], y[i], p[i])`` (``dt[0]`` is 0).
+
+    The event cache's columns back into EVENT_DTYPE records in one pass: the running sum is
+    in int64, so no partial sum of the int32 steps wraps.
+    """
+    t = np.int64(t_first)
+    for i in range(out.shape[0]):
+        t += np.int64(dt[i])
+        e = out[i]
+        e.t = t
+        e.x = x[i]
+        e.y = y[i]
+        e.p = p[i]
+
+
+@njit(cache=True, nogil=True)
 def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: no cover
     """Move each event by an affine map about the sensor centre; returns how many were written.
 

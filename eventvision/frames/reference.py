@@ -8,6 +8,7 @@ __all__ = [
     "bin_events_reference",
     "resize_reference",
     "pack_events_reference",
+    "decode_events_reference",
     "affine_events_reference",
     "select_events_reference",
 ]
@@ -42,6 +43,14 @@ def resize_reference(src, y_starts, y_weights, x_starts, x_weights, rows, out) -
 def pack_events_reference(t, x, y, p, out) -> None:
     """Twin of ``_pack_events_kernel``: field-wise assignment."""
     out["t"] = t
+    out["x"] = x
+    out["y"] = y
+    out["p"] = p
+
+
+def decode_events_reference(t_first, dt, x, y, p, out) -> None:
+    """Twin of ``_decode_events_kernel``: ``t_first`` plus the int64 cumulative sum of ``dt``."""
+    out["t"] = int(t_first) + np.cumsum(dt.astype(np.int64))
     out["x"] = x
     out["y"] = y
     out["p"] = p

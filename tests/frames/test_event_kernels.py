@@ -1,4 +1,4 @@
-"""The event kernels (packing, affine map, selection) equal their plain-numpy twins bit for bit."""
+"""The event kernels (packing, decoding, affine map, selection) equal their plain-numpy twins bit for bit."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from helpers import random_events
 from eventvision.events import EVENT_DTYPE
 from eventvision.frames.kernels import (
     _affine_events_kernel,
+    _decode_events_kernel,
     _pack_events_kernel,
     _select_events_kernel,
 )
 from eventvision.frames.reference import (
     affine_events_reference,
+    decode_events_reference,
     pack_events_reference,
     select_events_reference,
 )
@@ -33,6 +35,22 @@ def test_pack_kernel_equals_reference(n):
     _pack_events_kernel(*columns, fast)
     pack_events_reference(*columns, slow)
     assert fast.tobytes() == slow.tobytes() == events.tobytes()
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_decode_kernel_equals_reference(n):
+    events = random_events(n, seed=4, t0=2**40)  # a first t far beyond int32
+    rng = np.random.default_rng(5)
+    steps = np.diff(events["t"], prepend=events["t"][:1]).astype(np.int32)
+    steps[1::7] = -rng.integers(0, 2**31 - 1, len(steps[1::7]))  # unsorted: negative steps
+    x, y, p = events["x"].copy(), events["y"].copy(), events["p"].copy()
+    fast = np.zeros(n, EVENT_DTYPE)
+    slow = np.zeros(n, EVENT_DTYPE)
+    _decode_events_kernel(np.int64(2**40), steps, x, y, p, fast)
+    decode_events_reference(2**40, steps, x, y, p, slow)
+    assert fast.tobytes() == slow.tobytes()
+    if n:
+        assert fast["t"][-1] == 2**40 + int(steps.astype(np.int64).sum())  # no int32 wrap
 
 
 @pytest.mark.parametrize(
