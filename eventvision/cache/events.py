@@ -170,7 +170,8 @@ def check_event_layout(path: str | os.PathLike, f: h5py.File, n_samples: int) ->
     if len(set(lengths.values())) != 1:
         raise CacheError(f"{path}: the event columns differ in length: {lengths}")
     if group["t_first"].shape != (n_samples,):
-        raise CacheError(f"{path}: events/t_first {group['t_first'].shape}, expected ({n_samples},)")
+        shape = group["t_first"].shape
+        raise CacheError(f"{path}: events/t_first {shape}, expected ({n_samples},)")
     offsets = f["offsets"][:]
     if offsets.shape != (n_samples + 1,):
         raise CacheError(f"{path}: offsets {offsets.shape}, expected ({n_samples + 1},)")
@@ -189,9 +190,7 @@ def event_columns(f: h5py.File) -> tuple[h5py.Dataset, ...]:
     return tuple(group[name] for name in EVENT_COLUMNS)
 
 
-def read_event_rows(
-    columns: Sequence[h5py.Dataset], lo: int, hi: int, t_first: int
-) -> np.ndarray:
+def read_event_rows(columns: Sequence[h5py.Dataset], lo: int, hi: int, t_first: int) -> np.ndarray:
     """The ``EVENT_DTYPE`` records of rows ``lo:hi`` of `event_columns` (one sample's)."""
     return decode_event_columns(t_first, *(column[lo:hi] for column in columns))
 

@@ -1,4 +1,4 @@
-"""The event kernels (packing, decoding, affine map, selection) equal their plain-numpy twins bit for bit."""
+"""The event kernels (pack, decode, affine map, select) equal their numpy twins bit for bit."""
 
 from __future__ import annotations
 
