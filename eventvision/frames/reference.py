@@ -11,6 +11,8 @@ __all__ = [
     "decode_events_reference",
     "affine_events_reference",
     "select_events_reference",
+    "translate_events_reference",
+    "drop_box_reference",
 ]
 
 
@@ -82,3 +84,27 @@ def select_events_reference(events, keep, out) -> int:
     kept = events[keep]
     out[: len(kept)] = kept
     return len(kept)
+
+
+def translate_events_reference(events, flip_x, dx, dy, wrap, width, height, out) -> int:
+    """Twin of ``_translate_events_kernel``: the integer map, vectorised."""
+    x = events["x"].astype(np.int64)
+    x = (width - 1 - x if flip_x else x) + dx
+    y = events["y"].astype(np.int64) + dy
+    if wrap:
+        keep = np.ones(len(events), dtype=bool)
+        x, y = x % width, y % height
+    else:
+        keep = (x >= 0) & (y >= 0) & (x < width) & (y < height)
+    n = int(keep.sum())
+    out["t"][:n] = events["t"][keep]
+    out["x"][:n] = x[keep]
+    out["y"][:n] = y[keep]
+    out["p"][:n] = events["p"][keep]
+    return n
+
+
+def drop_box_reference(events, x0, y0, x1, y1, out) -> int:
+    """Twin of ``_drop_box_kernel``: boolean indexing of the records outside the box."""
+    x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+    return select_events_reference(events, ~((x >= x0) & (x < x1) & (y >= y0) & (y < y1)), out)

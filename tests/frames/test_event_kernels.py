@@ -10,14 +10,18 @@ from eventvision.events import EVENT_DTYPE
 from eventvision.frames.kernels import (
     _affine_events_kernel,
     _decode_events_kernel,
+    _drop_box_kernel,
     _pack_events_kernel,
     _select_events_kernel,
+    _translate_events_kernel,
 )
 from eventvision.frames.reference import (
     affine_events_reference,
     decode_events_reference,
+    drop_box_reference,
     pack_events_reference,
     select_events_reference,
+    translate_events_reference,
 )
 
 
@@ -86,4 +90,30 @@ def test_select_kernel_equals_reference(n, fraction):
     n_fast = _select_events_kernel(events, keep, fast)
     n_slow = select_events_reference(events, keep, slow)
     assert n_fast == n_slow == int(keep.sum())
+    assert fast[:n_fast].tobytes() == slow[:n_slow].tobytes()
+
+
+@pytest.mark.parametrize("flip_x", [False, True])
+@pytest.mark.parametrize("dx, dy", [(0, 0), (7, -13), (-45, 31), (95, -200)])
+@pytest.mark.parametrize("wrap", [False, True])
+def test_translate_kernel_equals_reference_and_the_float_map(flip_x, dx, dy, wrap):
+    events = random_events(5000, seed=6, width=40, height=30)
+    fast, slow, general = (np.zeros(5000, EVENT_DTYPE) for _ in range(3))
+    n_fast = _translate_events_kernel(events, flip_x, dx, dy, wrap, 40, 30, fast)
+    n_slow = translate_events_reference(events, flip_x, dx, dy, wrap, 40, 30, slow)
+    coeffs = np.array([-1.0 if flip_x else 1.0, 0.0, 0.0, 1.0, dx, dy])
+    n_general = _affine_events_kernel(events, coeffs, wrap, 40, 30, general)
+    assert n_fast == n_slow == n_general
+    assert fast[:n_fast].tobytes() == slow[:n_slow].tobytes() == general[:n_general].tobytes()
+
+
+@pytest.mark.parametrize("box", [(0, 0, 0, 0), (10, 5, 30, 25), (0, 0, 40, 30), (35, 25, 99, 99)])
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_drop_box_kernel_equals_reference(box, n):
+    events = random_events(n, seed=7, width=40, height=30)
+    fast = np.zeros(n, EVENT_DTYPE)
+    slow = np.zeros(n, EVENT_DTYPE)
+    n_fast = _drop_box_kernel(events, *box, fast)
+    n_slow = drop_box_reference(events, *box, slow)
+    assert n_fast == n_slow
     assert fast[:n_fast].tobytes() == slow[:n_slow].tobytes()
