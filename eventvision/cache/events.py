@@ -3,13 +3,13 @@
 Layout (``store = "events"``, see docs/preprocess.md, "Event caches"): the group ``events``
 holds one column per field, the samples one after another in cache order: ``t_step [E]``
 int32 (each event's time minus the previous event's of the same sample, 0 for a sample's
-first), ``x [E]``, ``y [E]`` uint16, ``p [E]`` uint8, and ``t_first [N]`` int64 (each sample's
-first timestamp, 0 when it has none); ``offsets [N + 1]`` int64, sample i being rows
-``offsets[i]:offsets[i + 1]``; then the per-sample datasets of every cache (labels, split,
-source, row, n_events). Small steps and separate columns compress several times better and
-decode far faster than the 13-byte records, which the first layout stored and which are
-refused now with a "rebuild" message. The writer's plan, blocks, parts, resume, shards, lock,
-build id and atomic rename are the frame cache's.
+first), ``x [E]`` and ``y [E]`` (uint8 for sensors up to 256 px, else uint16), ``p [E]``
+uint8, and ``t_first [N]`` int64 (each sample's first timestamp, 0 when it has none);
+``offsets [N + 1]`` int64, sample i being rows ``offsets[i]:offsets[i + 1]``; then the
+per-sample datasets of every cache (labels, split, source, row, n_events). Small steps and
+separate columns compress better and decode far faster than the 13-byte records, which the
+first layout stored and which are refused now with a "rebuild" message. The writer's plan,
+blocks, parts, resume, shards, lock, build id and atomic rename are the frame cache's.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import h5py
 import numpy as np
 
 from ..errors import CacheError
-from ..events import EVENT_DTYPE
+from ..events import EVENT_DTYPE, Sensor
 from ..frames.kernels import _decode_events_kernel
 from .identity import read_build_id, reopen_build
 
 __all__ = [
     "EVENT_CHUNK",
     "EVENT_COLUMNS",
+    "column_dtypes",
     "create_event_layout",
     "encode_event_columns",
     "decode_event_columns",
@@ -43,18 +44,27 @@ __all__ = [
 EVENT_CHUNK = 1 << 16  # events per HDF5 chunk: ~320 KiB of columns before compression
 EVENT_COLUMNS = {
     "t_step": np.dtype(np.int32),
-    "x": np.dtype(np.uint16),
+    "x": np.dtype(np.uint16),  # uint8 where the sensor is at most 256 pixels wide and high
     "y": np.dtype(np.uint16),
     "p": np.dtype(np.uint8),
 }
+_COORD_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 _STEP_MAX = np.iinfo(np.int32).max
 _REBUILD = "rebuild it with `eventvision preprocess ... --store events --overwrite`"
 
 
-def create_event_layout(f: h5py.File, compression: dict, n_samples: int, n_events: int) -> None:
+def column_dtypes(sensor: Sensor) -> dict[str, np.dtype]:
+    """The stored dtype of each event column: x and y in one byte when the sensor allows."""
+    coord = np.dtype(np.uint8 if max(sensor.width, sensor.height) <= 256 else np.uint16)
+    return {**EVENT_COLUMNS, "x": coord, "y": coord}
+
+
+def create_event_layout(
+    f: h5py.File, compression: dict, n_samples: int, n_events: int, sensor: Sensor
+) -> None:
     """Create the ``events`` columns and ``offsets [n_samples + 1]`` (the per-sample rest apart)."""
     group = f.create_group("events")
-    for name, dtype in EVENT_COLUMNS.items():
+    for name, dtype in column_dtypes(sensor).items():
         group.create_dataset(
             name,
             shape=(n_events,),
@@ -81,6 +91,9 @@ def encode_event_columns(events: np.ndarray, name: str = "sample") -> dict[str, 
             f"{name}: events {i - 1} and {i} lie {int(steps[i])} us apart, more than an event "
             f"cache's int32 time step holds ({_STEP_MAX} us)"
         )
+    for field in ("x", "y"):
+        if len(events) and int(events[field].max()) > 0xFFFF:
+            raise CacheError(f"{name}: {field} = {int(events[field].max())} exceeds uint16")
     return {
         "t_first": np.int64(t[0] if len(t) else 0),
         "t_step": steps.astype(np.int32),
@@ -108,13 +121,27 @@ def write_event_samples(
     offsets = np.zeros(len(samples) + 1, dtype=np.int64)
     np.cumsum([len(s) for s in samples], out=offsets[1:])
     group = f["events"]
-    for column, dtype in EVENT_COLUMNS.items():
+    for e, name in zip(encoded, names, strict=True):
+        _check_fits(e, group, name)
+    for column in EVENT_COLUMNS:
         if group[column].shape[0] != offsets[-1]:
             group[column].resize((int(offsets[-1]),))
         if offsets[-1]:
-            group[column][...] = np.concatenate([e[column] for e in encoded]).astype(dtype)
+            values = np.concatenate([e[column] for e in encoded])
+            group[column][...] = values.astype(group[column].dtype, copy=False)
     group["t_first"][...] = [e["t_first"] for e in encoded]
     f["offsets"][...] = offsets
+
+
+def _check_fits(encoded: dict, dtypes: h5py.Group, name: str) -> None:
+    """Raise CacheError naming ``name`` when a coordinate exceeds its stored column's dtype."""
+    for column in ("x", "y"):
+        limit = np.iinfo(dtypes[column].dtype).max
+        if len(encoded[column]) and int(encoded[column].max()) > limit:
+            raise CacheError(
+                f"{name}: {column} = {int(encoded[column].max())} does not fit the cache's "
+                f"{dtypes[column].dtype} column (made for the dataset's sensor)"
+            )
 
 
 def copy_event_rows(
@@ -156,9 +183,13 @@ def _check_columns(path: str | os.PathLike, f: h5py.File) -> None:
         raise CacheError(f"{path}: event cache without {missing}; {_REBUILD}")
     group = f["events"]
     for name, dtype in {**EVENT_COLUMNS, "t_first": np.dtype(np.int64)}.items():
-        if name not in group or group[name].dtype != dtype or group[name].ndim != 1:
+        allowed = _COORD_DTYPES if name in ("x", "y") else (dtype,)
+        if name not in group or group[name].dtype not in allowed or group[name].ndim != 1:
             found = f"{group[name].dtype} {group[name].shape}" if name in group else "nothing"
-            raise CacheError(f"{path}: events/{name} is {found}, expected 1-D {dtype}; {_REBUILD}")
+            raise CacheError(
+                f"{path}: events/{name} is {found}, expected 1-D {' or '.join(map(str, allowed))}"
+                f"; {_REBUILD}"
+            )
 
 
 def check_event_layout(path: str | os.PathLike, f: h5py.File, n_samples: int) -> None:

@@ -14,13 +14,16 @@ from eventvision.cache import writer as writer_module
 from eventvision.cache.events import (
     EVENT_COLUMNS,
     EventCacheReader,
+    column_dtypes,
+    create_event_layout,
     decode_event_columns,
     encode_event_columns,
+    write_event_samples,
 )
 from eventvision.data import EventDataset, FrameDataset
 from eventvision.datasets import open_dataset
 from eventvision.errors import CacheError, CacheMismatchError
-from eventvision.events import make_events
+from eventvision.events import DVS128, Sensor, make_events
 
 
 def _dataset_events(name: str, root: Path) -> dict[tuple[str, int], np.ndarray]:
@@ -55,10 +58,11 @@ def test_each_sample_holds_the_events_the_dataset_yields(event_caches, name):
         columns = {name: group[name][:] for name in EVENT_COLUMNS}
         t_first = group["t_first"][:]
         sources, rows = f["source"].asstr()[:], f["row"][:]
-        for name, dtype in EVENT_COLUMNS.items():
+        for name, dtype in column_dtypes(DVS128).items():
             first_filter = group[name].id.get_create_plist().get_filter(0)
             assert first_filter[0] == hdf5plugin.Bitshuffle.filter_id  # the default
             assert group[name].dtype == dtype
+        assert group["x"].dtype == group["y"].dtype == np.uint8  # a 128 px sensor
         assert "frames" not in f
     n_events = len(columns["t_step"])
     assert len(sources) == len(expected) and offsets[0] == 0 and offsets[-1] == n_events
@@ -225,3 +229,17 @@ def test_columns_round_trip_any_timestamps_and_refuse_a_step_past_int32(tmp_path
     too_far = make_events([0, 2**31], [0, 0], [0, 0], [0, 0])
     with pytest.raises(CacheError, match=r"user01\.aedat: events 0 and 1 lie 2147483648 us"):
         encode_event_columns(too_far, "user01.aedat")
+
+
+def test_coordinates_take_one_byte_up_to_256_px_and_a_wider_value_is_refused(tmp_path):
+    assert column_dtypes(Sensor(256, 200))["x"] == np.uint8
+    assert column_dtypes(Sensor(304, 240))["y"] == np.uint16
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        create_event_layout(f, {}, 2, 0, DVS128)
+        fine = make_events([7, 9], [255, 3], [4, 5], [0, 1])
+        write_event_samples(f, [fine, fine[:0]], ["a.aedat", "b.aedat"])
+        stored = (f["events"][column][:] for column in EVENT_COLUMNS)
+        assert np.array_equal(decode_event_columns(f["events/t_first"][0], *stored), fine)
+        wide = make_events([0, 1], [256, 3], [4, 5], [0, 1])
+        with pytest.raises(CacheError, match=r"b\.aedat: x = 256 does not fit .* uint8"):
+            write_event_samples(f, [fine, wide], ["a.aedat", "b.aedat"])
