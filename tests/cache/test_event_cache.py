@@ -243,3 +243,10 @@ def test_coordinates_take_one_byte_up_to_256_px_and_a_wider_value_is_refused(tmp
         wide = make_events([0, 1], [256, 3], [4, 5], [0, 1])
         with pytest.raises(CacheError, match=r"b\.aedat: x = 256 does not fit .* uint8"):
             write_event_samples(f, [fine, wide], ["a.aedat", "b.aedat"])
+    with h5py.File(tmp_path / "atis.h5", "w") as f:  # an ATIS-size sensor: two bytes
+        create_event_layout(f, {}, 1, 0, Sensor(304, 240))
+        corner = make_events([2**35, 2**35 + 1], [303, 0], [239, 0], [1, 0])
+        write_event_samples(f, [corner], ["c.dat"])
+        assert f["events/x"].dtype == np.uint16
+        stored = (f["events"][column][:] for column in EVENT_COLUMNS)
+        assert np.array_equal(decode_event_columns(f["events/t_first"][0], *stored), corner)
