@@ -23,6 +23,10 @@ cache (T=16, 64 px) and an event cache; three loaders with 2 workers each delive
 `[8, 16, 3, 64, 64]` batches: FrameDataset, EventDataset with the NDA policy (binning in the
 workers), and tonic's DiskCachedDataset of the same events with its RandomFlipLR and
 DropEventByArea, ToFrame(n_event_bins=16), then the paper's resize and OFF+ON channel.
+
+With `--stages`: the same event cache, one process, the time of each stage of an
+`EventDataset` item (read, each NDA op, binning, resize, third channel), and beside the read
+the first event-cache layout's (one table of 13-byte records, same compression and samples).
 """
 
 from __future__ import annotations
@@ -238,6 +242,70 @@ def events_main(args: argparse.Namespace) -> None:
     print_table(["loader", "dataset[i] ms", "samples/s (2 workers)", "event cache vs it"], rows)
 
 
+def _first_layout_table(events_h5: Path, out: Path) -> tuple[h5py.Dataset, np.ndarray]:
+    """The event cache's events as the first layout stored them: one table of 13-byte records."""
+    from eventvision.cache.events import EventCacheReader
+
+    reader = EventCacheReader(events_h5)
+    records = np.concatenate([reader.read(i) for i in range(len(reader))])
+    kwargs = CacheOptions("cifar10-dvs", store="events").h5_compression()
+    f = h5py.File(out, "w")
+    f.create_dataset("events", data=records, chunks=(1 << 15,), **kwargs)  # its chunk size
+    return f["events"], reader.offsets
+
+
+def stages_main(args: argparse.Namespace) -> None:
+    """One EventDataset item's stages, single process, and the first layout's read beside."""
+    from eventvision.cache import CacheOptions, write_cache
+    from eventvision.data import EventDataset
+    from eventvision.data import event_ops as ops
+    from eventvision.data.dataset import finish_item
+
+    windows = _windows(args.samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        events_h5 = tmp / "events.h5"
+        write_cache(
+            CacheOptions("cifar10-dvs", store="events"),
+            _cifar_release(tmp / "raw", windows),
+            events_h5,
+        )
+        ds = EventDataset(events_h5, "train", TIME_STEPS, SIZE_PX)
+        table, offsets = _first_layout_table(events_h5, tmp / "first.h5")
+        rows, sensor = ds._rows, ds.sensor  # the split's rows of the cache
+        samples = [ds.events(i) for i in range(len(ds))]
+        counts = [bin_events(e, TIME_STEPS, sensor=sensor) for e in samples]
+        resized = [torch.from_numpy(resize_frames(c, SIZE_PX)) for c in counts]
+        spans = [(offsets[r], offsets[r + 1]) for r in rows]
+        stages = {
+            "read, first layout (13-byte records)": lambda i: table[spans[i][0] : spans[i][1]],
+            "read, columns (EventCacheReader)": lambda i: ds.events(i),
+            "NDA flip": lambda i: ops.flip_lr(samples[i], sensor),
+            "NDA roll (13, -7)": lambda i: ops.roll_events(samples[i], sensor, 13, -7),
+            "NDA rotate 20 deg": lambda i: ops.rotate_events(samples[i], sensor, 20.0),
+            "NDA shear 20 deg": lambda i: ops.shear_x_events(samples[i], sensor, 20.0),
+            "NDA cutout 42 px": lambda i: ops.drop_box(samples[i], 40, 40, 82, 82),
+            "bin T=16": lambda i: bin_events(samples[i], TIME_STEPS, sensor=sensor),
+            "resize 128->64": lambda i: resize_frames(counts[i], SIZE_PX),
+            "third channel (OFF+ON)": lambda i: finish_item(ds, resized[i], i),
+            "whole item, no NDA": lambda i: ds[i],
+        }  # fmt: skip
+
+        def per_item(fn: Callable[[int], object]) -> Callable[[], float]:
+            def run() -> float:
+                start = time.perf_counter()
+                for i in range(len(ds)):
+                    fn(i)
+                return (time.perf_counter() - start) / len(ds) * 1e3
+
+            return run
+
+        ms = _interleaved({name: per_item(fn) for name, fn in stages.items()}, args.repeats)
+        table.file.close()
+    print(f"{len(ds)} train samples, {sum(map(len, samples)) / len(samples):,.0f} events each")
+    print_table(["stage (one process)", "ms/sample"], [[k, f"{v:.3f}"] for k, v in ms.items()])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=32)
@@ -246,10 +314,16 @@ def main() -> None:
     parser.add_argument(
         "--events", action="store_true", help="EventDataset + NDA vs frame cache vs tonic"
     )
+    parser.add_argument(
+        "--stages", action="store_true", help="one EventDataset item's stages, one process"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # per-sample work, as in DataLoader workers
     if args.events:
         events_main(args)
+        return
+    if args.stages:
+        stages_main(args)
         return
 
     windows = _windows(args.samples)

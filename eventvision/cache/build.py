@@ -54,10 +54,12 @@ def _file_sample(path: Path, options: CacheOptions) -> tuple[np.ndarray, int]:
     return sample_frames(events, options), len(events)
 
 
-def _write_stored(f: h5py.File, options: CacheOptions, stored: list[np.ndarray]) -> None:
+def _write_stored(
+    f: h5py.File, options: CacheOptions, stored: list[np.ndarray], sources: list[str]
+) -> None:
     """Write the samples' frames (or events, ragged) into a part file's layout."""
     if options.store == "events":
-        write_event_samples(f, stored)
+        write_event_samples(f, stored, sources)
     else:
         f["frames"][...] = np.stack(stored)  # [N, T, 2, h, w]
 
@@ -122,7 +124,7 @@ def compute_block(
         with h5py.File(tmp, "w") as f:
             create_layout(f, options, len(kept), with_index=True)
             if kept:
-                _write_stored(f, options, stored)
+                _write_stored(f, options, stored, [s.source for s in kept])
                 f["labels"][...] = [s.label for s in kept]
                 f["split"][...] = [s.split for s in kept]
                 f["source"][...] = [s.source for s in kept]

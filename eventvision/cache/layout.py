@@ -31,7 +31,7 @@ def create_layout(f: h5py.File, options: CacheOptions, n: int, *, with_index: bo
     ``frames`` (`eventvision.cache.events`).
     """
     if options.store == "events":
-        create_event_layout(f, options.h5_compression(), n, 0)
+        create_event_layout(f, options.h5_compression(), n, 0, options.info.sensor)
     else:
         shape = options.frame_shape
         f.create_dataset(
@@ -79,8 +79,11 @@ def write_attrs(
 
 
 _EVENT_LAYOUT = (
-    "events [E] (t <i8 us, x <u2, y <u2, p u1), the samples one after another as the datasets "
-    "yield them; offsets [N+1] int64, sample i = events[offsets[i]:offsets[i+1]]; "
+    "events/ columns, the samples one after another as the datasets yield them: t_step [E] "
+    "int32 (us since the sample's previous event, 0 for its first), x [E], y [E] uint8 (sensors "
+    "up to 256 px) or uint16, "
+    "p [E] uint8, t_first [N] int64 (each sample's first t in us, 0 if empty); offsets [N+1] "
+    "int64, sample i = rows offsets[i]:offsets[i+1]; "
     "labels [N] int64 (index into classes); split [N] uint8 (0 train, 1 test); "
     "source [N] path relative to the raw root; row [N] labels csv row (-1: none); "
     "n_events [N] events stored"

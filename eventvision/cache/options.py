@@ -194,7 +194,10 @@ class CacheOptions:
         }
         if self.store == "events":  # binning happens in the loader: not part of the build
             options = {k: v for k, v in options.items() if k not in _FRAME_ONLY}
-            return {**options, **fixed, "event_dtype": [list(d) for d in EVENT_DTYPE.descr]}
+            # The stored layout is part of the identity: a cache (or part) of the first layout,
+            # one table of records, never passes for one of the columns (docs/preprocess.md).
+            events = {"event_dtype": [list(d) for d in EVENT_DTYPE.descr], "event_layout": 2}
+            return {**options, **fixed, **events}
         del options["store"]  # frame caches keep the hashes they had before event caches
         return {
             **options,

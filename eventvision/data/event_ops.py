@@ -13,8 +13,10 @@ import numpy as np
 from ..events import EVENT_DTYPE, Sensor
 from ..frames.kernels import (
     _affine_events_kernel,
+    _drop_box_kernel,
     _pack_events_kernel,
     _select_events_kernel,
+    _translate_events_kernel,
 )
 
 __all__ = [
@@ -127,6 +129,12 @@ def _affine(
     if events.dtype != EVENT_DTYPE:
         events = copy_events(events)
     out = np.empty(len(events), dtype=EVENT_DTYPE)
+    a, b, c, d, dx, dy = coeffs
+    if a in (1.0, -1.0) and (b, c, d) == (0.0, 0.0, 1.0) and dx == int(dx) and dy == int(dy):
+        # A flip or an integer shift: the float map gives exactly these integers.
+        flip_x, size = a == -1.0, (sensor.width, sensor.height)
+        n = _translate_events_kernel(events, flip_x, int(dx), int(dy), wrap, *size, out)
+        return out[:n]
     n = _affine_events_kernel(
         events, np.asarray(coeffs, np.float64), wrap, sensor.width, sensor.height, out
     )
@@ -136,9 +144,10 @@ def _affine(
 def drop_box(events: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     """Drop the events with ``x0 <= x < x1`` and ``y0 <= y < y1`` (cutout, EventDrop by area)."""
     _check(events)
-    x, y = events["x"], events["y"]
-    inside = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
-    return copy_events(events, ~inside)
+    if events.dtype != EVENT_DTYPE:
+        events = copy_events(events)
+    out = np.empty(len(events), dtype=EVENT_DTYPE)
+    return out[: _drop_box_kernel(events, int(x0), int(y0), int(x1), int(y1), out)]
 
 
 def drop_time_window(events: np.ndarray, t0_us: int, t1_us: int) -> np.ndarray:

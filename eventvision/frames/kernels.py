@@ -77,6 +77,23 @@ def _pack_events_kernel(t, x, y, p, out):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
+def _decode_events_kernel(t_first, dt, x, y, p, out):  # pragma: no cover
+    """Write ``out[i] = (t_first + dt[1] + ... + dt[i], x[i], y[i], p[i])`` (``dt[0]`` is 0).
+
+    The event cache's columns back into EVENT_DTYPE records in one pass: the running sum is
+    in int64, so no partial sum of the int32 steps wraps.
+    """
+    t = np.int64(t_first)
+    for i in range(out.shape[0]):
+        t += np.int64(dt[i])
+        e = out[i]
+        e.t = t
+        e.x = x[i]
+        e.y = y[i]
+        e.p = p[i]
+
+
+@njit(cache=True, nogil=True)
 def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: no cover
     """Move each event by an affine map about the sensor centre; returns how many were written.
 
@@ -104,6 +121,54 @@ def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: 
         o.y = yi
         o.p = e.p
         n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _translate_events_kernel(events, flip_x, dx, dy, wrap, width, height, out):  # pragma: no cover
+    """`_affine_events_kernel` for the integer maps, in integers: ``x' = x + dx`` (or, with
+    ``flip_x``, ``width - 1 - x + dx``), ``y' = y + dy``; wrapped or dropped alike.
+
+    The float map gives exactly these integers for a flip or an integer shift, so the results
+    are equal (tested); this pass skips the float work and the rounding.
+    """
+    if wrap:  # then x' lies in [0, 2 width): one conditional subtraction instead of a modulo
+        dx, dy = dx % width, dy % height
+    n = 0
+    for i in range(events.shape[0]):
+        e = events[i]
+        xi = np.int64(e.x)
+        if flip_x:
+            xi = width - 1 - xi
+        xi += dx
+        yi = np.int64(e.y) + dy
+        if wrap:
+            xi -= width if xi >= width else 0
+            yi -= height if yi >= height else 0
+        elif xi < 0 or yi < 0 or xi >= width or yi >= height:
+            continue
+        o = out[n]
+        o.t = e.t
+        o.x = xi
+        o.y = yi
+        o.p = e.p
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _drop_box_kernel(events, x0, y0, x1, y1, out):  # pragma: no cover
+    """Copy the records outside ``x0 <= x < x1, y0 <= y < y1`` into ``out[0:n]``; returns n."""
+    n = 0
+    for i in range(events.shape[0]):
+        e = events[i]
+        x, y = np.int64(e.x), np.int64(e.y)
+        o = out[n]  # written always, kept by advancing n: no data-dependent branch
+        o.t = e.t
+        o.x = e.x
+        o.y = e.y
+        o.p = e.p
+        n += not (x0 <= x < x1 and y0 <= y < y1)
     return n
 
 

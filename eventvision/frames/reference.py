@@ -8,8 +8,11 @@ __all__ = [
     "bin_events_reference",
     "resize_reference",
     "pack_events_reference",
+    "decode_events_reference",
     "affine_events_reference",
     "select_events_reference",
+    "translate_events_reference",
+    "drop_box_reference",
 ]
 
 
@@ -47,6 +50,14 @@ def pack_events_reference(t, x, y, p, out) -> None:
     out["p"] = p
 
 
+def decode_events_reference(t_first, dt, x, y, p, out) -> None:
+    """Twin of ``_decode_events_kernel``: ``t_first`` plus the int64 cumulative sum of ``dt``."""
+    out["t"] = int(t_first) + np.cumsum(dt.astype(np.int64))
+    out["x"] = x
+    out["y"] = y
+    out["p"] = p
+
+
 def affine_events_reference(events, coeffs, wrap, width, height, out) -> int:
     """Twin of ``_affine_events_kernel``: the same map, vectorised."""
     a, b, c, d, dx, dy = (float(k) for k in coeffs)
@@ -73,3 +84,27 @@ def select_events_reference(events, keep, out) -> int:
     kept = events[keep]
     out[: len(kept)] = kept
     return len(kept)
+
+
+def translate_events_reference(events, flip_x, dx, dy, wrap, width, height, out) -> int:
+    """Twin of ``_translate_events_kernel``: the integer map, vectorised."""
+    x = events["x"].astype(np.int64)
+    x = (width - 1 - x if flip_x else x) + dx
+    y = events["y"].astype(np.int64) + dy
+    if wrap:
+        keep = np.ones(len(events), dtype=bool)
+        x, y = x % width, y % height
+    else:
+        keep = (x >= 0) & (y >= 0) & (x < width) & (y < height)
+    n = int(keep.sum())
+    out["t"][:n] = events["t"][keep]
+    out["x"][:n] = x[keep]
+    out["y"][:n] = y[keep]
+    out["p"][:n] = events["p"][keep]
+    return n
+
+
+def drop_box_reference(events, x0, y0, x1, y1, out) -> int:
+    """Twin of ``_drop_box_kernel``: boolean indexing of the records outside the box."""
+    x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+    return select_events_reference(events, ~((x >= x0) & (x < x1) & (y >= y0) & (y < y1)), out)

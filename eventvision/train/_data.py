@@ -131,8 +131,10 @@ def _is_event_cache(path: Path) -> bool:
 def _refuse_event_augmentation(path: Path, name: str) -> None:
     """An event augmentation asked of a frame cache: say what to build instead."""
     from ..data import EVENT_AUGMENTATIONS
+    from ..data.event_mixing import PAIR_AUGMENTATIONS
 
-    if all(part in EVENT_AUGMENTATIONS for part in name.split("+")):
+    known = (*EVENT_AUGMENTATIONS, *PAIR_AUGMENTATIONS)
+    if all(part in known for part in name.split("+")):
         raise ConfigError(
             f"[data] augment {name!r} is an event augmentation, but {path} is a frame cache; "
             "build an event cache with `eventvision preprocess ... --store events`"
@@ -166,7 +168,8 @@ def _event_datasets(
     """Train and test EventDatasets binned to the pipeline's T and size; event augmentation.
 
     ``[data] augment`` names an event augmentation (`make_event_augmentation`: nda, eventdrop,
-    flip+eventdrop, ...) or none; its randomness comes from torch's RNG (`_TorchDrawn`).
+    flip+eventdrop, ...) or none, optionally with ``eventmix`` (e.g. ``nda+eventmix``), which
+    wraps the train split in `EventMixDataset`; the randomness comes from torch's RNG.
     """
     from ..data import EventDataset, make_event_augmentation
 
@@ -178,12 +181,34 @@ def _event_datasets(
         )
     binning = {"time_steps": spec.time_steps, "size": spec.size, "channels": spec.channels}
     train = EventDataset(path, "train", **binning)
-    if spec.augment != "none":  # validated even when not used (evaluation)
-        transform = _TorchDrawn(make_event_augmentation(spec.augment, train.sensor))
+    per_sample, eventmix = _split_eventmix(pipeline)
+    if per_sample != "none":  # validated even when not used (evaluation)
+        transform = _TorchDrawn(make_event_augmentation(per_sample, train.sensor))
         train.event_transform = transform if augment else None
     test = EventDataset(path, "test", **binning)
     _check_splits(pipeline, path, train, test, allow_stale)
+    if eventmix and augment:
+        from ..data.event_mixing import EventMixDataset
+
+        smoothing = pipeline.train.label_smoothing
+        return EventMixDataset(train, len(train.classes), smoothing), test, list(train.classes)
     return train, test, list(train.classes)
+
+
+def _split_eventmix(pipeline: Pipeline) -> tuple[str, bool]:
+    """``[data] augment`` as (the per-sample part or "none", whether EventMix is on).
+
+    EventMix's soft targets replace mixup's: both at once is a ConfigError.
+    """
+    parts = pipeline.data.augment.split("+")
+    eventmix = "eventmix" in parts
+    if eventmix and pipeline.train.mixes:
+        raise ConfigError(
+            f"[data] augment {pipeline.data.augment!r}: EventMix mixes samples and their labels "
+            "itself; turn mixup and cutmix off (--set train.mixup_prob=0)"
+        )
+    rest = [part for part in parts if part != "eventmix"]
+    return ("+".join(rest) or "none"), eventmix
 
 
 def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, list[str]]:

@@ -62,11 +62,18 @@ def make_gesture_release(
 
 
 def cache_content(path: Path) -> tuple[dict, dict]:
-    """Every dataset and attribute of a cache file."""
+    """Every dataset (groups walked, keyed by path) and attribute of a cache file."""
     import h5py
 
+    datasets = {}
+
+    def take(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset):
+            datasets[name] = obj[:]
+
     with h5py.File(path, "r") as f:
-        return {k: f[k][:] for k in f}, {k: f.attrs[k] for k in f.attrs}
+        f.visititems(take)  # the event cache's columns sit in a group
+        return datasets, {k: f.attrs[k] for k in f.attrs}
 
 
 def assert_same_content(a: Path, b: Path) -> None:

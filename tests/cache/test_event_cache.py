@@ -11,10 +11,19 @@ import pytest
 
 from eventvision.cache import CacheOptions, cache_stats, merge_shards, open_cache, write_cache
 from eventvision.cache import writer as writer_module
+from eventvision.cache.events import (
+    EVENT_COLUMNS,
+    EventCacheReader,
+    column_dtypes,
+    create_event_layout,
+    decode_event_columns,
+    encode_event_columns,
+    write_event_samples,
+)
 from eventvision.data import EventDataset, FrameDataset
 from eventvision.datasets import open_dataset
 from eventvision.errors import CacheError, CacheMismatchError
-from eventvision.events import EVENT_DTYPE
+from eventvision.events import DVS128, Sensor, make_events
 
 
 def _dataset_events(name: str, root: Path) -> dict[tuple[str, int], np.ndarray]:
@@ -45,16 +54,26 @@ def test_each_sample_holds_the_events_the_dataset_yields(event_caches, name):
     root, path = event_caches[name]
     expected = _dataset_events(name, root)
     with h5py.File(path, "r") as f:
-        events, offsets = f["events"][:], f["offsets"][:]
+        group, offsets = f["events"], f["offsets"][:]
+        columns = {name: group[name][:] for name in EVENT_COLUMNS}
+        t_first = group["t_first"][:]
         sources, rows = f["source"].asstr()[:], f["row"][:]
-        first_filter = f["events"].id.get_create_plist().get_filter(0)
-        assert first_filter[0] == hdf5plugin.Bitshuffle.filter_id  # the default, bitshuffle-lz4
-        assert f["events"].dtype == EVENT_DTYPE
+        for name, dtype in column_dtypes(DVS128).items():
+            first_filter = group[name].id.get_create_plist().get_filter(0)
+            assert first_filter[0] == hdf5plugin.Bitshuffle.filter_id  # the default
+            assert group[name].dtype == dtype
+        assert group["x"].dtype == group["y"].dtype == np.uint8  # a 128 px sensor
         assert "frames" not in f
-    assert len(sources) == len(expected) and offsets[0] == 0 and offsets[-1] == len(events)
+    n_events = len(columns["t_step"])
+    assert len(sources) == len(expected) and offsets[0] == 0 and offsets[-1] == n_events
     for i, (source, row) in enumerate(zip(sources, rows, strict=True)):
-        sample = events[offsets[i] : offsets[i + 1]]
-        assert np.array_equal(sample, expected[(Path(source).name, int(row))]), (source, row)
+        lo, hi = offsets[i], offsets[i + 1]
+        want = expected[(Path(source).name, int(row))]
+        # The columns by hand: t is the first t plus the running sum of the int32 steps.
+        assert np.array_equal(t_first[i] + np.cumsum(columns["t_step"][lo:hi]), want["t"])
+        for name in ("x", "y", "p"):
+            assert np.array_equal(columns[name][lo:hi], want[name]), (source, row, name)
+        assert np.array_equal(EventCacheReader(path).read(i), want), (source, row)
 
 
 @pytest.mark.parametrize(
@@ -163,3 +182,71 @@ def test_event_transform_runs_before_binning_and_an_emptied_sample_gives_zero_fr
     ds = EventDataset(path, "test", 4, 16, event_transform=lambda ev: ev[:0])
     frames, _ = ds[0]
     assert frames.shape == (4, 3, 16, 16) and not frames.any()
+
+
+def _to_first_layout(path: Path) -> None:
+    """Rewrite an event cache in place as the first layout stored it: one table of records."""
+    reader = EventCacheReader(path)
+    records = np.concatenate([reader.read(i) for i in range(len(reader))])
+    reader.close()
+    with h5py.File(path, "r+") as f:
+        del f["events"]
+        f.create_dataset("events", data=records, chunks=True)
+
+
+def test_a_cache_of_the_first_layout_is_refused_with_a_rebuild_message(gesture_root, tmp_path):
+    path = tmp_path / "old.h5"
+    write_cache(CacheOptions("dvs-gesture", store="events"), gesture_root, path)
+    _to_first_layout(path)
+    for open_it in (lambda: EventDataset(path, "train"), lambda: open_cache(path)):
+        with pytest.raises(CacheError, match="first layout.*rebuild it with"):
+            open_it()
+
+
+def test_merge_refuses_shards_of_the_first_layout(gesture_root, tmp_path):
+    options = CacheOptions("dvs-gesture", store="events")
+    shards = [tmp_path / f"s{i}.h5" for i in range(2)]
+    for i, shard in enumerate(shards):
+        write_cache(options, gesture_root, shard, shard=(i, 2))
+    _to_first_layout(shards[1])
+    with pytest.raises(CacheError, match="first layout.*rebuild"):
+        merge_shards(shards, tmp_path / "merged.h5")
+    assert not (tmp_path / "merged.h5").exists()
+
+
+def test_the_layout_is_part_of_the_options_hash():
+    options = CacheOptions("dvs-gesture", store="events").to_dict()
+    assert options["event_layout"] == 2
+    assert "event_layout" not in CacheOptions("dvs-gesture").to_dict()
+
+
+def test_columns_round_trip_any_timestamps_and_refuse_a_step_past_int32(tmp_path):
+    events = make_events([2**40, 2**40 + 5, 2**40 + 3, 2**40 + 3 + 2**31 - 1], [0, 1, 2, 3],
+                         [4, 5, 6, 7], [1, 0, 1, 0])  # fmt: skip
+    columns = encode_event_columns(events)
+    assert columns["t_first"] == 2**40 and columns["t_step"].tolist() == [0, 5, -2, 2**31 - 1]
+    assert np.array_equal(decode_event_columns(**columns), events)
+    too_far = make_events([0, 2**31], [0, 0], [0, 0], [0, 0])
+    with pytest.raises(CacheError, match=r"user01\.aedat: events 0 and 1 lie 2147483648 us"):
+        encode_event_columns(too_far, "user01.aedat")
+
+
+def test_coordinates_take_one_byte_up_to_256_px_and_a_wider_value_is_refused(tmp_path):
+    assert column_dtypes(Sensor(256, 200))["x"] == np.uint8
+    assert column_dtypes(Sensor(304, 240))["y"] == np.uint16
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        create_event_layout(f, {}, 2, 0, DVS128)
+        fine = make_events([7, 9], [255, 3], [4, 5], [0, 1])
+        write_event_samples(f, [fine, fine[:0]], ["a.aedat", "b.aedat"])
+        stored = (f["events"][column][:] for column in EVENT_COLUMNS)
+        assert np.array_equal(decode_event_columns(f["events/t_first"][0], *stored), fine)
+        wide = make_events([0, 1], [256, 3], [4, 5], [0, 1])
+        with pytest.raises(CacheError, match=r"b\.aedat: x = 256 does not fit .* uint8"):
+            write_event_samples(f, [fine, wide], ["a.aedat", "b.aedat"])
+    with h5py.File(tmp_path / "atis.h5", "w") as f:  # an ATIS-size sensor: two bytes
+        create_event_layout(f, {}, 1, 0, Sensor(304, 240))
+        corner = make_events([2**35, 2**35 + 1], [303, 0], [239, 0], [1, 0])
+        write_event_samples(f, [corner], ["c.dat"])
+        assert f["events/x"].dtype == np.uint16
+        stored = (f["events"][column][:] for column in EVENT_COLUMNS)
+        assert np.array_equal(decode_event_columns(f["events/t_first"][0], *stored), corner)

@@ -85,3 +85,46 @@ def test_the_augmentation_draws_from_torch_so_a_seed_repeats_it():
     for a, b in zip(*runs, strict=True):
         assert np.array_equal(a, b)
     assert any(not np.array_equal(a, runs[0][0]) for a in runs[0][1:])
+
+
+def test_train_with_nda_and_eventmix_runs_and_records_it(event_cache, tmp_path):
+    out = tmp_path / "run"
+    args = ("train", "--data", event_cache, "--out", out, "--augment", "nda+eventmix", *TINY)
+    text = invoke(*args, "--set", "train.label_smoothing=0.1")
+    assert f"run {out}: 1 epochs" in text, text
+    assert 'augment = "nda+eventmix"' in (out / "pipeline.toml").read_text()
+
+
+def test_eventmix_wraps_the_train_split_only_and_evaluation_unmixed(event_cache):
+    from eventvision.data import EventDataset
+    from eventvision.data.event_mixing import EventMixDataset
+    from eventvision.train import load_pipeline
+    from eventvision.train._data import build_datasets
+
+    pipeline = load_pipeline("frames-direct", {"data.path": str(event_cache),
+                                               "data.augment": "eventmix"})  # fmt: skip
+    train, test, _ = build_datasets(pipeline)
+    assert isinstance(train, EventMixDataset) and train.dataset.event_transform is None
+    assert type(test) is EventDataset
+    train, _, _ = build_datasets(pipeline, augment=False)
+    assert type(train) is EventDataset
+
+
+@pytest.mark.parametrize(
+    "data, extra, match",
+    [
+        ("cache", (), "event augmentation"),
+        ("event_cache", ("--set", "train.mixup_alpha=0.5"), "turn mixup and cutmix off"),
+    ],
+)
+def test_eventmix_on_a_frame_cache_or_with_mixup_is_a_one_line_error(
+    request, tmp_path, data, extra, match
+):
+    path = request.getfixturevalue(data)
+    text = invoke(
+        "train", "--data", path, "--out", tmp_path / "r", "--augment", "eventmix", *TINY, *extra,
+        code=1,
+    )  # fmt: skip
+    errors = [line for line in text.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and match in errors[0], text
+    assert not (tmp_path / "r" / "pipeline.toml").exists()
