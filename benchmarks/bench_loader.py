@@ -10,7 +10,8 @@ float32 batches of 8, through a plain DataLoader with 0 and 2 workers:
   `Resize(64, antialias=True)`, back to `[T, 2, h, w]`, third channel OFF+ON appended.
 - eventvision: `FrameDataset(channels=3)` over one HDF5 cache of the already resized frames
   (float32, one sample per chunk; bitshuffle-lz4 as eventvision.cache writes by default,
-  lzf (the previous default) and "none" too).
+  lzf (the previous default) and "none" too), built by `eventvision.cache.write_cache` from
+  the windows written as a CIFAR10-DVS release; both sides take its train split's samples.
 The events are 150k-event windows of the real DVS128 recordings in ../shared/data/real (they
 stand in for CIFAR10-DVS samples, ~100k to 400k events each). The script checks that both
 sides give the same tensors before timing. Samples/s is the median over `--repeats` runs of
@@ -32,7 +33,6 @@ the first event-cache layout's (one table of 13-byte records, same compression a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -86,18 +86,25 @@ class SpikingjellyFrames(Dataset):
         return torch.cat([x, x.sum(1, keepdim=True)], dim=1), self.labels[i]  # [T, 3, h, w]
 
 
-def _write_cache(path: Path, frames: np.ndarray, labels: np.ndarray, compression: str) -> None:
-    """The cache layout of eventvision.cache (frames resized, one sample per chunk)."""
-    with h5py.File(path, "w") as f:
-        kwargs = CacheOptions("cifar10-dvs", compression=compression).h5_compression()
-        f.create_dataset("frames", data=frames, chunks=(1, *frames.shape[1:]), **kwargs)
-        f.create_dataset("labels", data=labels)
-        f.create_dataset("split", data=np.zeros(len(labels), np.uint8))
-        f.attrs.update(
-            dataset="bench", classes=json.dumps([str(i) for i in range(10)]),
-            time_steps=TIME_STEPS, split_by="number", size=SIZE_PX, options_hash="bench",
-            eventvision_version="bench", complete=True,
-        )  # fmt: skip
+def _frame_caches(tmp: Path, windows: list[np.ndarray]) -> tuple[dict, list[np.ndarray]]:
+    """A real frame cache per compression of the windows as a CIFAR10-DVS release (train split).
+
+    Also returns the events of the train rows in cache order, as the cache's reader saw them
+    (orientation fixed), for spikingjelly's side.
+    """
+    from eventvision.cache import read_sample, split_rows, write_cache
+    from eventvision.datasets.cifar10dvs import cifar10dvs_fix_orientation
+
+    raw = _cifar_release(tmp / "raw", windows)
+    caches = {}
+    for compression in CACHES:
+        options = CacheOptions("cifar10-dvs", TIME_STEPS, size=SIZE_PX, compression=compression)
+        write_cache(options, raw, tmp / f"{compression}.h5")
+        caches[compression] = FrameDataset(tmp / f"{compression}.h5", "train", channels=3)
+    meta = caches[CACHES[0]].meta
+    sources = [read_sample(meta, int(row)).source for row in split_rows(meta, "train")[0]]
+    events = [cifar10dvs_fix_orientation(read_aedat2(raw / source)) for source in sources]
+    return caches, events
 
 
 def _epoch_rate(loader: DataLoader, epochs: int) -> float:
@@ -327,11 +334,12 @@ def main() -> None:
         return
 
     windows = _windows(args.samples)
-    labels = np.arange(args.samples, dtype=np.int64) % 10
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        files, resized = [], []
-        for i, ev in enumerate(windows):
+        caches, events = _frame_caches(tmp, windows)
+        labels = caches[CACHES[0]].targets
+        files = []
+        for i, ev in enumerate(events):
             sj_events = {k: ev[k].astype(np.int64) for k in ("t", "x", "y", "p")}
             sj = integrate_events_by_fixed_frames_number(
                 sj_events, "number", TIME_STEPS, SENSOR_PX, SENSOR_PX
@@ -340,15 +348,9 @@ def main() -> None:
             files.append(tmp / f"{i}.npz")
             counts = bin_events(ev, TIME_STEPS, "number")
             np.testing.assert_array_equal(counts, sj)  # same binning
-            resized.append(resize_frames(counts, SIZE_PX))
-        frames = np.stack(resized)  # [N, T, 2, h, w]
 
         sj_ds = SpikingjellyFrames(files, labels.tolist())
-        caches = {}
-        for compression in CACHES:
-            _write_cache(tmp / f"{compression}.h5", frames, labels, compression)
-            caches[compression] = FrameDataset(tmp / f"{compression}.h5", "train", channels=3)
-        for i in (0, args.samples - 1):
+        for i in (0, len(files) - 1):
             ref, ours = sj_ds[i][0], caches[CACHES[0]][i][0]
             torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
 
@@ -376,7 +378,8 @@ def main() -> None:
         cache_bytes = {c: (tmp / f"{c}.h5").stat().st_size / args.samples for c in caches}
 
     print(
-        f"{args.samples} samples of {EVENTS_PER_SAMPLE} events, T={TIME_STEPS}, "
+        f"{len(files)} samples (the train split of {args.samples}) of {EVENTS_PER_SAMPLE} events, "
+        f"T={TIME_STEPS}, "
         f"{SENSOR_PX}->{SIZE_PX} px, 3 channels, batch {BATCH}; bytes/sample: spikingjelly npz "
         f"{sj_bytes / 1e3:.0f} kB, "
         + ", ".join(f"cache {c} {b / 1e3:.0f} kB" for c, b in cache_bytes.items())

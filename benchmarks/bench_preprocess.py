@@ -168,7 +168,7 @@ def large_run(pool: list[Path], root: Path, out: Path, n_files: int, workers: in
                 os.link(mine[i % len(mine)], link)
     command = [
         str(Path(sys.executable).parent / "eventvision"), "preprocess", "cifar10-dvs", str(root),
-        str(out), "--frames", str(TIME_STEPS), "--size", str(SIZE), "--workers", str(workers),
+        str(out), "--time-steps", str(TIME_STEPS), "--size", str(SIZE), "--workers", str(workers),
         "--overwrite",
     ]  # fmt: skip
     t0 = time.perf_counter()

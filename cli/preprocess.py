@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
-import numpy as np
 
-from eventvision import events
 from eventvision.cache import (
     COMPRESSIONS,
     STORES,
@@ -20,18 +15,17 @@ from eventvision.cache import (
     CacheStats,
     cache_stats,
     merge_shards,
-    open_cache,
     parse_shard,
     parse_size,
+    read_header,
     source_options,
     write_cache,
 )
+from eventvision.data.preview import preview_sample
 from eventvision.datasets import SPLIT_PROTOCOLS
 from eventvision.datasets.registry import list_sources
 from eventvision.errors import CacheError, ConfigError
-
-OFF_RGB = np.array(events.OFF_RGB, dtype=np.float32)
-ON_RGB = np.array(events.ON_RGB, dtype=np.float32)
+from eventvision.frames.draw import check_image_path, frame_grid, frame_tiles, save_gif, save_image
 
 
 def _shard(ctx, param, value):
@@ -43,7 +37,21 @@ def _shard(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
+def _time_steps(value: int | None, frames_alias: int | None, default: int | None = None):
+    """``--time-steps`` (``-T``), or the deprecated ``--frames`` with a warning on stderr."""
+    if frames_alias is None:
+        return default if value is None else value
+    click.echo("warning: --frames is deprecated; use --time-steps (or -T)", err=True)
+    if value is not None and value != frames_alias:
+        raise click.BadParameter(
+            f"--time-steps {value} and --frames {frames_alias} disagree", param_hint="--time-steps"
+        )
+    return frames_alias
+
+
 def _size(ctx, param, value):
+    if value is None:
+        return None
     try:
         return parse_size(value)
     except ConfigError as e:
@@ -63,7 +71,15 @@ def _sensor_size(ctx, param, value):
 @click.argument("dataset", type=click.Choice(list_sources()))
 @click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))  # a folder: one-line error (the lock)
-@click.option("--frames", "time_steps", default=16, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--time-steps",
+    "-T",
+    "time_steps",
+    default=None,
+    type=click.IntRange(1),
+    help="Frames per sample.  [default: 16]",
+)
+@click.option("--frames", "frames_alias", default=None, type=click.IntRange(1), hidden=True)
 @click.option(
     "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
 )
@@ -130,12 +146,13 @@ def _sensor_size(ctx, param, value):
 @click.option(
     "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
 )
-def preprocess(dataset: str, raw_root: Path, out: Path, **opts) -> None:
+def preprocess(dataset: str, raw_root: Path, out: Path, frames_alias, **opts) -> None:
     """Bin and resize every sample of RAW_ROOT into the HDF5 cache OUT (resumable).
 
-    With --store events, OUT holds each sample's events instead (--frames, --split-by and
-    --size then do not apply: the loader bins).
+    With --store events, OUT holds each sample's events instead (--time-steps, --split-by and
+    --size then do not apply: the loader bins). --frames is a deprecated --time-steps.
     """
+    opts["time_steps"] = _time_steps(opts["time_steps"], frames_alias, default=16)
     keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed", "store")
     keys += ("sensor_size", "test_fraction")
     options = source_options(dataset, raw_root, **{k: opts.pop(k) for k in keys})
@@ -175,14 +192,20 @@ def info(cache_path: Path) -> None:
     help="Also write the T frames as an animated GIF.",
 )
 @click.option(
-    "--frames",
+    "--time-steps",
+    "-T",
     "time_steps",
     default=None,
     type=click.IntRange(1),
     help="Event caches: time steps to bin into.  [default: 16]",
 )
+@click.option("--frames", "frames_alias", default=None, type=click.IntRange(1), hidden=True)
 @click.option(
-    "--size", default=None, type=click.IntRange(1), help="Event caches: frame side.  [default: 64]"
+    "--size",
+    default=None,
+    callback=_size,
+    metavar="N|HxW",
+    help="Event caches: frame size.  [default: 64]",
 )
 @click.option(
     "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
@@ -193,31 +216,46 @@ def info(cache_path: Path) -> None:
     help="Event caches: also draw the sample after this event augmentation (e.g. nda).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of --augment.")
-def show(cache_path: Path, index: int, out_png: Path, out_gif: Path | None, **binning: Any) -> None:
+def show(
+    cache_path: Path, index: int, out_png: Path, out_gif: Path | None, frames_alias, **binning
+) -> None:
     """Draw the T frames of one sample as a grid PNG: OFF in blue, ON in orange.
 
-    An event cache is binned first (--frames, --size, --split-by); --augment draws the sample
-    before (top) and after (bottom) an event augmentation.
+    An event cache is binned first (--time-steps, --size, --split-by); --augment draws the
+    sample before (top) and after (bottom) an event augmentation.
     """
-    png_format = _image_format(out_png, "--out")
-    gif_format = _image_format(out_gif, "--gif") if out_gif is not None else None
-    frames, label, source, after = _sample_frames(cache_path, index, **binning)
-    tiles = _tiles(frames)
-    grid = _grid(tiles) if after is None else _stack_grids(_grid(tiles), _grid(_tiles(after)))
-    _save_image(out_png, lambda f: grid.save(f, format=png_format))
+    binning["time_steps"] = _time_steps(binning["time_steps"], frames_alias)
+    check_image_path(out_png)
     if out_gif is not None:
-        _save_image(
-            out_gif,
-            lambda f: tiles[0].save(
-                f, format=gif_format, save_all=True, append_images=tiles[1:], duration=150, loop=0
-            ),
-        )
+        check_image_path(out_gif)
+    _check_binning_flags(cache_path, binning)
+    try:
+        sample = preview_sample(cache_path, index, **binning)
+    except IndexError as e:
+        raise click.BadParameter(str(e), param_hint="--index") from None
+    drawn = [sample.frames] if sample.augmented is None else [sample.frames, sample.augmented]
+    save_image(frame_grid(drawn), out_png)
+    if out_gif is not None:
+        save_gif(frame_tiles(sample.frames), out_gif)
     click.echo(
-        f"sample {index} ({label}, {source}): {len(tiles)} frames"
-        + (f", before and after {binning['augment']}," if after is not None else "")
+        f"sample {index} ({sample.label}, {sample.source}): {len(sample.frames)} frames"
+        + (f", before and after {binning['augment']}," if sample.augmented is not None else "")
         + f" drawn to {out_png}"
         + (f" and {out_gif}" if out_gif else "")
     )
+
+
+def _check_binning_flags(path: Path, binning: dict) -> None:
+    """Binning flags name event-cache options: a usage error on a frame cache."""
+    if read_header(path).get("store", "frames") != "frames":
+        return
+    given = [f"--{k.replace('_', '-')}" for k in ("time_steps", "size", "augment") if binning[k]]
+    if given:
+        raise click.BadParameter(
+            f"{path} is a frame cache (binned at preprocess); {', '.join(given)} apply to "
+            "event caches (`preprocess --store events`)",
+            param_hint=given[0],
+        )
 
 
 @click.group()
@@ -341,144 +379,3 @@ def _staleness(stale: list[str] | None) -> str:
         + ("; ..." if len(stale) > 3 else "")
         + ")"
     )
-
-
-def _image_format(path: Path, option: str) -> str:
-    """The PIL format an image path's extension names; one-line error for an unknown one."""
-    from PIL import Image
-
-    if path.is_dir():
-        raise click.ClickException(f"{option} {path}: is a folder; give an image file path")
-    extensions = Image.registered_extensions()
-    fmt = extensions.get(path.suffix.lower())
-    if fmt is None:
-        raise click.ClickException(
-            f"{option} {path}: unknown image extension {path.suffix or '(none)'!r}; "
-            "use .png or .gif"
-        )
-    return fmt
-
-
-def _save_image(path: Path, save) -> None:
-    """Write an image atomically: ``save`` into a temporary file beside ``path``, then rename.
-
-    Missing parent folders are created (the policy of every command, docs/preprocess.md).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            save(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _read_sample(path: Path, index: int) -> tuple[np.ndarray, str, str]:
-    import h5py
-
-    from eventvision.cache.identity import check_build
-
-    meta = open_cache(path, check_sources=False)
-    if index >= meta.n_samples:
-        raise click.BadParameter(
-            f"the cache holds {meta.n_samples} samples, 0..{meta.n_samples - 1}",
-            param_hint="--index",
-        )
-    with h5py.File(path, "r") as f:
-        check_build(path, meta.build_id, f.attrs)
-        frames = f["frames"][index]  # [T, 2, h, w]
-        label = meta.classes[int(f["labels"][index])]
-        source = f["source"].asstr()[index]
-    return frames, label, source
-
-
-def _sample_frames(path: Path, index: int, **binning: Any) -> tuple:
-    """``(frames [T, 2, h, w], label, source, augmented frames or None)`` of sample ``index``."""
-    meta = open_cache(path, check_sources=False)
-    if meta.store == "frames":
-        given = [
-            f"--{k.replace('_', '-')}" for k in ("time_steps", "size", "augment") if binning[k]
-        ]
-        if given:
-            raise click.BadParameter(
-                f"{path} is a frame cache (binned at preprocess); {', '.join(given)} apply to "
-                "event caches (`preprocess --store events`)",
-                param_hint=given[0],
-            )
-        return (*_read_sample(path, index), None)
-    return _event_sample_frames(path, index, **binning)
-
-
-def _event_sample_frames(
-    path: Path, index: int, time_steps, size, split_by: str, augment, seed: int
-) -> tuple:
-    """Bin one sample of an event cache, and the same sample after ``augment`` when given."""
-    from eventvision.cache.events import EventCacheReader
-    from eventvision.data import EventsToFrames, make_event_augmentation
-
-    meta = open_cache(path, check_sources=False)
-    if index >= meta.n_samples:
-        raise click.BadParameter(
-            f"the cache holds {meta.n_samples} samples, 0..{meta.n_samples - 1}",
-            param_hint="--index",
-        )
-    transform = make_event_augmentation(augment, meta.sensor, seed=seed) if augment else None
-    to_frames = EventsToFrames(time_steps or 16, size or 64, split_by, 2, meta.sensor)
-    label, source = _label_and_source(path, meta, index)
-    events = EventCacheReader(path).read(index)
-    after = to_frames(transform(events)) if transform is not None else None
-    return to_frames(events), label, source, after
-
-
-def _label_and_source(path: Path, meta, index: int) -> tuple[str, str]:
-    import h5py
-
-    from eventvision.cache.identity import check_build
-
-    with h5py.File(path, "r") as f:
-        check_build(path, meta.build_id, f.attrs)
-        return meta.classes[int(f["labels"][index])], f["source"].asstr()[index]
-
-
-def _stack_grids(top, bottom, gap: int = 6):
-    """``top`` above ``bottom`` (before and after an augmentation), on the grids' grey."""
-    from PIL import Image
-
-    width = max(top.size[0], bottom.size[0])
-    out = Image.new("RGB", (width, top.size[1] + gap + bottom.size[1]), (60, 60, 60))
-    out.paste(top, (0, 0))
-    out.paste(bottom, (0, top.size[1] + gap))
-    return out
-
-
-def _tiles(frames: np.ndarray) -> list:
-    """One RGB image per time step, OFF and ON blended, scaled up to at least 128 pixels."""
-    from PIL import Image
-
-    nonzero = frames[frames > 0]
-    top = float(np.percentile(nonzero, 99)) if len(nonzero) else 1.0
-    level = np.clip(frames / top, 0.0, 1.0)  # [T, 2, h, w]
-    rgb = level[:, 0, ..., None] * OFF_RGB + level[:, 1, ..., None] * ON_RGB  # [T, h, w, 3]
-    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
-    scale = max(1, math.ceil(128 / max(frames.shape[-2:])))
-    return [
-        Image.fromarray(img).resize((img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST)
-        for img in rgb
-    ]
-
-
-def _grid(tiles: list, gap: int = 2):
-    """The tiles in rows of at most 8, time running left to right, on a grey background."""
-    from PIL import Image, ImageDraw
-
-    cols = min(len(tiles), 8)
-    rows = math.ceil(len(tiles) / cols)
-    w, h = tiles[0].size
-    grid = Image.new("RGB", (cols * (w + gap) + gap, rows * (h + gap) + gap), (90, 90, 90))
-    draw = ImageDraw.Draw(grid)
-    for t, tile in enumerate(tiles):
-        x, y = gap + (t % cols) * (w + gap), gap + (t // cols) * (h + gap)
-        grid.paste(tile, (x, y))
-        draw.text((x + 3, y + 2), f"t={t}", fill=(220, 220, 220))
-    return grid

@@ -75,7 +75,7 @@ def _recipe_options(default_pipeline: str) -> Callable:
             help="Run folder (new or empty).  [default: runs/<pipeline>]",
         ),
         click.option("--model", help=f"Registered model name. {_FROM_PIPELINE}"),
-        click.option("--time-steps", type=int, help=f"Time steps T. {_FROM_PIPELINE}"),
+        click.option("--time-steps", "-T", type=int, help=f"Time steps T. {_FROM_PIPELINE}"),
         click.option("--size", metavar="N|HxW", help=f"Input size in pixels. {_FROM_PIPELINE}"),
         click.option(
             "--augment",
@@ -288,8 +288,8 @@ def finetune(
     help="Which split to evaluate.",
 )
 @click.option("--batch-size", type=int, help="Batch size.  [default: the recipe's]")
-@click.option("--time-steps", type=int, help="Time steps T.  [default: the recipe's]")
-@click.option("--size", type=int, help="Input side in pixels.  [default: the recipe's]")
+@click.option("--time-steps", "-T", type=int, help="Time steps T.  [default: the recipe's]")
+@click.option("--size", metavar="N|HxW", help="Input size in pixels.  [default: the recipe's]")
 @click.option(
     "--set",
     "settings",

@@ -78,3 +78,28 @@ def deny_writes_under(folder: Path, monkeypatch, code: int = errno.EACCES) -> No
         (h5py, "File", File),
     ):
         monkeypatch.setattr(module, name, fake)
+
+
+def build_folder_cache(
+    out: Path,
+    samples: list[tuple[np.ndarray, int, str]],
+    classes: list[str],
+    sensor_size: tuple[int, int],
+    **options,
+) -> Path:
+    """A cache built by ``eventvision.cache.write_cache`` from a ``folder`` tree of samples.
+
+    ``samples`` are ``(events, label, split)``; each becomes ``<split>/<class>/<i>.npy`` under
+    ``<out stem>_raw/`` beside ``out``, so the cache is exactly what the real writer produces.
+    """
+    from eventvision.cache import folder_options, write_cache
+
+    root = out.with_name(out.stem + "_raw")
+    for i, (events, label, split) in enumerate(samples):
+        folder = root / split / classes[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{i:04d}.npy", events)
+    for split in ("train", "test"):  # a split may have no samples: keep the folder
+        (root / split).mkdir(parents=True, exist_ok=True)
+    write_cache(folder_options(root, sensor_size, **options), root, out)
+    return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -24,7 +24,10 @@ import numpy as np
 from ..errors import CacheError
 from ..events import EVENT_DTYPE, Sensor
 from ..frames.kernels import _decode_events_kernel
-from .identity import read_build_id, reopen_build
+from .identity import CacheHandle
+
+if TYPE_CHECKING:
+    from .reader import CacheMeta
 
 __all__ = [
     "EVENT_CHUNK",
@@ -36,7 +39,6 @@ __all__ = [
     "write_event_samples",
     "copy_event_rows",
     "check_event_layout",
-    "event_columns",
     "read_event_rows",
     "EventCacheReader",
 ]
@@ -215,70 +217,49 @@ def check_event_layout(path: str | os.PathLike, f: h5py.File, n_samples: int) ->
         raise CacheError(f"{path}: offsets disagree with n_events")
 
 
-def event_columns(f: h5py.File) -> tuple[h5py.Dataset, ...]:
-    """The column datasets of ``f``'s event layout, in `EVENT_COLUMNS` order."""
-    group = f["events"]
-    return tuple(group[name] for name in EVENT_COLUMNS)
-
-
 def read_event_rows(columns: Sequence[h5py.Dataset], lo: int, hi: int, t_first: int) -> np.ndarray:
-    """The ``EVENT_DTYPE`` records of rows ``lo:hi`` of `event_columns` (one sample's)."""
+    """The ``EVENT_DTYPE`` records of rows ``lo:hi`` of the `EVENT_COLUMNS` (one sample's)."""
     return decode_event_columns(t_first, *(column[lo:hi] for column in columns))
 
 
 class EventCacheReader:
-    """Reads the events of one row of an event cache; opens the file lazily, once per process.
+    """Reads the events of one row of an event cache, through a per-process `CacheHandle`.
 
-    The build id is read when the reader is made and checked on every (re)open, as
-    `FrameDataset` does, so events and labels never come from two builds.
+    ``cache`` is the file or its `CacheMeta` (`open_cache`, which validates the layout); the
+    build id is read then and checked on every (re)open, as `FrameDataset` does, so events and
+    labels never come from two builds.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        try:
-            with h5py.File(self.path, "r") as f:
-                self.build_id = read_build_id(f.attrs)
-                if f.attrs.get("store", "frames") != "events":
-                    raise CacheError(
-                        f"{self.path}: a frame cache, not an event cache "
-                        "(build one with `eventvision preprocess ... --store events`)"
-                    )
-                n = f["labels"].shape[0]
-                check_event_layout(self.path, f, n)
-                self.offsets = f["offsets"][:]
-                self.t_first = f["events/t_first"][:]
-        except OSError as e:
-            raise CacheError(f"{self.path}: not a readable HDF5 file ({e})") from None
-        self._h5: h5py.File | None = None
-        self._pid: int | None = None
-        self._columns: tuple[h5py.Dataset, ...] = ()
+    def __init__(self, cache: str | os.PathLike | CacheMeta) -> None:
+        from .reader import open_cache  # reader.py builds on this module
+
+        meta = (
+            cache
+            if not isinstance(cache, (str, os.PathLike))
+            else open_cache(cache, check_sources=False)
+        )
+        self.path = meta.path
+        if meta.store != "events":
+            raise CacheError(
+                f"{self.path}: a frame cache, not an event cache "
+                "(build one with `eventvision preprocess ... --store events`)"
+            )
+        self._handle = CacheHandle(self.path, meta.build_id)
+        self.offsets = self._handle.dataset("offsets")[:]
+        self.t_first = self._handle.dataset("events/t_first")[:]
+        self._handle.close()
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
-
-    def _events(self) -> tuple[h5py.Dataset, ...]:
-        # A handle inherited through fork is not safe: reopen in each process, same build only.
-        if self._h5 is None or self._pid != os.getpid():
-            self._h5, self._pid = reopen_build(self.path, self.build_id), os.getpid()
-            self._columns = event_columns(self._h5)  # looking them up costs more than a read
-        return self._columns
 
     def read(self, row: int) -> np.ndarray:
         """The events of sample ``row`` (cache order), a fresh ``EVENT_DTYPE`` array."""
         lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
         if hi == lo:
             return np.empty(0, dtype=EVENT_DTYPE)
-        return read_event_rows(self._events(), lo, hi, int(self.t_first[row]))
+        columns = tuple(self._handle.dataset(f"events/{name}") for name in EVENT_COLUMNS)
+        return read_event_rows(columns, lo, hi, int(self.t_first[row]))
 
     def close(self) -> None:
         """Close this process's handle (it reopens on the next read)."""
-        if self._h5 is not None and self._pid == os.getpid():
-            self._h5.close()
-        self._h5 = self._pid = None
-        self._columns = ()
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_h5"] = state["_pid"] = None
-        state["_columns"] = ()
-        return state
+        self._handle.close()

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CacheError
 
-__all__ = ["new_build_id", "read_build_id", "check_build", "reopen_build"]
+__all__ = ["new_build_id", "read_build_id", "check_build", "reopen_build", "CacheHandle"]
 
 BUILD_ATTR = "build_id"
 
@@ -84,3 +84,52 @@ def reopen_build(path: str | os.PathLike, expected: str | None) -> h5py.File:
         h5.close()
         raise
     return h5
+
+
+class CacheHandle:
+    """One process's read handle on one build of a cache, opened lazily.
+
+    A handle inherited through fork is not safe to use: every new process (DataLoader workers,
+    under fork or spawn) opens the file again, and `reopen_build` refuses a file rebuilt since
+    ``build_id`` was read. Pickling drops the open file. `FrameDataset`, `EventDataset` and the
+    event cache reader read through it.
+    """
+
+    def __init__(self, path: str | os.PathLike, build_id: str | None) -> None:
+        self.path = Path(path)
+        self.build_id = build_id
+        self._h5: h5py.File | None = None
+        self._datasets: dict[str, h5py.Dataset] = {}
+        self._pid: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True when this process holds the file open."""
+        return self._h5 is not None and self._pid == os.getpid()
+
+    def dataset(self, name: str) -> h5py.Dataset:
+        """The HDF5 dataset ``name`` of this process's handle, opening the file if needed."""
+        if not self.is_open:
+            self._h5, self._datasets, self._pid = (
+                reopen_build(self.path, self.build_id),
+                {},
+                os.getpid(),
+            )
+        if name not in self._datasets:
+            self._datasets[name] = self._h5[name]
+        return self._datasets[name]
+
+    def close(self) -> None:
+        """Close this process's file (it reopens on the next read)."""
+        if self.is_open:
+            self._h5.close()
+        self._h5, self._datasets, self._pid = None, {}, None
+
+    def __getstate__(self) -> dict:
+        return {
+            "path": self.path,
+            "build_id": self.build_id,
+            "_h5": None,
+            "_datasets": {},
+            "_pid": None,
+        }

@@ -1,4 +1,9 @@
-"""Opening a frame cache: validation, metadata, staleness and statistics (h5py only)."""
+"""Opening a cache: validation, metadata, rows of a split, one sample, staleness, statistics.
+
+The only code that opens, validates and decodes a cache file (h5py only); `FrameDataset` and
+`EventDataset` build on it and keep only per-process handles (`CacheHandle`), indexing and
+transforms.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,24 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
 
-from ..errors import CacheError, CacheMismatchError
+from ..datasets.registry import SPLIT_CODES
+from ..errors import CacheError, CacheMismatchError, ConfigError
 from ..events import Sensor
-from .events import check_event_layout
-from .identity import check_build
+from .events import EventCacheReader, check_event_layout
+from .identity import check_build, reopen_build
 from .options import CacheOptions, manifest_changes, parse_size, size_hw
 
 __all__ = [
     "CacheMeta",
+    "CacheSample",
     "open_cache",
+    "split_rows",
+    "read_sample",
     "read_header",
     "cache_stats",
     "CacheStats",
@@ -111,8 +121,10 @@ def open_cache(
         CacheError: missing, unreadable, unfinished, a shard, or inconsistent datasets.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CacheError(f"{path}: is a folder, expected an HDF5 cache file")
     if not path.exists():
-        raise CacheError(f"{path}: no such cache file")
+        raise CacheError(f"{path}: no such cache file; build it with `eventvision preprocess`")
     h = read_header(path)
     if h["shard"]:
         raise CacheError(
@@ -145,7 +157,10 @@ def open_cache(
             shape = (h["time_steps"], sensor.polarities, *size_hw(size))
             if f["frames"].shape[1:] != shape:
                 raise CacheError(f"{path}: frames are {f['frames'].shape[1:]}, attrs say {shape}")
+            if f["frames"].dtype != np.float32:
+                raise CacheError(f"{path}: frames are {f['frames'].dtype}, expected float32")
         split = f["split"][:]
+        _check_labels(path, f["labels"][:], split, len(h["classes"]))
     stale = None
     root = Path(raw_root) if raw_root is not None else Path(h.get("raw_root", ""))
     if check_sources and root.is_dir():
@@ -163,8 +178,8 @@ def open_cache(
         options_hash=h["options_hash"],
         eventvision_version=h["eventvision_version"],
         n_samples=n,
-        n_train=int((split == 0).sum()),
-        n_test=int((split == 1).sum()),
+        n_train=int((split == SPLIT_CODES["train"]).sum()),
+        n_test=int((split == SPLIT_CODES["test"]).sum()),
         raw_root=h.get("raw_root", ""),
         manifest=h["manifest"],
         skipped=h["skipped"],
@@ -172,6 +187,55 @@ def open_cache(
         build_id=h.get("build_id"),
         store=store,
     )
+
+
+def _check_labels(path: Path, labels: np.ndarray, split: np.ndarray, n_classes: int) -> None:
+    """Raise CacheError unless every label names a class and every split code is known."""
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise CacheError(
+            f"{path}: labels span {labels.min()}..{labels.max()}, outside 0..{n_classes - 1} "
+            "for the classes attribute"
+        )
+    unknown = np.setdiff1d(split, list(SPLIT_CODES.values()))
+    if len(unknown):
+        raise CacheError(
+            f"{path}: split codes {unknown[:4].tolist()}; expected {SPLIT_CODES} (see the layout)"
+        )
+
+
+def split_rows(meta: CacheMeta, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, labels)``: the rows of ``split`` in cache order and their int64 labels.
+
+    Read from the build ``meta`` describes (CacheError if the file was rebuilt since).
+    """
+    if split not in SPLIT_CODES:
+        raise ConfigError(f"split={split!r}: expected one of {list(SPLIT_CODES)}")
+    with reopen_build(meta.path, meta.build_id) as f:
+        labels, codes = f["labels"][:].astype(np.int64), f["split"][:]
+    rows = np.flatnonzero(codes == SPLIT_CODES[split])
+    return rows, labels[rows]
+
+
+class CacheSample(NamedTuple):
+    """One stored sample: ``data`` is its frames ``[T, 2, h, w]``, or its events."""
+
+    data: np.ndarray
+    label: str
+    source: str
+    split: str
+
+
+def read_sample(meta: CacheMeta, row: int) -> CacheSample:
+    """Sample ``row`` (cache order) of the build ``meta`` describes, as stored."""
+    if not 0 <= row < meta.n_samples:
+        n = meta.n_samples
+        raise IndexError(f"{meta.path}: row {row}, but the cache holds {n} samples, 0..{n - 1}")
+    with reopen_build(meta.path, meta.build_id) as f:
+        data = EventCacheReader(meta).read(row) if meta.store == "events" else f["frames"][row]
+        label, code = int(f["labels"][row]), int(f["split"][row])
+        source = f["source"].asstr()[row]
+    split = next(name for name, c in SPLIT_CODES.items() if c == code)
+    return CacheSample(data, meta.classes[label], source, split)
 
 
 @dataclass(frozen=True)
@@ -191,7 +255,7 @@ def cache_stats(path: str | os.PathLike) -> CacheStats:
         check_build(path, meta.build_id, f.attrs)
         labels, split, n_events = f["labels"][:], f["split"][:], f["n_events"][:]
     per_class = {}
-    for code, name in enumerate(("train", "test")):
+    for name, code in SPLIT_CODES.items():
         counts = np.bincount(labels[split == code], minlength=len(meta.classes))
         per_class[name] = {c: int(k) for c, k in zip(meta.classes, counts, strict=True)}
     events = {"total": 0, "min": 0, "mean": 0.0, "median": 0.0, "max": 0}

@@ -9,22 +9,18 @@ docs/data.md ("Event caches in the loader").
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal
 
-import h5py
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..cache.events import EventCacheReader
-from ..cache.reader import open_cache
-from ..errors import CacheError, ConfigError
-from .dataset import SPLITS, finish_item
+from ..cache.options import parse_size, size_hw
+from .dataset import finish_item, open_split
 from .event_frames import EventsToFrames
 
 __all__ = ["EventDataset"]
@@ -59,34 +55,18 @@ class EventDataset(Dataset):
         event_transform: Callable[[np.ndarray], np.ndarray] | None = None,
         target_transform: Callable[[int], Any] | None = None,
     ) -> None:
-        if split not in SPLITS:
-            raise ConfigError(f"split={split!r}: expected one of {list(SPLITS)}")
-        if channels not in (2, 3):
-            raise ConfigError(f"channels={channels!r}: expected 2 (OFF, ON) or 3 (OFF, ON, OFF+ON)")
-        self.path = Path(cache)
-        meta = open_cache(self.path, check_sources=False)
-        if meta.store != "events":
-            raise CacheError(
-                f"{self.path}: a frame cache; EventDataset reads event caches "
-                "(`eventvision preprocess ... --store events`), FrameDataset reads this one"
-            )
-        self._reader = EventCacheReader(self.path)
-        if self._reader.build_id != meta.build_id:
-            raise CacheError(f"{self.path} was rebuilt while it was being opened; open it again")
-        self.build_id = meta.build_id
-        self.sensor = meta.sensor
+        self.meta, self._rows, self.targets = open_split(cache, split, channels, "events")
+        self.path = self.meta.path
+        self._reader = EventCacheReader(self.meta)
+        self.build_id = self.meta.build_id
+        self.sensor = self.meta.sensor
         self.split, self.channels = split, int(channels)
-        self.to_frames = EventsToFrames(time_steps, size, split_by, 2, meta.sensor)
+        self.to_frames = EventsToFrames(time_steps, size, split_by, 2, self.meta.sensor)
         self.transform, self.event_transform = transform, event_transform
         self.target_transform = target_transform
-        with h5py.File(self.path, "r") as f:
-            self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
-            labels, split_codes = f["labels"][:].astype(np.int64), f["split"][:]
-        self.classes: list[str] = [str(c) for c in json.loads(self.attrs.get("classes", "[]"))]
-        self._rows = np.flatnonzero(split_codes == SPLITS[split])
-        self.targets = labels[self._rows]
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        self.sample_shape = (int(time_steps), 2, int(height), int(width))  # [T, 2, h, w]
+        self.classes: list[str] = list(self.meta.classes)
+        height, width = size_hw(parse_size(size))
+        self.sample_shape = (int(time_steps), 2, height, width)  # [T, 2, h, w]
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -123,12 +103,3 @@ class EventDataset(Dataset):
             lines.append(f"    transform={self.transform!r},")
         lines.append(")")
         return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    """An HDF5 attribute as a plain Python value."""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

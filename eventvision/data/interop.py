@@ -24,10 +24,10 @@ __all__ = ["ToFrames"]
 
 @dataclass(frozen=True)
 class ToFrames:
-    """A tonic-compatible transform: events to float32 frames `[n_bins, 2, H, W]` (or `h, w`).
+    """A tonic-compatible transform: events to float32 frames `[time_steps, 2, H, W]` (or `h, w`).
 
     Args:
-        n_bins: number of frames T.
+        time_steps: number of frames T.
         split_by: "number" (the paper's) or "time"; see `eventvision.frames.bin_bounds`.
         sensor: an `eventvision.Sensor` or tonic's `sensor_size` tuple (width, height, polarities).
         size: None keeps the sensor size; an int or (h, w) resizes with the paper's antialiased
@@ -38,7 +38,7 @@ class ToFrames:
         >>> t = tonic.transforms.Compose([ToFrames(16, "number", (128, 128, 2), size=64)])
     """
 
-    n_bins: int
+    time_steps: int
     split_by: Literal["number", "time"] = "number"
     sensor: Sensor | tuple[int, int, int] = DVS128
     size: int | tuple[int, int] | None = None
@@ -48,14 +48,14 @@ class ToFrames:
         if sensor.polarities != 2:
             raise ConfigError(f"sensor {tuple(sensor)}: ToFrames needs 2 polarities (OFF, ON)")
         object.__setattr__(self, "sensor", sensor)
-        if self.n_bins < 1:
-            raise ConfigError(f"n_bins={self.n_bins}: expected at least 1")
+        if self.time_steps < 1:
+            raise ConfigError(f"time_steps={self.time_steps}: expected at least 1")
         if self.split_by not in ("number", "time"):
             raise ConfigError(f"split_by={self.split_by!r}: expected 'number' or 'time'")
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
         """Bin (and resize) one sample's events; the input array is not modified."""
-        counts = bin_events(events, self.n_bins, self.split_by, sensor=self.sensor)
+        counts = bin_events(events, self.time_steps, self.split_by, sensor=self.sensor)
         if self.size is None:
             return counts.astype(np.float32)  # [T, 2, H, W]
         return resize_frames(counts, self.size)  # [T, 2, h, w]

@@ -15,48 +15,48 @@ COUNT_DTYPE = np.dtype(np.uint32)  # a pixel would need 2**32 events in one bin 
 SPLIT_BY = ("number", "time")
 
 
-def bin_bounds(t_us: np.ndarray, n_bins: int, split_by: str) -> np.ndarray:
-    """The ``[n_bins + 1]`` event-index bounds of the bins: bin k holds ``bounds[k]:bounds[k+1]``.
+def bin_bounds(t_us: np.ndarray, time_steps: int, split_by: str) -> np.ndarray:
+    """The ``T + 1`` event-index bounds of ``T = time_steps`` bins: bin k is ``bounds[k:k+2]``.
 
-    By number: ``d = N // n_bins``, bin k holds events ``[k*d, (k+1)*d)`` and the last bin also
-    the ``N mod n_bins`` remaining ones (so with ``N < n_bins`` all land in the last bin), as
-    spikingjelly. By time: ``dt = (t_last - t_0) // n_bins`` (integer us), bin k holds
+    By number: ``d = N // T``, bin k holds events ``[k*d, (k+1)*d)`` and the last bin also
+    the ``N mod T`` remaining ones (so with ``N < T`` all land in the last bin), as
+    spikingjelly. By time: ``dt = (t_last - t_0) // T`` (integer us), bin k holds
     ``t_0 + k*dt <= t < t_0 + (k+1)*dt`` and the last bin also every later event (always the
     last one); an empty window gives an empty bin where spikingjelly raises IndexError.
     """
     if split_by not in SPLIT_BY:
         raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if time_steps < 1:
+        raise ValueError(f"time_steps must be at least 1, got {time_steps}")
     n = len(t_us)
-    bounds = np.empty(n_bins + 1, dtype=np.int64)
+    bounds = np.empty(time_steps + 1, dtype=np.int64)
     bounds[-1] = n
     if split_by == "number" or n == 0:
-        bounds[:-1] = np.arange(n_bins, dtype=np.int64) * (n // n_bins)
+        bounds[:-1] = np.arange(time_steps, dtype=np.int64) * (n // time_steps)
     else:
         t0 = int(t_us[0])
-        dt = (int(t_us[-1]) - t0) // n_bins
-        edges = t0 + np.arange(n_bins, dtype=np.int64) * dt
+        dt = (int(t_us[-1]) - t0) // time_steps
+        edges = t0 + np.arange(time_steps, dtype=np.int64) * dt
         bounds[:-1] = np.searchsorted(t_us, edges, side="left")
     return bounds
 
 
 def bin_events(
     events: np.ndarray,
-    n_bins: int,
+    time_steps: int,
     split_by: Literal["number", "time"] = "number",
     *,
     sensor: Sensor = DVS128,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Count time-sorted events into ``[n_bins, 2, H, W]`` frames (channel 0 OFF, 1 ON).
+    """Count time-sorted events into ``[time_steps, 2, H, W]`` frames (channel 0 OFF, 1 ON).
 
     Each event adds 1 to ``frame[k, p, y, x]``; the bin k of each event follows
     :func:`bin_bounds`. Counts are uint32, so hot pixels never wrap; an empty stream gives
     zeros of the same shape and dtype.
 
     Args:
-        out: an integer ``[n_bins, P, H, W]`` array (any strides, e.g. a transposed view) that
+        out: an integer ``[time_steps, P, H, W]`` array (any strides, e.g. a transposed view) that
             the counts are added to, instead of a new zeroed uint32 array; it is returned.
 
     Example:
@@ -77,8 +77,8 @@ def bin_events(
     if split_by == "time" and len(t) > 1 and np.any(t[1:] < t[:-1]):
         i = int(np.argmax(t[1:] < t[:-1]))
         raise ValueError(f"events are not time-sorted: t[{i + 1}]={t[i + 1]} < t[{i}]={t[i]}")
-    bounds = bin_bounds(t, n_bins, split_by)
-    shape = (n_bins, sensor.polarities, sensor.height, sensor.width)
+    bounds = bin_bounds(t, time_steps, split_by)
+    shape = (time_steps, sensor.polarities, sensor.height, sensor.width)
     if out is None:
         out = np.zeros(shape, dtype=COUNT_DTYPE)
     elif out.shape != shape or out.dtype.kind not in "iu":

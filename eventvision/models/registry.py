@@ -32,8 +32,11 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, **overrides) -> SpikingResformer:
+def create_model(name: str, *, time_steps: int | None = None, **overrides) -> SpikingResformer:
     """Build variant ``name``, replacing any ``ResformerConfig`` field given as keyword.
+
+    ``time_steps`` is the project's name of the config's ``T`` (the official code's keyword,
+    accepted too): the steps a 4-D input is repeated over.
 
     Example:
         >>> create_model("spikingresformer_cifar", num_classes=100).cfg.num_classes
@@ -45,6 +48,10 @@ def create_model(name: str, **overrides) -> SpikingResformer:
             f"unknown model {name!r}; did you mean {difflib.get_close_matches(name, names)}? "
             f"known: {names}"
         )
+    if time_steps is not None:
+        if overrides.get("T", time_steps) != time_steps:
+            raise ConfigError(f"time_steps={time_steps} and T={overrides['T']} disagree")
+        overrides["T"] = time_steps
     unknown = sorted(set(overrides) - set(_FIELDS))
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown} for {name}; valid: {sorted(_FIELDS)}")

@@ -18,7 +18,6 @@ from .config import list_pipelines as list_pipelines
 from .config import load_pipeline as load_pipeline
 from .config import pipeline_to_toml as pipeline_to_toml
 from .plot import plot_curves as plot_curves
-from .plot import plot_frames as plot_frames
 from .quickstart import QuickstartResult as QuickstartResult
 from .quickstart import quickstart as quickstart
 from .trainer import EvalResult as EvalResult
@@ -52,7 +51,6 @@ __all__ = [
     "param_groups",
     "pipeline_to_toml",
     "plot_curves",
-    "plot_frames",
     "quickstart",
     "read_metrics",
     "save_checkpoint",

@@ -81,7 +81,7 @@ def _frame_datasets(
         raise CacheMismatchError(
             f"{path}: cache holds T={time_steps} frames of {height}x{width} px, but pipeline "
             f"{pipeline.name!r} expects time_steps={spec.time_steps}, size={spec.size}; "
-            f"rebuild with `eventvision preprocess ... --frames {spec.time_steps} --size "
+            f"rebuild with `eventvision preprocess ... --time-steps {spec.time_steps} --size "
             f"{_size_text(spec.size)}` or pass --time-steps {time_steps} --size "
             f"{_size_text((height, width))}"
         )
@@ -95,12 +95,9 @@ def _check_splits(pipeline: Pipeline, path: Path, train: Any, test: Any, allow_s
 
     if test.build_id != train.build_id:
         raise CacheError(f"{path} was rebuilt while it was being opened; run again")
-    check_sources(
-        path, train.attrs.get("manifest"), train.attrs.get("raw_root"),
-        allow_stale=allow_stale,
-    )  # fmt: skip
-    cached, expected = train.attrs.get("dataset"), pipeline.data.dataset
-    if isinstance(cached, str) and expected and cached != expected:
+    check_sources(path, train.meta.manifest, train.meta.raw_root, allow_stale=allow_stale)
+    cached, expected = train.meta.dataset, pipeline.data.dataset
+    if expected and cached != expected:
         raise CacheMismatchError(
             f"{path}: cache holds dataset {cached!r}, pipeline {pipeline.name!r} expects "
             f"{expected!r}"
@@ -119,13 +116,9 @@ def _size_text(size: int | tuple[int, int]) -> str:
 
 def _is_event_cache(path: Path) -> bool:
     """True for a cache written with ``preprocess --store events`` (docs/training.md)."""
-    import h5py
+    from ..cache.reader import read_header
 
-    try:
-        with h5py.File(path, "r") as f:
-            return f.attrs.get("store", "frames") == "events"
-    except OSError as e:
-        raise CacheError(f"{path}: not a readable HDF5 file ({e})") from None
+    return read_header(path).get("store", "frames") == "events"
 
 
 def _refuse_event_augmentation(path: Path, name: str) -> None:

@@ -31,7 +31,7 @@ def cache_id(data: str, split: str, time_steps: int, size: int, checkpoint: Path
 
 
 def eval_record(result: Any, checkpoint: Path, pipeline: Any, split: str) -> dict[str, Any]:
-    """The JSON record of an evaluation: metrics, firing rates, SOPs/energy and the options."""
+    """The JSON record of an evaluation: metrics, firing and DSSA rates, SOPs/energy, options."""
     metrics = asdict(result)
     metrics.pop("path", None)
     return {

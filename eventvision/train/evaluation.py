@@ -28,9 +28,10 @@ __all__ = ["EvalResult", "evaluate"]
 class EvalResult:
     """Held-out metrics: loss (plain cross-entropy), top-1/top-5 (%), firing rates, energy.
 
-    ``firing_rates``: with ``energy``, the rates measured per neuron layer (``measure_energy``);
-    without it, the DSSA rate estimates (the model's running buffers, by buffer name), which
-    is also what ``metrics.jsonl`` calls ``firing_rates`` (docs/training.md, "Runs").
+    ``firing_rates``: spikes per neuron and step, measured per neuron layer by
+    ``measure_energy`` (empty without ``energy``). ``dssa_rates``: the DSSA firing-rate
+    buffers (running estimates of the attention inputs' rates), by buffer name, as
+    ``metrics.jsonl`` logs them (docs/training.md, "Runs").
     """
 
     loss: float
@@ -39,6 +40,7 @@ class EvalResult:
     samples: int
     seconds: float
     firing_rates: dict[str, float] = field(default_factory=dict)
+    dssa_rates: dict[str, float] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None  # the saved ``eval-<cache-id>.json``, if saved
 
@@ -62,7 +64,7 @@ def evaluate(
     energy: bool = True,
     progress: bool = False,
     time_steps: int | None = None,
-    size: int | None = None,
+    size: int | str | tuple[int, int] | None = None,
     overrides: dict[str, Any] | None = None,
     save: bool = True,
     allow_stale: bool = False,
@@ -117,7 +119,7 @@ def evaluate(
         ctx = _EpochContext(device=info.device, info=info, progress=progress, desc="evaluate")
         stats = _run_epoch(model, loader, ctx)
         report: dict[str, Any] = {}
-        rates = _dssa_rate_estimates(model)  # the DSSA buffers: estimated rates
+        rates: dict[str, float] = {}
         if energy:
             report, rates = _energy_report(model, loader, info.device)
     result = EvalResult(
@@ -127,6 +129,7 @@ def evaluate(
         samples=stats["samples"],
         seconds=stats["seconds"],
         firing_rates=rates,
+        dssa_rates=_dssa_rate_estimates(model),
         energy=report,
     )
     if save and info.is_main:
@@ -141,7 +144,7 @@ def _eval_overrides(
     pipeline: Pipeline,
     batch_size: int | None,
     time_steps: int | None,
-    size: int | None,
+    size: int | str | tuple[int, int] | None,
     overrides: dict[str, Any] | None,
 ) -> Pipeline:
     """``pipeline`` with the evaluation's flags applied (flags win over ``overrides``)."""

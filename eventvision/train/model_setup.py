@@ -23,7 +23,7 @@ def build_model(pipeline: Pipeline, num_classes: int | None = None) -> nn.Module
         pipeline.model.name,
         num_classes=classes,
         img_size=pipeline.data.size,
-        T=pipeline.data.time_steps,
+        time_steps=pipeline.data.time_steps,
         in_channels=pipeline.data.channels,
         **pipeline.model.overrides(),
     )

@@ -1,4 +1,4 @@
-"""Pictures of a run: training curves from ``metrics.jsonl``, and a grid of sample frames.
+"""Pictures of runs: training curves from ``metrics.jsonl`` (frames: `eventvision.frames.draw`).
 
 Drawn with matplotlib's object API on an Agg canvas, so no display and no global backend
 switch are needed.
@@ -10,15 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import ConfigError
-from ..events import OFF_RGB, ON_RGB
 
-__all__ = ["plot_curves", "plot_frames", "plot_runs"]
-
-_OFF_RGB = np.array(OFF_RGB, dtype=np.float32) / 255
-_ON_RGB = np.array(ON_RGB, dtype=np.float32) / 255
+__all__ = ["plot_curves", "plot_runs"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -113,36 +107,6 @@ def plot_runs(
     ax.set_title(f"{_LABELS.get(metric, metric)}: {len(paths)} run(s)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
-
-
-def plot_frames(
-    frames: np.ndarray, out: str | os.PathLike, titles: list[str] | None = None
-) -> Path:
-    """Draw samples ``[N, T, 2, H, W]`` as rows of T frames, OFF events blue and ON orange."""
-    frames = np.asarray(frames, dtype=np.float32)
-    if frames.ndim != 5 or frames.shape[2] != 2:
-        raise ValueError(f"expected frames [N, T, 2, H, W], got {frames.shape}")
-    n, time_steps = frames.shape[:2]
-    fig = _figure(1.2 * time_steps + 1.5, 1.3 * n + 0.4)
-    axes = np.atleast_2d(fig.subplots(n, time_steps, squeeze=False))
-    for i in range(n):
-        scale = max(float(np.percentile(frames[i], 99.5)), 1e-6)
-        for t in range(time_steps):
-            off, on = np.clip(frames[i, t] / scale, 0, 1)  # [H, W] each
-            rgb = np.clip(off[..., None] * _OFF_RGB + on[..., None] * _ON_RGB, 0, 1)  # [H, W, 3]
-            ax = axes[i, t]
-            ax.imshow(rgb, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(f"t={t}", fontsize=8)
-        if titles:
-            axes[i, 0].set_ylabel(titles[i], fontsize=8)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -210,18 +210,17 @@ def _synthesise(raw: Path, per_class: int, seed: int, duration_us: int | None) -
 
 
 def _sample_frames(cache: Path, png: Path) -> Path:
-    """One held-out sample per class, its T frames in a row."""
+    """One held-out sample per class, its T frames in a row, the class name above."""
     from ..data import FrameDataset
-    from .plot import plot_frames
+    from ..frames.draw import frame_grid, save_image
 
     ds = FrameDataset(cache, "test", channels=2)
     picks: dict[int, int] = {}
     for i, label in enumerate(ds.targets.tolist()):
         picks.setdefault(int(label), i)
     order = sorted(picks)
-    frames = np.stack([ds[picks[c]][0].numpy() for c in order])  # [N, T, 2, H, W]
-    names = [ds.classes[c] if c < len(ds.classes) else str(c) for c in order]
-    return plot_frames(frames, png, titles=names)
+    frames = [ds[picks[c]][0].numpy() for c in order]  # [T, 2, H, W] each
+    return save_image(frame_grid(frames, titles=[ds.classes[c] for c in order]), png)
 
 
 def format_eval(result: EvalResult, title: str = "evaluation") -> str:

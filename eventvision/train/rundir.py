@@ -158,7 +158,7 @@ def _metrics_row(
     seconds: float,
     model: nn.Module,
 ) -> dict[str, Any]:
-    """One ``metrics.jsonl`` row: losses, accuracies, lr, wall time, samples/s, firing rates."""
+    """One ``metrics.jsonl`` row: losses, accuracies, lr, wall time, samples/s, DSSA rates."""
     return {
         "epoch": epoch,
         "lr": lr,
@@ -172,7 +172,7 @@ def _metrics_row(
         "epoch_time_s": seconds,
         "train_samples_per_s": tr["samples_per_s"],
         "test_samples_per_s": te["samples_per_s"],
-        "firing_rates": _dssa_rate_estimates(model),
+        "dssa_rates": _dssa_rate_estimates(model),
     }
 
 

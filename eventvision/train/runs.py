@@ -52,14 +52,11 @@ def data_identity(pipeline: Pipeline) -> dict[str, Any]:
     spec = pipeline.data
     identity: dict[str, Any] = {"path": spec.path, "format": spec.format}
     if spec.format == "frames" and Path(spec.path).is_file():
-        import h5py
+        from ..cache.reader import read_header
 
-        with h5py.File(spec.path, "r") as f:
-            for key in ("options_hash", "build_id"):
-                value = f.attrs.get(key)
-                identity[key] = value.decode() if isinstance(value, bytes) else value
-                if identity[key] is not None and not isinstance(identity[key], str):
-                    identity[key] = str(identity[key])
+        header = read_header(spec.path)
+        for key in ("options_hash", "build_id"):
+            identity[key] = None if header.get(key) is None else str(header[key])
     return identity
 
 

@@ -42,16 +42,16 @@ def test_info_shows_an_event_cache_without_binning_options(event_cache):
 
 def test_show_bins_with_the_given_options(event_cache, tmp_path):
     png = tmp_path / "s.png"
-    output = invoke("show", event_cache, "--index", "2", "--frames", "5", "--out", png)
+    output = invoke("show", event_cache, "--index", "2", "--time-steps", "5", "--out", png)
     assert "5 frames" in output and png.exists()
 
 
 def test_show_augment_draws_before_above_after(event_cache, tmp_path):
     plain, both = tmp_path / "plain.png", tmp_path / "both.png"
-    invoke("show", event_cache, "--frames", "4", "--out", plain)
+    invoke("show", event_cache, "--time-steps", "4", "--out", plain)
     seed = next(s for s in range(10) if np.random.default_rng(s).random() < 0.5)  # p=0.5: flips
     output = invoke(
-        "show", event_cache, "--frames", "4", "--augment", "flip", "--seed", seed, "--out", both
+        "show", event_cache, "--time-steps", "4", "--augment", "flip", "--seed", seed, "--out", both
     )
     assert "before and after flip" in output
     top, grid = np.asarray(Image.open(plain)), np.asarray(Image.open(both))
@@ -67,6 +67,6 @@ def test_show_refuses_an_unknown_augmentation_and_binning_flags_on_a_frame_cache
     assert "did you mean ['nda']" in output and "Traceback" not in output
     frames = tmp_path / "frames.h5"
     root = event_cache.parent / "raw"
-    invoke("preprocess", "cifar10-dvs", root, frames, "--frames", "2", "--size", "8")
+    invoke("preprocess", "cifar10-dvs", root, frames, "--time-steps", "2", "--size", "8")
     output = invoke("show", frames, "--augment", "nda", "--out", tmp_path / "y.png", code=2)
     assert "frame cache" in output and "--augment" in output

@@ -61,11 +61,11 @@ def built(tmp_path_factory):
     )
     out = root.parent / "c.h5"
     result = CliRunner().invoke(
-        main, ["preprocess", "cifar10-dvs", str(root), str(out), "--frames", "2", "--size", "8"]
+        main, ["preprocess", "cifar10-dvs", str(root), str(out), "--time-steps", "2", "--size", "8"]
     )
     assert result.exit_code == 0, result.output
     shard = root.parent / "s.h5"
-    args = ["preprocess", "cifar10-dvs", str(root), str(shard), "--frames", "2", "--size", "8"]
+    args = ["preprocess", "cifar10-dvs", str(root), str(shard), "--time-steps", "2", "--size", "8"]
     assert CliRunner().invoke(main, [*args, "--shard", "0/1"]).exit_code == 0
     return root, out
 
@@ -113,7 +113,7 @@ def test_missing_parent_folders_are_created(built, tmp_path):
     result = CliRunner().invoke(main, ["show", str(cache), "--out", str(png)])
     assert result.exit_code == 0 and png.is_file(), result.output
     out = tmp_path / "other" / "c.h5"
-    args = ["preprocess", "cifar10-dvs", str(root), str(out), "--frames", "2", "--size", "8"]
+    args = ["preprocess", "cifar10-dvs", str(root), str(out), "--time-steps", "2", "--size", "8"]
     assert CliRunner().invoke(main, args).exit_code == 0 and out.is_file()
 
 
@@ -129,5 +129,7 @@ def test_no_space_left_is_one_line_and_leaves_no_cache(built, tmp_path, monkeypa
 
     monkeypatch.setattr(h5py, "File", Full)
     out = tmp_path / "c.h5"
-    line = fails_in_one_line("preprocess", "cifar10-dvs", root, out, "--frames", "2", "--size", "8")
+    line = fails_in_one_line(
+        "preprocess", "cifar10-dvs", root, out, "--time-steps", "2", "--size", "8"
+    )
     assert "No space left on device" in line and not out.exists()

@@ -28,7 +28,16 @@ def raw_root(tmp_path_factory) -> Path:
 
 
 def _preprocess(raw_root: Path, out: Path, *flags: str):
-    args = ["preprocess", "cifar10-dvs", str(raw_root), str(out), "--frames", "2", "--size", "8"]
+    args = [
+        "preprocess",
+        "cifar10-dvs",
+        str(raw_root),
+        str(out),
+        "--time-steps",
+        "2",
+        "--size",
+        "8",
+    ]
     return CliRunner().invoke(main, [*args, *flags])
 
 

@@ -17,7 +17,7 @@ _spec = importlib.util.spec_from_file_location(
 raw_release = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(raw_release)
 
-ARGS = ["--frames", "4", "--size", "32"]
+ARGS = ["--time-steps", "4", "--size", "32"]
 
 
 def invoke(*args: str, code: int = 0):
@@ -48,7 +48,7 @@ def test_preprocess_then_reuse(cache_file, raw_root):
 
 
 def test_other_options_are_a_clear_error(cache_file, raw_root):
-    output = invoke("preprocess", "cifar10-dvs", raw_root, cache_file, "--frames", "5", code=1)
+    output = invoke("preprocess", "cifar10-dvs", raw_root, cache_file, "--time-steps", "5", code=1)
     assert "Error:" in output and "time_steps: 4 (existing) vs 5 (requested)" in output
 
 
@@ -104,3 +104,17 @@ def test_gesture_preprocess(tmp_path):
         "preprocess", "dvs-gesture", root, tmp_path / "g.h5", *ARGS, "--split-by", "time"
     )
     assert "4 train + 4 test samples" in output
+
+
+def test_frames_is_a_deprecated_alias_of_time_steps(raw_root, cache_file, tmp_path):
+    result = CliRunner().invoke(
+        main, ["preprocess", "cifar10-dvs", str(raw_root), str(cache_file), "--frames", "4",
+               "--size", "32"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--frames is deprecated; use --time-steps" in result.output
+    assert "up to date" in result.output  # the same options as --time-steps 4: reused
+    output = invoke("preprocess", "cifar10-dvs", raw_root, tmp_path / "x.h5", "-T", "4",
+                    "--frames", "5", code=2)  # fmt: skip
+    assert "--time-steps 4 and --frames 5 disagree" in output
+    assert not (tmp_path / "x.h5").exists()

@@ -82,7 +82,7 @@ def test_folder_of_each_format_builds_the_cache_of_its_events(tmp_path, suffix):
     root = make_tree(tmp_path / "raw", suffix)
     out = tmp_path / "c.h5"
     sensor_args = [] if real_suffix in (".aedat", ".aedat4") else ["--sensor-size", "40x30"]
-    args = ["--frames", "3", "--size", "12x16", "--test-fraction", "0.34", *sensor_args]
+    args = ["--time-steps", "3", "--size", "12x16", "--test-fraction", "0.34", *sensor_args]
     invoke("preprocess", "folder", root, out, *args)
     meta = open_cache(out)
     sensor = DVS128 if suffix == ".aedat" else SENSOR
@@ -113,7 +113,16 @@ def test_folder_split_folders_and_seeded_ratio(tmp_path):
     assert tree.split_folders and tree.classes == ("a", "b")
     out = tmp_path / "s.h5"
     invoke(
-        "preprocess", "folder", root, out, "--frames", "2", "--size", "8", "--sensor-size", "40x30"
+        "preprocess",
+        "folder",
+        root,
+        out,
+        "--time-steps",
+        "2",
+        "--size",
+        "8",
+        "--sensor-size",
+        "40x30",
     )
     with h5py.File(out, "r") as f:
         split, sources = f["split"][:], f["source"].asstr()[:]
@@ -124,7 +133,7 @@ def test_folder_split_folders_and_seeded_ratio(tmp_path):
     for seed in (1, 1, 2):
         out = tmp_path / f"r{len(runs)}.h5"
         invoke(
-            "preprocess", "folder", flat, out, "--frames", "2", "--size", "8",
+            "preprocess", "folder", flat, out, "--time-steps", "2", "--size", "8",
             "--sensor-size", "40x30", "--seed", seed, "--test-fraction", "0.3",
         )  # fmt: skip
         with h5py.File(out, "r") as f:
@@ -156,7 +165,7 @@ def test_folder_bad_input_one_line_errors(tmp_path):
 def test_folder_skip_bad_lists_unreadable_files(tmp_path):
     root = make_tree(tmp_path / "raw", ".npz", per_class=3)
     (root / "b" / "1.npz").write_bytes(b"not a zip")
-    args = ["preprocess", "folder", root, tmp_path / "c.h5", "--frames", "2", "--size", "8"]
+    args = ["preprocess", "folder", root, tmp_path / "c.h5", "--time-steps", "2", "--size", "8"]
     out = invoke(*args, "--sensor-size", "40x30", code=1)
     assert "b/1.npz" in out and not (tmp_path / "c.h5").exists()
     out = invoke(*args, "--sensor-size", "40x30", "--skip-bad")
@@ -177,7 +186,7 @@ def test_non_square_end_to_end(tmp_path):
         "folder",
         root,
         out,
-        "--frames",
+        "--time-steps",
         "2",
         "--size",
         "16x24",
@@ -212,7 +221,7 @@ def test_scan_folder_refuses_an_empty_tree(tmp_path):
 def test_train_on_an_nmnist_cache_takes_recipe_classes_from_the_cache(tmp_path):
     make_nmnist(tmp_path / "raw", per_class=1, seed=0, duration_us=10_000)
     cache = tmp_path / "nm.h5"
-    invoke("preprocess", "nmnist", tmp_path / "raw", cache, "--frames", "2", "--size", "16")
+    invoke("preprocess", "nmnist", tmp_path / "raw", cache, "--time-steps", "2", "--size", "16")
     assert "nmnist, 20 samples" in invoke("info", cache)
     out = invoke(
         "train", "--data", cache, "--out", tmp_path / "run", "--epochs", "1",
@@ -237,7 +246,7 @@ def test_a_folder_cache_gets_the_generic_recipe_sized_from_the_cache(tmp_path):
         "folder",
         root,
         out,
-        "--frames",
+        "--time-steps",
         "2",
         "--size",
         "16x24",

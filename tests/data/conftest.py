@@ -1,71 +1,58 @@
-"""Fixtures for the data tests: small HDF5 frame caches written with h5py per the cache contract."""
+"""Fixtures for the data tests: small frame caches built by eventvision.cache from event files."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from helpers import build_folder_cache, random_events
 
 CLASSES = ["airplane", "automobile", "bird"]
+SENSOR = (16, 16)  # width, height: resized to 8 x 8, so frames hold fractional values
 
 
 def write_frame_cache(
     path: Path,
-    frames: np.ndarray,
-    labels: np.ndarray,
-    split: np.ndarray,
+    labels,
+    split,
     *,
     classes: list[str] = CLASSES,
-    complete: bool = True,
+    time_steps: int = 3,
+    size: int = 8,
+    seed: int = 0,
 ) -> Path:
-    """Write a cache as eventvision.cache does: frames [N, T, 2, h, w], one sample per chunk."""
-    n, time_steps, _, h, w = frames.shape
-    with h5py.File(path, "w") as f:
-        f.create_dataset("frames", data=frames, chunks=(1, *frames.shape[1:]))
-        f.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
-        f.create_dataset("split", data=np.asarray(split, dtype=np.uint8))
-        f.create_dataset(
-            "source", data=[f"sample_{i}.aedat" for i in range(n)], dtype=h5py.string_dtype()
+    """A cache of one random 400-event sample per label; ``split`` holds 0 (train) or 1 (test)."""
+    samples = [
+        (
+            random_events(400, seed + i, width=SENSOR[0], height=SENSOR[1]),
+            int(label),
+            ("train", "test")[s],
         )
-        f.create_dataset("row", data=np.arange(n, dtype=np.int64))
-        f.create_dataset("n_events", data=np.full(n, 1000, dtype=np.int64))
-        f.attrs["dataset"] = "cifar10dvs"
-        f.attrs["classes"] = json.dumps(classes)
-        f.attrs["time_steps"] = time_steps
-        f.attrs["split_by"] = "number"
-        f.attrs["size"] = np.array([h, w])
-        f.attrs["options_hash"] = "0123abcd"
-        f.attrs["eventvision_version"] = "0.1.0"
-        f.attrs["complete"] = complete
-    return path
+        for i, (label, s) in enumerate(zip(labels, split, strict=True))
+    ]
+    return build_folder_cache(
+        path, samples, classes, SENSOR, time_steps=time_steps, size=size, compression="lzf"
+    )
 
 
-def sample_frames(n: int = 10, time_steps: int = 3, size: int = 8, seed: int = 0) -> np.ndarray:
-    """Random float32 frames [n, T, 2, size, size] with fractional values, as after a resize."""
-    rng = np.random.default_rng(seed)
-    return (rng.integers(0, 40, (n, time_steps, 2, size, size)) / 4).astype(np.float32)
+def stored(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frames, labels, split)`` of a cache, read with h5py alone."""
+    with h5py.File(path, "r") as f:
+        return f["frames"][...], f["labels"][...], f["split"][...]
 
 
 @pytest.fixture
 def write_cache():
-    """The writer `write_frame_cache(path, frames, labels, split, classes=..., complete=...)`."""
+    """The builder `write_frame_cache(path, labels, split, classes=..., time_steps, size, seed)`."""
     return write_frame_cache
 
 
 @pytest.fixture
-def make_frames():
-    """The generator `sample_frames(n, time_steps, size, seed)` of fractional float32 frames."""
-    return sample_frames
-
-
-@pytest.fixture
 def frame_cache(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
-    """A 10-sample cache: (path, frames, labels, split), train = rows with split 0."""
-    frames = sample_frames()
-    labels = np.array([0, 1, 2, 0, 1, 2, 0, 0, 1, 2])
-    split = np.array([0, 0, 1, 0, 0, 1, 0, 0, 0, 1])
-    path = write_frame_cache(tmp_path / "cache.h5", frames, labels, split)
-    return path, frames, labels, split
+    """A 10-sample cache (3 classes, T=3, 8 x 8): (path, frames, labels, split) as stored."""
+    labels = [0, 1, 2, 0, 1, 2, 0, 0, 1, 2]
+    split = [0, 0, 1, 0, 0, 1, 0, 0, 0, 1]
+    path = write_frame_cache(tmp_path / "cache.h5", labels, split)
+    return (path, *stored(path))

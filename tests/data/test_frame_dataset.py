@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from eventvision.cache import open_cache
 from eventvision.data import FrameDataset
 from eventvision.errors import CacheError, ConfigError
 
@@ -29,30 +30,31 @@ def test_items_match_the_h5_content_with_three_channels(frame_cache, split):
 
 
 def test_two_channels_give_the_raw_pair(frame_cache):
-    path, frames, _, _ = frame_cache
+    path, frames, _, splits = frame_cache
     x, _ = FrameDataset(path, split="test", channels=2)[1]
     assert x.shape == (3, 2, 8, 8)
-    np.testing.assert_array_equal(x.numpy(), frames[5])
+    np.testing.assert_array_equal(x.numpy(), frames[np.flatnonzero(splits == 1)[1]])
 
 
 def test_negative_index_and_out_of_range(frame_cache):
-    path, frames, _, _ = frame_cache
+    path, frames, _, splits = frame_cache
     ds = FrameDataset(path, split="test", channels=2)
-    np.testing.assert_array_equal(ds[-1][0].numpy(), frames[9])
+    np.testing.assert_array_equal(ds[-1][0].numpy(), frames[np.flatnonzero(splits == 1)[-1]])
     with pytest.raises(IndexError):
         ds[3]
 
 
-def test_integer_frames_are_cast_to_float32(tmp_path, write_cache):
-    frames = np.arange(2 * 2 * 2 * 4 * 4, dtype=np.uint16).reshape(2, 2, 2, 4, 4)
-    path = write_cache(tmp_path / "u16.h5", frames, [0, 1], [0, 0])
-    x, _ = FrameDataset(path, channels=2)[1]
-    assert x.dtype == torch.float32
-    np.testing.assert_array_equal(x.numpy(), frames[1].astype(np.float32))
+def test_frames_other_than_float32_are_refused(frame_cache, tmp_path):
+    path, frames, labels, splits = frame_cache
+    with h5py.File(path, "a") as f:  # what the writer never stores
+        del f["frames"]
+        f.create_dataset("frames", data=frames.astype(np.uint16), chunks=(1, *frames.shape[1:]))
+    with pytest.raises(CacheError, match="cache.h5: frames are uint16, expected float32"):
+        FrameDataset(path)
 
 
 def test_transform_sees_the_pair_and_the_third_channel_is_appended_after(frame_cache):
-    path, frames, _, _ = frame_cache
+    path, frames, labels, splits = frame_cache
     seen = []
 
     def double_on(x):
@@ -62,9 +64,10 @@ def test_transform_sees_the_pair_and_the_third_channel_is_appended_after(frame_c
         return y
 
     x, y = FrameDataset(path, transform=double_on, target_transform=lambda t: t + 10)[0]
+    row = np.flatnonzero(splits == 0)[0]
     assert seen == [(3, 2, 8, 8)]
-    np.testing.assert_array_equal(x[:, 2].numpy(), frames[0, :, 0] + 2 * frames[0, :, 1])
-    assert y == 10
+    np.testing.assert_array_equal(x[:, 2].numpy(), frames[row, :, 0] + 2 * frames[row, :, 1])
+    assert y == labels[row] + 10
 
 
 def test_class_counts_read_labels_only(frame_cache):
@@ -73,7 +76,7 @@ def test_class_counts_read_labels_only(frame_cache):
     assert train.class_counts() == {"airplane": 4, "automobile": 3, "bird": 0}
     assert FrameDataset(path, "test").class_counts() == {"airplane": 0, "automobile": 0, "bird": 3}
     assert train.classes == CLASSES
-    assert train._h5 is None  # nothing opened to count
+    assert not train._handle.is_open  # nothing opened to count
 
 
 def test_repr_shows_path_split_length_and_options(frame_cache):
@@ -86,15 +89,17 @@ def test_repr_shows_path_split_length_and_options(frame_cache):
         "C=2",
         "time_steps=3",
         "split_by='number'",
-        "size=(8, 8)",
-        "dataset='cifar10dvs'",
-        "options_hash='0123abcd'",
+        "size=8",
+        "dataset='folder'",
+        f"options_hash='{open_cache(path).options_hash}'",
     ]:
         assert part in text, text
 
 
-def test_an_incomplete_cache_is_refused_naming_the_file(tmp_path, write_cache, make_frames):
-    path = write_cache(tmp_path / "half.h5", make_frames(2), [0, 1], [0, 1], complete=False)
+def test_an_incomplete_cache_is_refused_naming_the_file(tmp_path, write_cache):
+    path = write_cache(tmp_path / "half.h5", [0, 1], [0, 1])
+    with h5py.File(path, "a") as f:  # as a writer killed before its last step would leave it
+        f.attrs["complete"] = False
     with pytest.raises(CacheError, match="half.h5.*incomplete"):
         FrameDataset(path)
 
@@ -113,15 +118,16 @@ def test_missing_and_malformed_caches(tmp_path):
 
 
 def test_pickling_drops_the_open_handle(frame_cache):
-    path, frames, _, _ = frame_cache
+    path, frames, _, splits = frame_cache
+    rows = np.flatnonzero(splits == 0)
     ds = FrameDataset(path, channels=2)
     ds[0]
-    assert ds._h5 is not None
+    assert ds._handle.is_open
     copy = pickle.loads(pickle.dumps(ds))
-    assert copy._h5 is None
-    np.testing.assert_array_equal(copy[0][0].numpy(), frames[0])
+    assert not copy._handle.is_open
+    np.testing.assert_array_equal(copy[0][0].numpy(), frames[rows[0]])
     ds.close()
-    np.testing.assert_array_equal(ds[1][0].numpy(), frames[1])
+    np.testing.assert_array_equal(ds[1][0].numpy(), frames[rows[1]])
 
 
 def test_a_cache_written_by_eventvision_cache(tmp_path):

@@ -93,7 +93,7 @@ def test_resize_is_the_papers_antialiased_bilinear():
 
 
 def test_invalid_options():
-    with pytest.raises(ConfigError, match="n_bins"):
+    with pytest.raises(ConfigError, match="time_steps"):
         ToFrames(0)
     with pytest.raises(ConfigError, match="split_by"):
         ToFrames(4, "count")

@@ -9,7 +9,12 @@ from eventvision.cli.main import main
 from helpers import digest_tree
 from train.tiny import SIZE, TIME_STEPS
 
+# The tiny cache is a `folder` cache: name the paper's CIFAR10-DVS recipe and accept any dataset.
 TINY = [
+    "--pipeline",
+    "cifar10dvs-direct",
+    "--set",
+    "data.dataset=",
     "--time-steps",
     str(TIME_STEPS),
     "--size",
@@ -91,7 +96,7 @@ def test_train_evaluate_plot_resume(cli_run, cache, tmp_path):
     assert digest_tree(cli_run) == before
 
 
-def test_bad_input_is_a_one_line_error_and_damages_nothing(cli_run, cache, tmp_path):
+def test_bad_input_is_a_one_line_error_and_damages_nothing(cli_run, cache, paper_cache, tmp_path):
     before = digest_tree(cli_run)
     fails(
         "train",
@@ -121,7 +126,12 @@ def test_bad_input_is_a_one_line_error_and_damages_nothing(cli_run, cache, tmp_p
         match="no such cache file",
     )
     fails(
-        "train", "--data", cache, "--out", tmp_path / "r", match="expects time_steps=16, size=64"
+        "train",
+        "--data",
+        paper_cache,
+        "--out",
+        tmp_path / "r",
+        match="expects time_steps=16, size=64",
     )  # the paper's recipe on a T=2, 16 px cache
     fails(
         "train",

@@ -38,7 +38,7 @@ def _row(epoch: int, **extra) -> dict:
         "test_acc1": 35.0 + 2 * epoch,
         "test_acc5": 85.0,
         "train_samples_per_s": 123.4,
-        "firing_rates": {"a": 0.1},
+        "dssa_rates": {"a": 0.1},
     }
     row.update(extra)
     return row

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import h5py
 import numpy as np
+from helpers import build_folder_cache
 
+from eventvision.events import make_events
 from eventvision.train import Pipeline, load_pipeline
 
 TIME_STEPS = 2
@@ -32,35 +32,33 @@ def write_cache(
     size: int = SIZE,
     classes: list[str] = CLASSES,
     seed: int = 0,
-    dataset: str = "cifar10-dvs",
 ) -> Path:
-    """A complete cache in eventvision's layout whose class is a bright quadrant of the frame."""
+    """A ``folder`` cache built by eventvision.cache whose class is a bright quadrant.
+
+    Each sample is 150 events spread over a ``size`` x ``size`` sensor and 300 more in the
+    quadrant of its label.
+    """
     rng = np.random.default_rng(seed)
-    n = n_train + n_test
-    labels = np.arange(n) % len(classes)
-    frames = rng.poisson(0.3, (n, time_steps, 2, size, size)).astype(np.float32)
     half = size // 2
-    for i, label in enumerate(labels):
-        y, x = divmod(int(label) % 4, 2)
-        frames[i, :, :, y * half : (y + 1) * half, x * half : (x + 1) * half] += 2.0
-    split = np.r_[np.zeros(n_train), np.ones(n_test)].astype(np.uint8)
-    with h5py.File(path, "w") as f:
-        f.create_dataset("frames", data=frames, chunks=(1, *frames.shape[1:]))
-        f.create_dataset("labels", data=labels.astype(np.int64))
-        f.create_dataset("split", data=split)
-        f.attrs["dataset"] = dataset
-        f.attrs["classes"] = json.dumps(classes)
-        f.attrs["time_steps"] = time_steps
-        f.attrs["split_by"] = "number"
-        f.attrs["size"] = np.array([size, size])
-        f.attrs["complete"] = True
-    return path
+    samples = []
+    for i in range(n_train + n_test):
+        label = i % len(classes)
+        y0, x0 = (half * v for v in divmod(label % 4, 2))
+        x = np.r_[rng.integers(0, size, 150), rng.integers(x0, x0 + half, 300)]
+        y = np.r_[rng.integers(0, size, 150), rng.integers(y0, y0 + half, 300)]
+        order = rng.permutation(len(x))  # time-sorted, quadrant and spread events mixed
+        t = np.sort(rng.integers(0, 100_000, len(x)))
+        events = make_events(t, x[order], y[order], rng.integers(0, 2, len(x)))
+        samples.append((events, label, "train" if i < n_train else "test"))
+    options = {"time_steps": time_steps, "size": size, "compression": "lzf"}
+    return build_folder_cache(path, samples, classes, (size, size), **options)
 
 
 def tiny_pipeline(cache_path: Path, **overrides) -> Pipeline:
-    """cifar10dvs-direct shrunk to the tiny cache, a tiny model and a few CPU epochs."""
+    """cifar10dvs-direct shrunk to the tiny (folder) cache, a tiny model and a few CPU epochs."""
     values = {
         "data.path": str(cache_path),
+        "data.dataset": "",  # the tiny cache is a folder source
         "data.time_steps": TIME_STEPS,
         "data.size": SIZE,
         "data.augment": "none",
