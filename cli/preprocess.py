@@ -37,6 +37,20 @@ def _shard(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
+def _time_steps_options(help: str):
+    """``--time-steps`` / ``-T``, and ``--frames``, its hidden deprecated alias (`_time_steps`)."""
+
+    def decorate(command):
+        command = click.option(
+            "--frames", "frames_alias", default=None, type=click.IntRange(1), hidden=True
+        )(command)
+        return click.option(
+            "--time-steps", "-T", "time_steps", default=None, type=click.IntRange(1), help=help
+        )(command)
+
+    return decorate
+
+
 def _time_steps(value: int | None, frames_alias: int | None, default: int | None = None):
     """``--time-steps`` (``-T``), or the deprecated ``--frames`` with a warning on stderr."""
     if frames_alias is None:
@@ -71,15 +85,7 @@ def _sensor_size(ctx, param, value):
 @click.argument("dataset", type=click.Choice(list_sources()))
 @click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))  # a folder: one-line error (the lock)
-@click.option(
-    "--time-steps",
-    "-T",
-    "time_steps",
-    default=None,
-    type=click.IntRange(1),
-    help="Frames per sample.  [default: 16]",
-)
-@click.option("--frames", "frames_alias", default=None, type=click.IntRange(1), hidden=True)
+@_time_steps_options("Frames per sample.  [default: 16]")
 @click.option(
     "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
 )
@@ -191,15 +197,7 @@ def info(cache_path: Path) -> None:
     type=click.Path(path_type=Path),
     help="Also write the T frames as an animated GIF.",
 )
-@click.option(
-    "--time-steps",
-    "-T",
-    "time_steps",
-    default=None,
-    type=click.IntRange(1),
-    help="Event caches: time steps to bin into.  [default: 16]",
-)
-@click.option("--frames", "frames_alias", default=None, type=click.IntRange(1), hidden=True)
+@_time_steps_options("Event caches: time steps to bin into.  [default: 16]")
 @click.option(
     "--size",
     default=None,

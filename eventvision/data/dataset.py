@@ -42,8 +42,8 @@ def open_split(
         kind = {"frames": "a frame cache", "events": "an event cache"}
         reader = {"frames": "FrameDataset", "events": "EventDataset"}
         raise CacheError(
-            f"{meta.path}: {kind[meta.store]}; {reader[store]} reads {kind[store][2:]}s "
-            f"({reader[meta.store]} reads this one)"
+            f"{meta.path}: {kind[meta.store]} (store={meta.store}); {reader[store]} reads "
+            f"{kind[store][2:]}s (store={store}), {reader[meta.store]} reads this one"
         )
     rows, labels = split_rows(meta, split)
     return meta, rows, labels

@@ -93,6 +93,16 @@ def _decode_events_kernel(t_first, dt, x, y, p, out):  # pragma: no cover
         e.p = p[i]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _put(out, n, e, x, y):  # pragma: no cover
+    """``out[n]`` = event ``e`` moved to ``(x, y)``."""
+    o = out[n]
+    o.t = e.t
+    o.x = x
+    o.y = y
+    o.p = e.p
+
+
 @njit(cache=True, nogil=True)
 def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: no cover
     """Move each event by an affine map about the sensor centre; returns how many were written.
@@ -115,11 +125,7 @@ def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: 
             xi, yi = xi % width, yi % height
         elif xi < 0 or yi < 0 or xi >= width or yi >= height:
             continue
-        o = out[n]
-        o.t = e.t
-        o.x = xi
-        o.y = yi
-        o.p = e.p
+        _put(out, n, e, xi, yi)
         n += 1
     return n
 
@@ -147,11 +153,7 @@ def _translate_events_kernel(events, flip_x, dx, dy, wrap, width, height, out): 
             yi -= height if yi >= height else 0
         elif xi < 0 or yi < 0 or xi >= width or yi >= height:
             continue
-        o = out[n]
-        o.t = e.t
-        o.x = xi
-        o.y = yi
-        o.p = e.p
+        _put(out, n, e, xi, yi)
         n += 1
     return n
 

@@ -66,6 +66,11 @@ def affine_events_reference(events, coeffs, wrap, width, height, out) -> int:
     v = events["y"].astype(np.float64) - cy
     x = np.rint(cx + (a * u + b * v) + dx).astype(np.int64)
     y = np.rint(cy + (c * u + d * v) + dy).astype(np.int64)
+    return _place(events, x, y, wrap, width, height, out)
+
+
+def _place(events, x, y, wrap, width, height, out) -> int:
+    """``events`` moved to ``x, y``: wrapped into the sensor, or those outside it dropped."""
     if wrap:
         keep = np.ones(len(events), dtype=bool)
         x, y = x % width, y % height
@@ -91,17 +96,7 @@ def translate_events_reference(events, flip_x, dx, dy, wrap, width, height, out)
     x = events["x"].astype(np.int64)
     x = (width - 1 - x if flip_x else x) + dx
     y = events["y"].astype(np.int64) + dy
-    if wrap:
-        keep = np.ones(len(events), dtype=bool)
-        x, y = x % width, y % height
-    else:
-        keep = (x >= 0) & (y >= 0) & (x < width) & (y < height)
-    n = int(keep.sum())
-    out["t"][:n] = events["t"][keep]
-    out["x"][:n] = x[keep]
-    out["y"][:n] = y[keep]
-    out["p"][:n] = events["p"][keep]
-    return n
+    return _place(events, x, y, wrap, width, height, out)
 
 
 def drop_box_reference(events, x0, y0, x1, y1, out) -> int:

@@ -185,11 +185,16 @@ def test_event_transform_runs_before_binning_and_an_emptied_sample_gives_zero_fr
 
 
 def _to_first_layout(path: Path) -> None:
-    """Rewrite an event cache in place as the first layout stored it: one table of records."""
-    reader = EventCacheReader(path)
-    records = np.concatenate([reader.read(i) for i in range(len(reader))])
-    reader.close()
+    """Rewrite an event cache (or shard) in place as the first layout stored it: one table."""
     with h5py.File(path, "r+") as f:
+        offsets, t_first = f["offsets"][:], f["events/t_first"][:]
+        columns = [f[f"events/{name}"][:] for name in EVENT_COLUMNS]
+        records = np.concatenate(
+            [
+                decode_event_columns(t_first[i], *(c[offsets[i] : offsets[i + 1]] for c in columns))
+                for i in range(len(offsets) - 1)
+            ]
+        )
         del f["events"]
         f.create_dataset("events", data=records, chunks=True)
 
