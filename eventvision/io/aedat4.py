@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -125,8 +126,8 @@ def read_aedat4(
         if decompress is None or threads == 1 or len(offsets) < 2:
             batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
             out = _decode_all(batches, sensor, path, capacity)
-        else:
-            with _thread_pool(threads) as pool:
+        else:  # the calling thread decompresses too
+            with _thread_pool(threads - 1) as pool:
                 batches = _pooled_batches(pool, threads, buf, pos, offsets, sizes, decompress, path)
                 out = _decode_all(batches, sensor, path, capacity)
         _check_walk(path, stop, end, code, a, b)
@@ -175,14 +176,46 @@ def _pooled_batches(
     """
     starts = (offsets - pos + PACKET_HEADER.size).tolist()
     sizes, offsets = sizes.tolist(), offsets.tolist()
-    pending: deque = deque()
+    pending: deque[_Run] = deque()
     for first, stop in _runs(sizes, _TASK_BYTES):
         blobs = [buf[a : a + n] for a, n in zip(starts[first:stop], sizes[first:stop], strict=True)]
-        pending.append(pool.submit(_decompress_run, decompress, blobs, offsets[first:stop], path))
+        task = partial(_decompress_run, decompress, blobs, offsets[first:stop], path)
+        pending.append(_Run(task, pool.submit(task)))
         if len(pending) >= _AHEAD_PER_THREAD * threads:
-            yield from _run_batches(pending.popleft(), path)
+            yield from _run_batches(_next_run(pending), path)
     while pending:
-        yield from _run_batches(pending.popleft(), path)
+        yield from _run_batches(_next_run(pending), path)
+
+
+class _Run:
+    """A run of packets to decompress: queued on the pool, or taken back by the decoding thread."""
+
+    __slots__ = ("task", "future", "result")
+
+    def __init__(self, task, future: Future) -> None:
+        self.task, self.future, self.result = task, future, None
+
+    def take(self) -> bool:
+        """Decompress on this thread if no pool thread has started; False if one has."""
+        if self.result is None and self.future.cancel():
+            self.result = self.task()
+        return self.result is not None
+
+
+def _next_run(pending: deque[_Run]) -> list:
+    """The decompressed packets of the oldest run, popped from ``pending``.
+
+    While a pool thread decompresses it, this thread takes the newest runs no thread has
+    started, so that it decompresses too rather than sleep.
+    """
+    run = pending.popleft()
+    if run.take():
+        return run.result
+    for newer in reversed(pending):
+        if run.future.done():
+            break
+        newer.take()
+    return run.future.result()
 
 
 def _runs(sizes: list[int], run_bytes: int) -> Iterator[tuple[int, int]]:
@@ -209,9 +242,9 @@ def _decompress_run(decompress, blobs: list, offsets: list[int], path: Path) -> 
     return out
 
 
-def _run_batches(future: Future, path: Path) -> Iterator[_Batch]:
+def _run_batches(decompressed: list, path: Path) -> Iterator[_Batch]:
     """The batches of one decompressed run, raising its bad packet's FormatError in its turn."""
-    for offset, data in future.result():
+    for offset, data in decompressed:
         if isinstance(data, FormatError):
             raise data
         yield _packet_batch(data, offset, path)
