@@ -191,3 +191,30 @@ def test_uncompressed_file_reads_alike_whatever_threads(tmp_path):
     path, events = _write(tmp_path, "none")
     for threads in THREADS:
         assert np.array_equal(read_aedat4(path, threads=threads), events)
+
+
+def test_decoding_thread_takes_unstarted_runs_while_it_waits():
+    """While a pool thread holds the run to decode next, the caller decompresses newer runs."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    head = Future()
+    head.set_running_or_notify_cancel()  # a pool thread has started it
+    order = []
+
+    def newer():
+        order.append("newer")
+        head.set_result([(0, b"head")])  # the pool thread finishes meanwhile
+        return [(1, b"newer")]
+
+    def newest():
+        order.append("newest")
+        return [(2, b"newest")]
+
+    runs = [aedat4._Run(lambda: pytest.fail("run twice"), head)]
+    runs += [aedat4._Run(task, Future()) for task in (newer, newest)]
+    pending = deque(runs)
+    assert aedat4._next_run(pending) == [(0, b"head")]
+    assert order == ["newest", "newer"]  # newest first: the pool works from the oldest
+    assert [r.result for r in pending] == [[(1, b"newer")], [(2, b"newest")]]
+    assert all(r.future.cancelled() for r in pending)  # no pool thread runs them again
