@@ -108,6 +108,7 @@ def read_aedat4(
             packets ahead of the one being decoded; the events and errors are the same for
             every value. ``None``: :func:`default_aedat4_threads`. 1 decompresses each packet
             on the calling thread. Uncompressed files are read on the calling thread alone.
+            What threads buy, and when not: docs/formats.md (AEDAT 4 threads, Benchmark).
     """
     path = Path(path)
     threads = _thread_count(threads)
