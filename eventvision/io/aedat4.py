@@ -104,10 +104,12 @@ def read_aedat4(
     camera wrote them, polarity 1 for ON. See :func:`iter_aedat4` for ``stream_id``.
 
     Args:
-        threads: how many threads decompress LZ4 or Zstd packets, at most ``4 * threads``
-            packets ahead of the one being decoded; the events and errors are the same for
-            every value. ``None``: :func:`default_aedat4_threads`. 1 decompresses each packet
-            on the calling thread. Uncompressed files are read on the calling thread alone.
+        threads: how many threads decompress LZ4 or Zstd packets, in runs of about 128 KiB
+            compressed, at most ``4 * threads`` runs ahead of the one being decoded; the
+            events and errors are the same for every value. ``None``:
+            :func:`default_aedat4_threads`. 1 decompresses each packet on the calling thread,
+            as do files of under 256 KiB of compressed events (a pool costs more than it
+            saves there) and uncompressed files.
             What threads buy, and when not: docs/formats.md (AEDAT 4 threads, Benchmark).
     """
     path = Path(path)
@@ -124,7 +126,7 @@ def read_aedat4(
         decompress = _decompressor(info.compression)
         # records are 16 bytes: exact uncompressed, a guess for compression down to a quarter
         capacity = int(sizes.sum()) // EVENT_STRUCT.itemsize * (1 if decompress is None else 4)
-        if decompress is None or threads == 1 or len(offsets) < 2:
+        if decompress is None or threads == 1 or sizes.sum() < 2 * _TASK_BYTES:
             batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
             out = _decode_all(batches, sensor, path, capacity)
         else:  # the calling thread decompresses too

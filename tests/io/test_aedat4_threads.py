@@ -218,3 +218,11 @@ def test_decoding_thread_takes_unstarted_runs_while_it_waits():
     assert order == ["newest", "newer"]  # newest first: the pool works from the oldest
     assert [r.result for r in pending] == [[(1, b"newer")], [(2, b"newest")]]
     assert all(r.future.cancelled() for r in pending)  # no pool thread runs them again
+
+
+def test_small_file_read_without_a_pool(tmp_path, monkeypatch):
+    """Under two runs of compressed events, starting a pool would cost more than it saves."""
+    path, events = _write(tmp_path, "zstd", packet_events=4096)
+    assert path.stat().st_size < 2 * aedat4._TASK_BYTES
+    monkeypatch.setattr(aedat4, "_thread_pool", lambda threads: pytest.fail("a pool started"))
+    assert np.array_equal(read_aedat4(path, threads=3), events)
