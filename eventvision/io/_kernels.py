@@ -242,7 +242,7 @@ def _walk_aedat4(buf, base, pos, end, target):  # pragma: no cover
     return offsets[:n], sizes[:n], pos, 0, 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # decoding overlaps the decompressing threads
 def _locate_aedat4_records(buf, starts, sizes, positions, counts):  # pragma: no cover
     """Find the dv::Event vector of each size-prefixed EventPacket FlatBuffer in ``buf``.
 
@@ -319,7 +319,7 @@ def _decode_aedat4(words, out, k, last_t, width, height):  # pragma: no cover
     return k, last_t, 0, -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # decoding overlaps the decompressing threads
 def _decode_aedat4_fast(buf, positions, counts, out, k, last_t, width, height):  # pragma: no cover
     """The common case of :func:`_decode_aedat4` over many packets, without branches.
 

@@ -13,10 +13,16 @@ the optional file data table after the last packet is not needed to read the fil
 from __future__ import annotations
 
 import mmap
+import multiprocessing
 import os
 import struct
+import threading
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -31,7 +37,14 @@ from ._kernels import (
     _walk_aedat4,
 )
 
-__all__ = ["read_aedat4", "iter_aedat4", "write_aedat4", "read_aedat4_info", "AEDAT4_MAGIC"]
+__all__ = [
+    "read_aedat4",
+    "iter_aedat4",
+    "write_aedat4",
+    "read_aedat4_info",
+    "default_aedat4_threads",
+    "AEDAT4_MAGIC",
+]
 
 AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
 COMPRESSIONS = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}  # 2, 4: the HIGH levels
@@ -44,6 +57,9 @@ PACKET_HEADER = struct.Struct("<ii")
 _MAX_PACKET = 1 << 31
 _ZERO = np.zeros(1, np.int64)  # the start of a decompressed packet; never written
 _BLOCK_BYTES = 1 << 22  # what iter_aedat4 reads at a time (a larger packet is read whole)
+_MAX_DEFAULT_THREADS = 4  # Zstd decompression of DV packets scales to about this many
+_TASK_BYTES = 1 << 17  # compressed bytes a pool thread decompresses per task (one handoff)
+_AHEAD_PER_THREAD = 4  # tasks decompressed ahead of decoding, per thread: bounds memory
 
 
 class Aedat4Info(NamedTuple):
@@ -79,29 +95,168 @@ def iter_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> Ite
                 yield events
 
 
-def read_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> np.ndarray:
+def read_aedat4(
+    path: str | os.PathLike, *, stream_id: int | None = None, threads: int | None = None
+) -> np.ndarray:
     """Read all events of an AEDAT 4 event stream into one EVENT_DTYPE array.
 
     Timestamps are the file's microseconds as written (DV stores Unix time), x and y as the
     camera wrote them, polarity 1 for ON. See :func:`iter_aedat4` for ``stream_id``.
+
+    Args:
+        threads: how many threads decompress LZ4 or Zstd packets, in runs of about 128 KiB
+            compressed, at most ``4 * threads`` runs ahead of the one being decoded; the
+            events and errors are the same for every value. ``None``:
+            :func:`default_aedat4_threads`. 1 decompresses each packet on the calling thread,
+            as do files of under 256 KiB of compressed events (a pool costs more than it
+            saves there) and uncompressed files.
+            What threads buy, and when not: docs/formats.md (AEDAT 4 threads, Benchmark).
     """
     path = Path(path)
+    threads = _thread_count(threads)
     with open(path, "rb") as f:
         info = _read_header(f, path)
         target, sensor = _pick_stream(info, stream_id, path)
         # the file memory-mapped whole and its packet headers walked at once: uncompressed
-        # records are decoded from the OS file cache in one kernel call, each compressed
-        # packet right after it is decompressed
+        # records are decoded from the OS file cache in one kernel call, compressed packets
+        # in file order as they come out of decompression (on this thread, or a pool's)
         pos, end = info.body_offset, _packets_end(f, info)
         buf = _read_block(f, path, pos, end, None)
         offsets, sizes, stop, code, a, b = _walk_aedat4(buf, pos, pos, end, target)
         decompress = _decompressor(info.compression)
-        batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
         # records are 16 bytes: exact uncompressed, a guess for compression down to a quarter
         capacity = int(sizes.sum()) // EVENT_STRUCT.itemsize * (1 if decompress is None else 4)
-        out = _decode_all(batches, sensor, path, capacity)
+        if decompress is None or threads == 1 or sizes.sum() < 2 * _TASK_BYTES:
+            batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
+            out = _decode_all(batches, sensor, path, capacity)
+        else:  # the calling thread decompresses too
+            with _thread_pool(threads - 1) as pool:
+                batches = _pooled_batches(pool, threads, buf, pos, offsets, sizes, decompress, path)
+                out = _decode_all(batches, sensor, path, capacity)
         _check_walk(path, stop, end, code, a, b)
         return out
+
+
+def default_aedat4_threads() -> int:
+    """The threads :func:`read_aedat4` decompresses on by default: min(4, usable cores).
+
+    1 inside a worker process (the cache build's pool, DataLoader workers): there the
+    processes already share the cores.
+    """
+    if multiprocessing.parent_process() is not None:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(_MAX_DEFAULT_THREADS, cores or 1))
+
+
+def _thread_count(threads: int | None) -> int:
+    """``threads`` checked, or the default for ``None``."""
+    if threads is None:
+        return default_aedat4_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    return threads
+
+
+@contextmanager
+def _thread_pool(threads: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of ``threads`` threads, its queued work cancelled and its threads joined on exit."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="eventvision-aedat4")
+    try:
+        yield pool
+    finally:  # after an error, nothing keeps decompressing packets no one will decode
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pooled_batches(
+    pool: ThreadPoolExecutor, threads: int, buf, pos: int, offsets, sizes, decompress, path: Path
+) -> Iterator[_Batch]:
+    """The batches of :func:`_block_batches` for compressed packets, decompressed by ``pool``.
+
+    Runs of packets of about ``_TASK_BYTES`` go to the pool in file order, at most
+    ``_AHEAD_PER_THREAD * threads`` runs ahead of the one decoded, and come back in file
+    order: the first bad packet in the file raises first, as on one thread.
+    """
+    starts = (offsets - pos + PACKET_HEADER.size).tolist()
+    sizes, offsets = sizes.tolist(), offsets.tolist()
+    pending: deque[_Run] = deque()
+    for first, stop in _runs(sizes, _TASK_BYTES):
+        blobs = [buf[a : a + n] for a, n in zip(starts[first:stop], sizes[first:stop], strict=True)]
+        task = partial(_decompress_run, decompress, blobs, offsets[first:stop], path)
+        pending.append(_Run(task, pool.submit(task)))
+        if len(pending) >= _AHEAD_PER_THREAD * threads:
+            yield from _run_batches(_next_run(pending), path)
+    while pending:
+        yield from _run_batches(_next_run(pending), path)
+
+
+class _Run:
+    """A run of packets to decompress: queued on the pool, or taken back by the decoding thread."""
+
+    __slots__ = ("task", "future", "result")
+
+    def __init__(self, task, future: Future) -> None:
+        self.task, self.future, self.result = task, future, None
+
+    def take(self) -> bool:
+        """Decompress on this thread if no pool thread has started; False if one has."""
+        if self.result is None and self.future.cancel():
+            self.result = self.task()
+        return self.result is not None
+
+
+def _next_run(pending: deque[_Run]) -> list:
+    """The decompressed packets of the oldest run, popped from ``pending``.
+
+    While a pool thread decompresses it, this thread takes the newest runs no thread has
+    started, so that it decompresses too rather than sleep.
+    """
+    run = pending.popleft()
+    if run.take():
+        return run.result
+    for newer in reversed(pending):
+        if run.future.done():
+            break
+        newer.take()
+    return run.future.result()
+
+
+def _runs(sizes: list[int], run_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(first, stop)`` of consecutive packets of about ``run_bytes`` (or one larger packet)."""
+    first, total = 0, 0
+    for j, size in enumerate(sizes):
+        total += size
+        if total >= run_bytes:
+            yield first, j + 1
+            first, total = j + 1, 0
+    if first < len(sizes):
+        yield first, len(sizes)
+
+
+def _decompress_run(decompress, blobs: list, offsets: list[int], path: Path) -> list:
+    """``(offset, data)`` of a run's packets; a bad packet's data is its FormatError, and last."""
+    out = []
+    for blob, offset in zip(blobs, offsets, strict=True):
+        try:
+            out.append((offset, decompress(blob, offset, path)))
+        except FormatError as e:
+            out.append((offset, e))
+            break
+    return out
+
+
+def _run_batches(decompressed: list, path: Path) -> Iterator[_Batch]:
+    """The batches of one decompressed run, raising its bad packet's FormatError in its turn."""
+    for offset, data in decompressed:
+        if isinstance(data, FormatError):
+            raise data
+        yield _packet_batch(data, offset, path)
+
+
+def _packet_batch(data: bytes, offset: int, path: Path) -> _Batch:
+    """The batch of the decompressed packet ``data`` found at byte ``offset`` of the file."""
+    payload = np.frombuffer(data, np.uint8)
+    return _locate(payload, _ZERO, np.array([len(payload)]), np.array([offset]), path)
 
 
 def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int) -> np.ndarray:
@@ -308,8 +463,7 @@ def _block_batches(buf, pos: int, offsets, sizes, decompress, path: Path) -> Ite
         yield _locate(buf, starts, sizes, offsets, path)
         return
     for at, size, offset in zip(starts.tolist(), sizes.tolist(), offsets.tolist(), strict=True):
-        payload = np.frombuffer(decompress(buf[at : at + size], offset, path), np.uint8)
-        yield _locate(payload, _ZERO, np.array([len(payload)]), np.array([offset]), path)
+        yield _packet_batch(decompress(buf[at : at + size], offset, path), offset, path)
 
 
 def _read_block(f: BinaryIO, path: Path, pos: int, end: int, size: int | None) -> np.ndarray:
@@ -367,9 +521,12 @@ def _decompressor(compression: str):
     else:
         import zstandard
 
-        context = zstandard.ZstdDecompressor()
+        local = threading.local()  # a ZstdDecompressor serves one thread at a time
 
         def decode(blob: bytes) -> bytes:
+            context = getattr(local, "context", None)
+            if context is None:
+                context = local.context = zstandard.ZstdDecompressor()
             if zstandard.frame_content_size(blob) >= 0:  # DV writes the size: one call
                 return context.decompress(blob)
             return context.decompressobj().decompress(blob)
