@@ -132,11 +132,11 @@ def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: 
 
 @njit(cache=True, nogil=True)
 def _translate_events_kernel(events, flip_x, dx, dy, wrap, width, height, out):  # pragma: no cover
-    """`_affine_events_kernel` for the integer maps, in integers: ``x' = x + dx`` (or, with
-    ``flip_x``, ``width - 1 - x + dx``), ``y' = y + dy``; wrapped or dropped alike.
+    """`_affine_events_kernel` for the integer maps (flips and whole-pixel shifts), in integers.
 
-    The float map gives exactly these integers for a flip or an integer shift, so the results
-    are equal (tested); this pass skips the float work and the rounding.
+    ``x' = x + dx`` (or, with ``flip_x``, ``width - 1 - x + dx``), ``y' = y + dy``; wrapped or
+    dropped alike. The float map gives exactly these integers for a flip or an integer shift,
+    so the results are equal (tested); this pass skips the float work and the rounding.
     """
     if wrap:  # then x' lies in [0, 2 width): one conditional subtraction instead of a modulo
         dx, dy = dx % width, dy % height
