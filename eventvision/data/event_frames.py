@@ -9,7 +9,7 @@ import numpy as np
 from ..cache.options import parse_size, size_hw
 from ..errors import ConfigError
 from ..events import DVS128, Sensor
-from ..frames import bin_events, resize_frames
+from ..frames import bin_and_resize
 
 __all__ = ["EventsToFrames"]
 
@@ -53,8 +53,9 @@ class EventsToFrames:
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
         """Frames of one sample; the events are not modified."""
-        counts = bin_events(events, self.time_steps, self.split_by, sensor=self.sensor)
-        pair = resize_frames(counts, size_hw(self.size))  # [T, 2, h, w]
+        pair = bin_and_resize(
+            events, self.time_steps, size_hw(self.size), self.split_by, sensor=self.sensor
+        )  # [T, 2, h, w], bit for bit resize_frames(bin_events(...)), as the frame cache
         if self.channels == 2:
             return pair
         out = np.empty((pair.shape[0], 3, *pair.shape[2:]), dtype=np.float32)  # [T, 3, h, w]

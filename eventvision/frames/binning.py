@@ -41,6 +41,24 @@ def bin_bounds(t_us: np.ndarray, time_steps: int, split_by: str) -> np.ndarray:
     return bounds
 
 
+def checked_bounds(events: np.ndarray, time_steps: int, split_by: str) -> np.ndarray:
+    """`bin_bounds` of a validated structured event array (ValueError saying what is wrong)."""
+    if not isinstance(events, np.ndarray) or events.dtype.names is None:
+        raise ValueError(
+            f"expected a structured event array with fields t, x, y, p, got {type(events)}"
+        )
+    missing = {"t", "x", "y", "p"} - set(events.dtype.names)
+    if missing:
+        raise ValueError(f"events lack the fields {sorted(missing)}; have {events.dtype.names}")
+    if events.ndim != 1:
+        raise ValueError(f"events must be 1-D, got shape {events.shape}")
+    t = events["t"]
+    if split_by == "time" and len(t) > 1 and np.any(t[1:] < t[:-1]):
+        i = int(np.argmax(t[1:] < t[:-1]))
+        raise ValueError(f"events are not time-sorted: t[{i + 1}]={t[i + 1]} < t[{i}]={t[i]}")
+    return bin_bounds(t, time_steps, split_by)
+
+
 def bin_events(
     events: np.ndarray,
     time_steps: int,
@@ -64,20 +82,7 @@ def bin_events(
         >>> bin_events(make_events([0, 5, 9], [1, 2, 3], [0, 0, 0], [1, 0, 1]), 2).sum()
         np.uint64(3)
     """
-    if not isinstance(events, np.ndarray) or events.dtype.names is None:
-        raise ValueError(
-            f"expected a structured event array with fields t, x, y, p, got {type(events)}"
-        )
-    missing = {"t", "x", "y", "p"} - set(events.dtype.names)
-    if missing:
-        raise ValueError(f"events lack the fields {sorted(missing)}; have {events.dtype.names}")
-    if events.ndim != 1:
-        raise ValueError(f"events must be 1-D, got shape {events.shape}")
-    t = events["t"]
-    if split_by == "time" and len(t) > 1 and np.any(t[1:] < t[:-1]):
-        i = int(np.argmax(t[1:] < t[:-1]))
-        raise ValueError(f"events are not time-sorted: t[{i + 1}]={t[i + 1]} < t[{i}]={t[i]}")
-    bounds = bin_bounds(t, time_steps, split_by)
+    bounds = checked_bounds(events, time_steps, split_by)
     shape = (time_steps, sensor.polarities, sensor.height, sensor.width)
     if out is None:
         out = np.zeros(shape, dtype=COUNT_DTYPE)
@@ -87,11 +92,11 @@ def bin_events(
         )
     bad = _bin_events_kernel(events, bounds, out)
     if bad >= 0:
-        raise ValueError(_outside_message(events, bad, sensor))
+        raise ValueError(outside_message(events, bad, sensor))
     return out
 
 
-def _outside_message(events: np.ndarray, i: int, sensor: Sensor) -> str:
+def outside_message(events: np.ndarray, i: int, sensor: Sensor) -> str:
     e = events[i]
     return (
         f"event {i} (x={e['x']}, y={e['y']}, p={e['p']}) lies outside the sensor "

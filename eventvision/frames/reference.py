@@ -42,6 +42,20 @@ def resize_reference(src, y_starts, y_weights, x_starts, x_weights, rows, out) -
         out[c] = acc
 
 
+def bin_resize_reference(
+    events, bounds, counts, y_starts, y_weights, x_starts, x_weights, rows, out
+) -> int:
+    """Twin of ``_bin_resize_kernel``: the two twins above in turn, bin by bin."""
+    for k in range(out.shape[0]):
+        counts[:] = 0
+        one = np.array([0, bounds[k + 1] - bounds[k]], dtype=np.int64)
+        bad = bin_events_reference(events[bounds[k] : bounds[k + 1]], one, counts[None])
+        if bad >= 0:
+            return int(bounds[k]) + bad
+        resize_reference(counts, y_starts, y_weights, x_starts, x_weights, rows, out[k])
+    return -1
+
+
 def pack_events_reference(t, x, y, p, out) -> None:
     """Twin of ``_pack_events_kernel``: field-wise assignment."""
     out["t"] = t

@@ -9,8 +9,12 @@ from helpers import random_events
 from eventvision.events import make_events
 from eventvision.frames import bin_bounds, resize_weights
 from eventvision.frames.binning import COUNT_DTYPE
-from eventvision.frames.kernels import _bin_events_kernel, _resize_kernel
-from eventvision.frames.reference import bin_events_reference, resize_reference
+from eventvision.frames.kernels import _bin_events_kernel, _bin_resize_kernel, _resize_kernel
+from eventvision.frames.reference import (
+    bin_events_reference,
+    bin_resize_reference,
+    resize_reference,
+)
 
 SHAPE = (16, 2, 128, 128)
 
@@ -84,3 +88,42 @@ def test_bin_kernel_writes_through_a_transposed_view():
     _bin_events_kernel(events, bounds, fast[:, ::-1].transpose(0, 1, 3, 2))
     bin_events_reference(events, bounds, slow[:, ::-1].transpose(0, 1, 3, 2))
     assert np.array_equal(fast, slow) and fast.sum() == 5000
+
+
+def _bin_resize_both(events, split_by, size, sensor=(128, 128)):
+    width, height = sensor
+    bounds = bin_bounds(events["t"], 8, split_by)
+    ys, yw = resize_weights(height, size[0])
+    xs, xw = resize_weights(width, size[1])
+    outs = []
+    for kernel in (_bin_resize_kernel, bin_resize_reference):
+        counts = np.full((2, height, width), 7, COUNT_DTYPE)  # stale: zeroed per bin
+        out = np.full((8, 2, *size), np.nan, np.float32)
+        bad = kernel(events, bounds, counts, ys, yw, xs, xw, np.empty((size[0], width)), out)
+        outs.append((bad, out))
+    return outs
+
+
+@pytest.mark.parametrize("split_by", ["number", "time"])
+@pytest.mark.parametrize("case", ["random", "random_ties", "empty", "hot_pixel"])
+@pytest.mark.parametrize("size", [(64, 64), (48, 80), (37, 128)])
+def test_bin_resize_kernel_equals_its_twin_and_the_two_kernels_in_turn(case, split_by, size):
+    events = CASES[case]
+    (bad_fast, fast), (bad_slow, slow) = _bin_resize_both(events, split_by, size)
+    assert bad_fast == bad_slow == -1
+    np.testing.assert_array_equal(fast, slow)
+    counts, _, _, _ = _both(events, 8, split_by)
+    src = counts.reshape(-1, 128, 128)
+    ys, yw = resize_weights(128, size[0])
+    xs, xw = resize_weights(128, size[1])
+    two = np.empty((16, *size), np.float32)
+    _resize_kernel(src, ys, yw, xs, xw, np.empty((size[0], 128)), two)
+    assert np.array_equal(fast, two.reshape(fast.shape))  # bit for bit
+
+
+def test_bin_resize_kernel_stops_at_the_first_event_outside():
+    events = random_events(3000, seed=5)
+    events["x"][1234] = 128
+    events["y"][2000] = 200
+    (bad_fast, _), (bad_slow, _) = _bin_resize_both(events, "number", (64, 64))
+    assert bad_fast == bad_slow == 1234

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from helpers import random_events
 
-from eventvision.frames import bin_events, resize_frames, resize_weights
+from eventvision.events import Sensor
+from eventvision.frames import bin_and_resize, bin_events, resize_frames, resize_weights
 
 torch = pytest.importorskip("torch")
 transforms = pytest.importorskip("torchvision.transforms")
@@ -49,3 +50,26 @@ def test_golden_single_pixel():
 
 def test_int_size_keeps_aspect_as_torchvision():
     assert resize_frames(np.zeros((2, 100, 50)), 25).shape == (2, 50, 25)
+
+
+@pytest.mark.parametrize("split_by", ["number", "time"])
+@pytest.mark.parametrize(
+    ("sensor", "size"),
+    [((128, 128, 2), 64), ((240, 180, 2), (48, 64)), ((34, 34, 2), 64), ((34, 34, 2), 34)],
+)
+def test_bin_and_resize_equals_binning_then_resizing(split_by, sensor, size):
+    width, height, _ = sensor
+    events = random_events(30_000, seed=7, width=width, height=height)
+    expected = resize_frames(bin_events(events, 10, split_by, sensor=Sensor(*sensor)), size)
+    got = bin_and_resize(events, 10, size, split_by, sensor=Sensor(*sensor))
+    assert got.dtype == np.float32 and np.array_equal(got, expected)  # bit for bit
+
+
+def test_bin_and_resize_names_an_event_outside_the_sensor():
+    events = random_events(100, seed=8)
+    events["p"][40] = 2
+    with pytest.raises(ValueError) as binned:
+        bin_events(events, 4)
+    with pytest.raises(ValueError, match="event 40 .*outside the sensor") as fused:
+        bin_and_resize(events, 4, 64)
+    assert str(fused.value) == str(binned.value)
