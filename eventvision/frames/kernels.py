@@ -43,6 +43,7 @@ def _resize_kernel(src, y_starts, y_weights, x_starts, x_weights, rows, out):  #
     n_ch, _, width = src.shape
     h, n_ty = y_weights.shape
     w, n_tx = x_weights.shape
+    acc = np.empty(w)  # one output row's sums, float64
     for c in range(n_ch):
         for i in range(h):
             s = y_starts[i]
@@ -52,13 +53,14 @@ def _resize_kernel(src, y_starts, y_weights, x_starts, x_weights, rows, out):  #
                 wk = y_weights[i, k]
                 for col in range(width):
                     rows[i, col] += wk * src[c, s + k, col]
-        for i in range(h):
+        for i in range(h):  # tap-major, so the loop over j vectorises; same order per output
             for j in range(w):
-                s = x_starts[j]
-                acc = 0.0
-                for n in range(n_tx):
-                    acc += x_weights[j, n] * rows[i, s + n]
-                out[c, i, j] = acc
+                acc[j] = 0.0
+            for n in range(n_tx):
+                for j in range(w):
+                    acc[j] += x_weights[j, n] * rows[i, x_starts[j] + n]
+            for j in range(w):
+                out[c, i, j] = acc[j]
 
 
 @njit(cache=True, nogil=True)
