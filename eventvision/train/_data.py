@@ -145,11 +145,9 @@ class _TorchDrawn:
         self.transform = transform
 
     def __call__(self, events: Any) -> Any:
-        import numpy as np
-        import torch
+        from ..data.event_mixing import torch_drawn_rng
 
-        seed = int(torch.randint(0, 2**62, ()))
-        return self.transform(events, np.random.default_rng(seed))
+        return self.transform(events, torch_drawn_rng())
 
     def __repr__(self) -> str:
         return f"{self.transform!r} (drawn from torch's RNG)"
