@@ -35,11 +35,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-OFFICIAL_DIR = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-spikingresformer"
-)
+from official import OFFICIAL_DIR, import_official
+
 WORKLOADS = {
     # name: (variant, T, img_size, classes, default batch)
     "cifar": ("spikingresformer_cifar", 4, 32, 10, 32),
@@ -52,25 +50,6 @@ OURS = {
 IMPLS = ("official", *OURS)
 
 
-def _import_official():
-    """The official ``models.spikingresformer``, imported under its own package name."""
-    import importlib
-    import importlib.util
-    import warnings
-
-    name = "_official_spikingresformer"
-    root = OFFICIAL_DIR / "models"
-    spec = importlib.util.spec_from_file_location(
-        name, root / "__init__.py", submodule_search_locations=[str(root)]
-    )
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
-    spec.loader.exec_module(package)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # timm.models.registry moved
-        return importlib.import_module(f"{name}.spikingresformer")
-
-
 def _build(workload: str, impl: str):
     """The model of ``impl`` for ``workload``, built right after ``torch.manual_seed(0)``."""
     import torch
@@ -78,7 +57,7 @@ def _build(workload: str, impl: str):
     name, T, img, classes, _ = WORKLOADS[workload]
     torch.manual_seed(0)
     if impl == "official":
-        return getattr(_import_official(), name)(T=T, img_size=img, num_classes=classes)
+        return getattr(import_official(), name)(T=T, img_size=img, num_classes=classes)
     from eventvision.models import create_model
 
     return create_model(name, T=T, img_size=img, num_classes=classes, **OURS[impl])

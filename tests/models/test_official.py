@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import warnings
-from pathlib import Path
-
 import pytest
 import torch
+from official import OFFICIAL_DIR, import_official
 from spikingjelly.activation_based import functional, layer
 
 from eventvision.models import create_model
-
-OFFICIAL_DIR = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "official-spikingresformer"
-)
 
 pytestmark = pytest.mark.skipif(
     not (OFFICIAL_DIR / "models").is_dir(), reason=f"{OFFICIAL_DIR} not found"
@@ -25,26 +16,10 @@ pytestmark = pytest.mark.skipif(
 TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), patch_sizes=(4, 2, 1), group_size=8)
 
 
-def _import_official(module: str):
-    """A module of the official ``models`` package, under its own name (``models`` is ours)."""
-    name = "_official_spikingresformer"
-    if name not in sys.modules:
-        root = OFFICIAL_DIR / "models"
-        spec = importlib.util.spec_from_file_location(
-            name, root / "__init__.py", submodule_search_locations=[str(root)]
-        )
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[name] = package
-        spec.loader.exec_module(package)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # timm.models.registry moved
-        return importlib.import_module(f"{name}.{module}")
-
-
 def _official_tiny(T: int, img: int, classes: int):
     """The official class with the dvsg stem and PLIF at tiny widths."""
-    official = _import_official("spikingresformer")
-    BN, PLIF = (getattr(_import_official("submodules.layers"), k) for k in ("BN", "PLIF"))
+    official = import_official("spikingresformer")
+    BN, PLIF = (getattr(import_official("submodules.layers"), k) for k in ("BN", "PLIF"))
     prologue = torch.nn.Sequential(layer.Conv2d(3, 8, 3, 1, 1, bias=False, step_mode="m"), BN(8))
     kinds = [["DSSA", "GWFFN"] * n for n in (1, 2, 1)]
     return official.SpikingResformer(
