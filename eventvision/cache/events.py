@@ -217,9 +217,18 @@ def check_event_layout(path: str | os.PathLike, f: h5py.File, n_samples: int) ->
         raise CacheError(f"{path}: offsets disagree with n_events")
 
 
-def read_event_rows(columns: Sequence[h5py.Dataset], lo: int, hi: int, t_first: int) -> np.ndarray:
-    """The ``EVENT_DTYPE`` records of rows ``lo:hi`` of the `EVENT_COLUMNS` (one sample's)."""
-    return decode_event_columns(t_first, *(column[lo:hi] for column in columns))
+def read_event_rows(
+    get: Callable[[str], h5py.Dataset], lo: int, hi: int, t_first: int
+) -> np.ndarray:
+    """The ``EVENT_DTYPE`` records of rows ``lo:hi`` (one sample's), a fresh array.
+
+    ``get`` looks a dataset up by name: an open file's ``__getitem__`` or a handle's
+    ``dataset``.
+    """
+    if hi == lo:
+        return np.empty(0, dtype=EVENT_DTYPE)
+    columns = (get(f"events/{name}")[lo:hi] for name in EVENT_COLUMNS)
+    return decode_event_columns(t_first, *columns)
 
 
 class EventCacheReader:
@@ -255,10 +264,7 @@ class EventCacheReader:
     def read(self, row: int) -> np.ndarray:
         """The events of sample ``row`` (cache order), a fresh ``EVENT_DTYPE`` array."""
         lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
-        if hi == lo:
-            return np.empty(0, dtype=EVENT_DTYPE)
-        columns = tuple(self._handle.dataset(f"events/{name}") for name in EVENT_COLUMNS)
-        return read_event_rows(columns, lo, hi, int(self.t_first[row]))
+        return read_event_rows(self._handle.dataset, lo, hi, int(self.t_first[row]))
 
     def close(self) -> None:
         """Close this process's handle (it reopens on the next read)."""

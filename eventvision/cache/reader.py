@@ -20,7 +20,7 @@ import numpy as np
 from ..datasets.registry import SPLIT_CODES
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from ..events import Sensor
-from .events import EventCacheReader, check_event_layout
+from .events import check_event_layout, read_event_rows
 from .identity import check_build, reopen_build
 from .options import CacheOptions, manifest_changes, parse_size, size_hw
 
@@ -231,7 +231,11 @@ def read_sample(meta: CacheMeta, row: int) -> CacheSample:
         n = meta.n_samples
         raise IndexError(f"{meta.path}: row {row}, but the cache holds {n} samples, 0..{n - 1}")
     with reopen_build(meta.path, meta.build_id) as f:
-        data = EventCacheReader(meta).read(row) if meta.store == "events" else f["frames"][row]
+        if meta.store == "events":
+            lo, hi = (int(v) for v in f["offsets"][row : row + 2])
+            data = read_event_rows(f.__getitem__, lo, hi, int(f["events/t_first"][row]))
+        else:
+            data = f["frames"][row]
         label, code = int(f["labels"][row]), int(f["split"][row])
         source = f["source"].asstr()[row]
     split = next(name for name, c in SPLIT_CODES.items() if c == code)
