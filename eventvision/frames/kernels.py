@@ -69,21 +69,17 @@ def _bin_resize_kernel(
 ):  # pragma: no cover
     """`_bin_events_kernel` then `_resize_kernel`, one bin at a time, into ``out [T, P, h, w]``.
 
-    ``counts [P, H, W]`` (zeroed here per bin) holds one bin's counts while they are resized
+    ``counts [1, P, H, W]`` (zeroed here per bin) holds one bin's counts while they are resized
     into ``out[k]``, so it stays in cache. Every value goes through the same sums in the same
     order as the two kernels run in turn: the result is equal bit for bit. Returns -1, or the
     index of the first event outside ``counts``.
     """
-    n_pol, height, width = counts.shape
     for k in range(out.shape[0]):
         counts[:] = 0
-        for i in range(bounds[k], bounds[k + 1]):
-            e = events[i]
-            xi, yi, pi = np.intp(e.x), np.intp(e.y), np.intp(e.p)
-            if xi < 0 or yi < 0 or pi < 0 or xi >= width or yi >= height or pi >= n_pol:
-                return i
-            counts[pi, yi, xi] += 1
-        _resize_kernel(counts, y_starts, y_weights, x_starts, x_weights, rows, out[k])
+        bad = _bin_events_kernel(events, bounds[k : k + 2], counts)
+        if bad >= 0:
+            return bad
+        _resize_kernel(counts[0], y_starts, y_weights, x_starts, x_weights, rows, out[k])
     return -1
 
 

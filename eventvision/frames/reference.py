@@ -48,11 +48,10 @@ def bin_resize_reference(
     """Twin of ``_bin_resize_kernel``: the two twins above in turn, bin by bin."""
     for k in range(out.shape[0]):
         counts[:] = 0
-        one = np.array([0, bounds[k + 1] - bounds[k]], dtype=np.int64)
-        bad = bin_events_reference(events[bounds[k] : bounds[k + 1]], one, counts[None])
+        bad = bin_events_reference(events, bounds[k : k + 2], counts)
         if bad >= 0:
-            return int(bounds[k]) + bad
-        resize_reference(counts, y_starts, y_weights, x_starts, x_weights, rows, out[k])
+            return bad
+        resize_reference(counts[0], y_starts, y_weights, x_starts, x_weights, rows, out[k])
     return -1
 
 

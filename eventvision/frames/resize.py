@@ -109,7 +109,7 @@ def bin_and_resize(
     if (h, w) == (sensor.height, sensor.width):
         return bin_events(events, time_steps, split_by, sensor=sensor).astype(np.float32)
     bounds = checked_bounds(events, time_steps, split_by)
-    counts = np.empty((sensor.polarities, sensor.height, sensor.width), dtype=COUNT_DTYPE)
+    counts = np.empty((1, sensor.polarities, sensor.height, sensor.width), dtype=COUNT_DTYPE)
     y_starts, y_weights = resize_weights(sensor.height, h)
     x_starts, x_weights = resize_weights(sensor.width, w)
     rows = np.empty((h, sensor.width), dtype=np.float64)

@@ -97,7 +97,7 @@ def _bin_resize_both(events, split_by, size, sensor=(128, 128)):
     xs, xw = resize_weights(width, size[1])
     outs = []
     for kernel in (_bin_resize_kernel, bin_resize_reference):
-        counts = np.full((2, height, width), 7, COUNT_DTYPE)  # stale: zeroed per bin
+        counts = np.full((1, 2, height, width), 7, COUNT_DTYPE)  # stale: zeroed per bin
         out = np.full((8, 2, *size), np.nan, np.float32)
         bad = kernel(events, bounds, counts, ys, yw, xs, xw, np.empty((size[0], width)), out)
         outs.append((bad, out))
