@@ -25,7 +25,7 @@ from eventvision.data.preview import preview_sample
 from eventvision.datasets import SPLIT_PROTOCOLS
 from eventvision.datasets.registry import list_sources
 from eventvision.errors import CacheError, ConfigError
-from eventvision.frames.draw import check_image_path, frame_grid, frame_tiles, save_gif, save_image
+from eventvision.frames.draw import frame_grid, frame_tiles, image_format, save_gif, save_image
 
 
 def _shard(ctx, param, value):
@@ -223,9 +223,9 @@ def show(
     sample before (top) and after (bottom) an event augmentation.
     """
     binning["time_steps"] = _time_steps(binning["time_steps"], frames_alias)
-    check_image_path(out_png)
+    image_format(out_png)  # a bad path fails before any work
     if out_gif is not None:
-        check_image_path(out_gif)
+        image_format(out_gif)
     _check_binning_flags(cache_path, binning)
     try:
         sample = preview_sample(cache_path, index, **binning)

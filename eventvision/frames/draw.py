@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..events import OFF_RGB, ON_RGB
 
-__all__ = ["frame_tiles", "frame_grid", "check_image_path", "save_image", "save_gif"]
+__all__ = ["frame_tiles", "frame_grid", "image_format", "save_image", "save_gif"]
 
 _OFF = np.array(OFF_RGB, dtype=np.float32)
 _ON = np.array(ON_RGB, dtype=np.float32)
@@ -88,10 +88,11 @@ def frame_grid(
     return out
 
 
-def _image_format(path: Path) -> str:
-    """The Pillow format an image path's extension names; ConfigError for an unknown one."""
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format ``path``'s extension names; ConfigError for a folder or unknown one."""
     from PIL import Image
 
+    path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; give an image file path")
     fmt = Image.registered_extensions().get(path.suffix.lower())
@@ -115,22 +116,17 @@ def _write_atomically(path: Path, save: Callable[[Any], None]) -> Path:
     return path
 
 
-def check_image_path(path: str | os.PathLike) -> str:
-    """The Pillow format of ``path``; ConfigError when it is a folder or an unknown extension."""
-    return _image_format(Path(path))
-
-
 def save_image(image: Any, path: str | os.PathLike) -> Path:
     """Write a Pillow image atomically in the format its extension names (.png, .gif, ...)."""
     path = Path(path)
-    fmt = _image_format(path)
+    fmt = image_format(path)
     return _write_atomically(path, lambda f: image.save(f, format=fmt))
 
 
 def save_gif(tiles: Sequence[Any], path: str | os.PathLike, frame_ms: int = 150) -> Path:
     """Write ``tiles`` (e.g. `frame_tiles`) as a looping animation, one tile per frame."""
     path = Path(path)
-    fmt = _image_format(path)
+    fmt = image_format(path)
     first, rest = tiles[0], list(tiles[1:])
     return _write_atomically(
         path,
