@@ -6,13 +6,18 @@ backward, AdamW step, zero_grad, ``functional.reset_net``. Contenders:
 - ``official``: the official model code, imported from
   ``../shared/reference/official-spikingresformer`` (skipped with a note when absent);
   spikingjelly 2.0 runs its LIF/PLIF as compiled custom ops on the CPU.
-- ``ours``: ``create_model(...)`` with its defaults (fused neurons, low-memory layers).
+- ``ours``: ``create_model(...)`` with its defaults (fused neurons, low-memory layers,
+  spike-driven convolutions and in-place batch norm on the CPU).
+- ``ours-dense`` (optional): the same with ``cpu_kernels=False`` (oneDNN's convolutions,
+  torch's batch norm): its forward pass is bitwise the official one.
 - ``plain`` (optional): our network with spikingjelly's stock neurons and plain torch layers
   (``neuron_impl="spikingjelly", low_memory=False``).
 
 Every contender is built after ``torch.manual_seed(0)`` (the two codes create their
 parameters in the same order, so they start from the same weights) and sees the same data,
-so the first-step losses printed in the table are equal. Each run is its own subprocess, so
+so the first-step losses printed in the table are equal, up to float32 spikes that flip at
+their threshold where our kernels sum in another order (``ours-dense`` prints the official
+loss to the last digit). Each run is its own subprocess, so
 its peak memory is its own: ``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated``
 on CUDA. The time of a run is the median of its steps after ``--warmup`` warm-up steps
 (first-touch allocation, numba/oneDNN set-up); CPU seconds per step (``time.process_time``,
@@ -45,6 +50,7 @@ WORKLOADS = {
 }
 OURS = {
     "ours": {},
+    "ours-dense": {"cpu_kernels": False},
     "plain": {"neuron_impl": "spikingjelly", "low_memory": False},
 }
 IMPLS = ("official", *OURS)

@@ -7,6 +7,10 @@ Memory: with ``low_memory=True`` (the default) the layers that consume spikes ke
 the backward pass as ``torch.bool`` (1 byte instead of 4), and batch norm keeps its output
 (which the next neuron keeps anyway) instead of its input. Forward values are the same as
 with plain torch ops; gradients agree within float rounding.
+
+Speed: on the CPU, spiking convolutions are spike-driven and batch norm runs in place
+(``kernels``; ``MultiStepConv2d.sparse``, ``BN.inplace``, both set by the model's
+``cpu_kernels``). Their sums run in another order than oneDNN's: equal within float rounding.
 """
 
 from __future__ import annotations
@@ -18,6 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .kernels import (
+    batch_norm_backward_from_output,
+    batch_norm_inplace,
+    cpu_kernels_ok,
+    spike_conv2d_forward,
+    spike_conv2d_grad_weight,
+)
 
 __all__ = [
     "BN",
@@ -40,18 +51,39 @@ def _compact(x: torch.Tensor) -> bool:
 
 
 class _SpikeConv2d(torch.autograd.Function):
-    """conv2d whose binary input is saved as bool for the weight gradient."""
+    """conv2d whose binary input is saved as bool for the weight gradient.
+
+    With ``sparse`` the forward pass and the weight gradient are spike-driven
+    (``kernels``) and the input gradient is ``_conv_grad_input``'s; otherwise all three
+    are oneDNN's, as in plain torch.
+    """
 
     @staticmethod
-    def forward(ctx, s, weight, stride, padding, groups):
-        ctx.save_for_backward(s.to(torch.bool), weight)
-        ctx.conf = (stride, padding, groups, s.dtype)
-        return F.conv2d(s, weight, None, stride, padding, 1, groups)
+    def forward(ctx, s, weight, stride, padding, groups, sparse):
+        ctx.conf = (stride, padding, groups, s.dtype, sparse)
+        if sparse:
+            s_bool = torch.empty(s.shape, dtype=torch.bool)
+            out = spike_conv2d_forward(s, weight, stride, padding, groups, mask=s_bool)
+        else:
+            s_bool = s.to(torch.bool)
+            out = F.conv2d(s, weight, None, stride, padding, 1, groups)
+        ctx.save_for_backward(s_bool, weight)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
         s_bool, weight = ctx.saved_tensors
-        stride, padding, groups, dtype = ctx.conf
+        stride, padding, groups, dtype, sparse = ctx.conf
+        need_s, need_w = ctx.needs_input_grad[:2]
+        if sparse:
+            grad_s = grad_w = None
+            if need_s:
+                grad_s = _conv_grad_input(grad_out, weight, s_bool.shape, stride, padding, groups)
+            if need_w:
+                grad_w = spike_conv2d_grad_weight(
+                    s_bool, grad_out, weight.shape, stride, padding, groups
+                )
+            return grad_s, grad_w, None, None, None, None
         grad_s, grad_w, _ = torch.ops.aten.convolution_backward(
             grad_out,
             s_bool.to(dtype),
@@ -63,9 +95,41 @@ class _SpikeConv2d(torch.autograd.Function):
             False,
             (0, 0),
             groups,
-            (ctx.needs_input_grad[0], ctx.needs_input_grad[1], False),
+            (need_s, need_w, False),
         )
-        return grad_s, grad_w, None, None, None
+        return grad_s, grad_w, None, None, None, None
+
+
+def _conv_grad_input(grad_out, weight, in_shape, stride, padding, groups) -> torch.Tensor:
+    """The input gradient of ``conv2d``; a 1x1 convolution's is one batched matrix product.
+
+    For 1x1 kernels ``weight.T @ grad_out[n]`` takes half the time of oneDNN's backward-data
+    pass (which reorders to its blocked layout and back); the rest go to oneDNN, with an
+    expanded scalar standing for the input, whose shape is all it reads.
+    """
+    O, C, KH, KW = weight.shape
+    N, O, OH, OW = grad_out.shape
+    if (KH, KW) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and groups == 1:
+        g = grad_out.reshape(N, O, OH * OW)  # [N, O, HW]
+        w_t = weight.reshape(O, C).t()  # [C, O]
+        grad = grad_out.new_empty(N, C, OH * OW)
+        for n in range(N):  # one product per image: no copies around a folded matmul
+            torch.mm(w_t, g[n], out=grad[n])
+        return grad.reshape(in_shape)  # [N, C, H, W]
+    shape_only = grad_out.new_empty(1).expand(in_shape)
+    return torch.ops.aten.convolution_backward(
+        grad_out,
+        shape_only,
+        weight,
+        None,
+        stride,
+        padding,
+        (1, 1),
+        False,
+        (0, 0),
+        groups,
+        (True, False, False),
+    )[0]
 
 
 class _SpikeRightMatmul(torch.autograd.Function):
@@ -89,23 +153,42 @@ class _SpikeRightMatmul(torch.autograd.Function):
 
 
 class _BatchNormSaveOutput(torch.autograd.Function):
-    """Training-mode batch norm that saves its output and rebuilds the input when needed."""
+    """Training-mode batch norm that saves its output and rebuilds the input when needed.
+
+    With ``inplace`` on the CPU it normalises its input in place and takes its gradients from
+    the output in one kernel (``kernels``); otherwise torch's ops, as in ``nn.BatchNorm2d``.
+    """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
-        out, mean, invstd = torch.ops.aten.native_batch_norm(
-            x, weight, bias, running_mean, running_var, True, momentum, eps
-        )
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, inplace):
         # x = (out - beta) / gamma / invstd + mean loses precision when gamma is ~0
         save_out = bool((weight.detach().abs() > 1e-3).all())
+        tracked = running_mean is not None
+        if inplace and save_out and tracked and x.is_contiguous() and cpu_kernels_ok(x, weight):
+            # the input (a convolution's output, which nothing else keeps) becomes the output
+            mean, var = batch_norm_inplace(x, weight, bias, eps)
+            invstd = torch.rsqrt(var + eps)
+            n = x.numel() // x.shape[1]
+            with torch.no_grad():
+                running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+                running_var.lerp_((var * (n / max(n - 1, 1))).to(running_var.dtype), momentum)
+            ctx.mark_dirty(x)
+            out = x
+        else:
+            out, mean, invstd = torch.ops.aten.native_batch_norm(
+                x, weight, bias, running_mean, running_var, True, momentum, eps
+            )
         ctx.save_for_backward(out if save_out else x, weight, bias, mean, invstd)
-        ctx.conf = (save_out, eps)
+        ctx.conf = (save_out, eps, out is x)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         saved, weight, bias, mean, invstd = ctx.saved_tensors
-        save_out, eps = ctx.conf
+        save_out, eps, inplace = ctx.conf
+        if inplace:  # the CPU kernels' forward: their backward, from the output
+            grads = batch_norm_backward_from_output(grad_out, saved, weight, bias, invstd)
+            return (*grads, None, None, None, None, None)
         if save_out:
             # one pass: x = out * (1 / (gamma * invstd)) + (mean - beta / (gamma * invstd))
             scale = 1.0 / (weight.detach() * invstd)
@@ -116,16 +199,22 @@ class _BatchNormSaveOutput(torch.autograd.Function):
         grad_x, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
             grad_out, x, weight, None, None, mean, invstd, True, eps, list(ctx.needs_input_grad[:3])
         )
-        return grad_x, grad_w, grad_b, None, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
 class BN(nn.Module):
-    """BatchNorm2d over ``[T, B, C, H, W]`` with statistics pooled over T, B, H and W."""
+    """BatchNorm2d over ``[T, B, C, H, W]`` with statistics pooled over T, B, H and W.
 
-    def __init__(self, num_features: int, low_memory: bool = True) -> None:
+    ``inplace=True`` lets the low-memory training path normalise its input in place on the
+    CPU (no new tensor): only for an input that nothing else reads, such as a convolution's
+    output feeding this layer alone.
+    """
+
+    def __init__(self, num_features: int, low_memory: bool = True, inplace: bool = False) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.1)
         self.low_memory = low_memory
+        self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B = x.shape[:2]
@@ -136,8 +225,19 @@ class BN(nn.Module):
         sync = isinstance(bn, nn.SyncBatchNorm)
         if self.low_memory and bn.training and not sync and _compact(x):
             bn.num_batches_tracked.add_(1)
+            # in place only when told that nothing else reads the input, never into a leaf,
+            # and on the tensor itself rather than a view (autograd would copy a view's grads)
+            base = flat if flat._base is None else flat._base
+            inplace = self.inplace and base.grad_fn is not None and base.shape == flat.shape
             out = _BatchNormSaveOutput.apply(
-                flat, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum, bn.eps
+                base if inplace else flat,
+                bn.weight,
+                bn.bias,
+                bn.running_mean,
+                bn.running_var,
+                bn.momentum,
+                bn.eps,
+                inplace,
             )
         else:
             out = bn(flat)
@@ -147,19 +247,33 @@ class BN(nn.Module):
 class MultiStepConv2d(nn.Conv2d):
     """Bias-free conv2d applied to every step of ``[T, B, C, H, W]``.
 
-    With ``spike_input=True`` and ``low_memory`` the (binary) input is kept as bool.
+    With ``spike_input=True`` and ``low_memory`` the (binary) input is kept as bool, and with
+    ``sparse`` as well (the default) the CPU forward pass and weight gradient are spike-driven.
     """
 
-    def __init__(self, *args, spike_input: bool = True, low_memory: bool = True, **kwargs):
+    def __init__(
+        self,
+        *args,
+        spike_input: bool = True,
+        low_memory: bool = True,
+        sparse: bool = True,
+        **kwargs,
+    ):
         super().__init__(*args, bias=False, **kwargs)
         self.spike_input = spike_input
         self.low_memory = low_memory
+        self.sparse = sparse
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B = x.shape[:2]
         flat = x.flatten(0, 1)  # [T*B, C, H, W]
-        if self.spike_input and self.low_memory and _compact(x):
-            out = _SpikeConv2d.apply(flat, self.weight, self.stride, self.padding, self.groups)
+        spikes = self.spike_input and self.low_memory
+        sparse = spikes and self.sparse and cpu_kernels_ok(flat, self.weight)
+        if spikes and _compact(x):
+            args = (self.stride, self.padding, self.groups, sparse)
+            out = _SpikeConv2d.apply(flat, self.weight, *args)
+        elif sparse and not torch.is_grad_enabled():
+            out = spike_conv2d_forward(flat, self.weight, self.stride, self.padding, self.groups)
         else:
             out = F.conv2d(flat, self.weight, None, self.stride, self.padding, 1, self.groups)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']

@@ -56,6 +56,10 @@ class ResformerConfig:
         T: time steps used to repeat a 4-D input (the official keyword; 5-D input brings its own).
         neuron_impl: "fused" (our autograd neuron) or "spikingjelly" (stock neurons).
         low_memory: keep spikes as bool and BN outputs instead of inputs for backward.
+        cpu_kernels: with ``low_memory``, on the CPU: spike-driven convolutions and in-place
+            batch norm (``models/kernels.py``). They sum in another order than oneDNN, so in
+            float32 a spike at its threshold can flip; False gives oneDNN's convolutions and
+            torch's batch norm, bitwise the official forward pass.
     """
 
     planes: tuple[int, ...] = (64, 192, 384)
@@ -71,6 +75,7 @@ class ResformerConfig:
     num_classes: int = 1000
     neuron_impl: Literal["fused", "spikingjelly"] = "fused"
     low_memory: bool = True
+    cpu_kernels: bool = True
     ratio: int = field(default=4, repr=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +196,11 @@ class SpikingResformer(nn.Module):
                 stage.append(GWFFN(planes, neuron, group_size=cfg.group_size, low_memory=lm))
             self.layers.append(stage)
         self.classifier = nn.Linear(cfg.planes[-1], cfg.num_classes, bias=False)
+        for m in self.modules():
+            if isinstance(m, MultiStepConv2d):
+                m.sparse = cfg.cpu_kernels
+            elif isinstance(m, BN):  # each follows a convolution whose output only it reads
+                m.inplace = lm and cfg.cpu_kernels
         self.init_weight()
 
     def init_weight(self) -> None:

@@ -1,0 +1,331 @@
+"""The layers' CPU kernels: spike-driven convolution and batch norm in place.
+
+**Spike-driven convolution.** The input of every spiking convolution is a spike tensor, and
+few of its entries are nonzero (3-4% before the grouped 3x3 convolutions of an initialised
+``spikingresformer_cifar``, 3-14% elsewhere); oneDNN multiplies all of them. The forward
+pass and the weight gradient here loop over the nonzero inputs only and add, for each, its
+weight row into the outputs it reaches. The input gradient is dense (it meets the neuron's
+surrogate, nonzero everywhere) and stays a dense product (``layers._conv_grad_input``).
+
+**Batch norm.** Training-mode BN normalises a convolution's output in place (no new tensor,
+no first-touch page faults), and its backward reads the output instead of a rebuilt input.
+
+The sums are the same as torch's, taken in another order, so results equal ``F.conv2d`` and
+``convolution_backward`` / ``native_batch_norm`` within float rounding, not bitwise
+(docs/models.md, "Spike-driven convolution"). The convolution kernels work image by image
+(``prange``) in a channels-last accumulator, so every update is a contiguous run of one
+group's output channels; the weight gradient sums one partial per work part in a fixed
+order, so a run is deterministic for a given thread count. The kernels live here rather than
+in ``frames/kernels.py`` because they are the layers (deviation from the style guide, item 7,
+as for the neurons).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+__all__ = [
+    "batch_norm_backward_from_output",
+    "batch_norm_inplace",
+    "cpu_kernels_ok",
+    "spike_conv2d_forward",
+    "spike_conv2d_grad_weight",
+]
+
+_ENABLED = True  # tests switch this off to compare with the torch ops
+
+
+def cpu_kernels_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether these kernels serve ``x`` with ``weight``: both on the CPU, float32 or float64."""
+    return (
+        _ENABLED
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and weight.dtype == x.dtype
+        and weight.device.type == "cpu"
+    )
+
+
+@njit(cache=True)
+def _taps(size, out_size, k, stride, pad):  # pragma: no cover
+    """Per input position i: how many taps reach an output, and their (tap, output) pairs."""
+    count = np.zeros(size, dtype=np.int64)
+    pairs = np.empty((size, k, 2), dtype=np.int64)
+    for i in range(size):
+        for j in range(k):
+            t = i + pad - j
+            if t >= 0 and t % stride == 0 and t // stride < out_size:
+                pairs[i, count[i], 0] = j
+                pairs[i, count[i], 1] = t // stride
+                count[i] += 1
+    return count, pairs
+
+
+@njit(cache=True, inline="always")
+def _to_channels_last(src, dst):  # pragma: no cover
+    """dst[p, o] = src[o, p] for ``src`` [O, P]."""
+    O, P = src.shape
+    for o in range(O):
+        for p in range(P):
+            dst[p, o] = src[o, p]
+
+
+@njit(cache=True, inline="always")
+def _from_channels_last(src, dst):  # pragma: no cover
+    """dst[o, p] = src[p, o] for ``dst`` [O, P]."""
+    O, P = dst.shape
+    for o in range(O):
+        for p in range(P):
+            dst[o, p] = src[p, o]
+
+
+@njit(cache=True, parallel=True)
+def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
+    """out[n, o, oy, ox] = sum over nonzero s[n, c, y, x] of s * wt[c, ky, kx, o - group start].
+
+    ``s`` [N, C, H, W]; ``wt`` [C, KH, KW, O/groups]; ``out`` [N, O, OH, OW] and ``mask``
+    (``s != 0``, uint8) [N, C, H, W] are overwritten.
+    """
+    N, C, H, W = s.shape
+    _, KH, KW, OPG = wt.shape
+    _, O, OH, OW = out.shape
+    cpg = C // groups
+    ny, ty = _taps(H, OH, KH, stride[0], pad[0])
+    nx, tx = _taps(W, OW, KW, stride[1], pad[1])
+    for n in prange(N):
+        acc = np.zeros((OH, OW, O), dtype=out.dtype)  # channels last
+        for c in range(C):
+            o0 = (c // cpg) * OPG
+            for y in range(H):
+                for x in range(W):
+                    v = s[n, c, y, x]
+                    mask[n, c, y, x] = v != 0
+                    if v == 0:
+                        continue
+                    for i in range(ny[y]):
+                        ky, oy = ty[y, i, 0], ty[y, i, 1]
+                        for j in range(nx[x]):
+                            kx, ox = tx[x, j, 0], tx[x, j, 1]
+                            a = acc[oy, ox, o0 : o0 + OPG]
+                            w = wt[c, ky, kx]
+                            for o in range(OPG):
+                                a[o] += v * w[o]
+        _from_channels_last(acc.reshape(OH * OW, O), out[n].reshape(O, OH * OW))
+
+
+@njit(cache=True, parallel=True)
+def _grad_weight_kernel(s, gout, stride, pad, groups, gw_parts):  # pragma: no cover
+    """gw_parts[k, c, ky, kx, o] = the weight gradient summed over the k-th share of the images.
+
+    ``s`` [N, C, H, W] (bool as uint8, or float); ``gout`` [N, O, OH, OW]; ``gw_parts``
+    [P, C, KH, KW, O/groups], zeros on entry.
+    """
+    N, C, H, W = s.shape
+    P, _, KH, KW, OPG = gw_parts.shape
+    _, O, OH, OW = gout.shape
+    cpg = C // groups
+    ny, ty = _taps(H, OH, KH, stride[0], pad[0])
+    nx, tx = _taps(W, OW, KW, stride[1], pad[1])
+    for k in prange(P):
+        gw = gw_parts[k]
+        g = np.empty((OH, OW, O), dtype=gout.dtype)  # gout[n], channels last
+        for n in range(k * N // P, (k + 1) * N // P):
+            _to_channels_last(gout[n].reshape(O, OH * OW), g.reshape(OH * OW, O))
+            for c in range(C):
+                o0 = (c // cpg) * OPG
+                for y in range(H):
+                    for x in range(W):
+                        v = s[n, c, y, x]
+                        if v == 0:
+                            continue
+                        for i in range(ny[y]):
+                            ky, oy = ty[y, i, 0], ty[y, i, 1]
+                            for j in range(nx[x]):
+                                kx, ox = tx[x, j, 0], tx[x, j, 1]
+                                a = gw[c, ky, kx]
+                                b = g[oy, ox, o0 : o0 + OPG]
+                                for o in range(OPG):
+                                    a[o] += v * b[o]
+
+
+def _parts(n: int) -> int:
+    """Work parts for ``n`` images: one per numba thread."""
+    return max(1, min(n, numba.get_num_threads()))
+
+
+def _channels_last_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """[O, C/g, KH, KW] -> [C, KH, KW, O/g]: the outputs one input channel feeds, contiguous."""
+    O, cpg, KH, KW = weight.shape
+    w = weight.detach().reshape(groups, O // groups, cpg, KH, KW)  # [g, O/g, C/g, KH, KW]
+    return w.permute(0, 2, 3, 4, 1).reshape(groups * cpg, KH, KW, O // groups).contiguous()
+
+
+def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None) -> torch.Tensor:
+    """``F.conv2d(s, weight, None, stride, padding, 1, groups)`` for a sparse CPU ``s``.
+
+    Exact for any values (zeros are skipped), fast when few are nonzero. ``mask``, a bool
+    tensor of the shape of ``s``, receives ``s != 0`` on the way.
+    """
+    N, _, H, W = s.shape
+    O, _, KH, KW = weight.shape
+    OH = (H + 2 * padding[0] - KH) // stride[0] + 1
+    OW = (W + 2 * padding[1] - KW) // stride[1] + 1
+    out = torch.empty(N, O, OH, OW, dtype=weight.dtype)
+    if mask is None:
+        mask = torch.empty(s.shape, dtype=torch.bool)
+    _forward_kernel(
+        s.detach().contiguous().numpy(),
+        _channels_last_weight(weight, groups).numpy(),
+        tuple(stride),
+        tuple(padding),
+        groups,
+        out.numpy(),
+        mask.view(torch.uint8).numpy(),
+    )
+    return out
+
+
+def spike_conv2d_grad_weight(s, grad_out, weight_shape, stride, padding, groups) -> torch.Tensor:
+    """The weight gradient of that convolution, from ``s`` (bool or float) and ``grad_out``."""
+    N, C = s.shape[:2]
+    O, cpg, KH, KW = weight_shape
+    parts = np.zeros((_parts(N), C, KH, KW, O // groups), dtype=grad_out.detach().numpy().dtype)
+    src = s.detach().contiguous()
+    _grad_weight_kernel(
+        src.view(torch.uint8).numpy() if src.dtype == torch.bool else src.numpy(),
+        grad_out.detach().contiguous().numpy(),
+        tuple(stride),
+        tuple(padding),
+        groups,
+        parts,
+    )
+    gwt = torch.from_numpy(parts.sum(axis=0))  # [C, KH, KW, O/g]
+    gw = gwt.reshape(groups, cpg, KH, KW, O // groups).permute(
+        0, 4, 1, 2, 3
+    )  # [g, O/g, C/g, KH, KW]
+    return gw.reshape(O, cpg, KH, KW).contiguous()
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def _bn_forward_kernel(x, weight, bias, eps, mean, var):  # pragma: no cover
+    """Training-mode batch norm of ``x`` [N, C, P] in place; ``mean``, ``var`` [C] (biased).
+
+    Two passes for the statistics (mean, then squared deviations; rows of P values summed in
+    float32 lanes, rows in float64), one to normalise as torch does:
+    x * (weight * invstd) + (bias - mean * weight * invstd).
+    """
+    N, C, P = x.shape
+    M = N * P
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            row = x[n, c]
+            acc = row[0] * 0
+            for p in range(P):
+                acc += row[p]
+            total += acc
+        m = total / M
+        m32 = x.dtype.type(m)
+        total = 0.0
+        for n in range(N):
+            row = x[n, c]
+            acc = row[0] * 0
+            for p in range(P):
+                d = row[p] - m32
+                acc += d * d
+            total += acc
+        v = total / M
+        mean[c] = m
+        var[c] = v
+        alpha = weight[c] * (1 / np.sqrt(v + eps))
+        beta = bias[c] - m * alpha
+        a32, b32 = x.dtype.type(alpha), x.dtype.type(beta)
+        for n in range(N):
+            row = x[n, c]
+            for p in range(P):
+                row[p] = row[p] * a32 + b32
+
+
+def batch_norm_inplace(x, weight, bias, eps) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise a contiguous [N, C, H, W] ``x`` in place with its batch statistics.
+
+    Returns the batch ``mean`` and biased ``var`` per channel (float64 sums, in x's dtype).
+    """
+    N, C = x.shape[:2]
+    mean = torch.empty(C, dtype=x.dtype)
+    var = torch.empty(C, dtype=x.dtype)
+    _bn_forward_kernel(
+        x.detach().reshape(N, C, -1).numpy(),
+        weight.detach().numpy(),
+        bias.detach().numpy(),
+        float(eps),
+        mean.numpy(),
+        var.numpy(),
+    )
+    return mean, var
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def _bn_backward_kernel(g, y, weight, bias, invstd, gx, gw, gb):  # pragma: no cover
+    """Training-mode batch-norm gradients from the output ``y`` (not the input).
+
+    ``g``, ``y``, ``gx`` [N, C, P]; ``weight``, ``bias``, ``invstd`` [C]; ``gw``, ``gb`` [C]
+    are overwritten. With x_hat = (y - bias) / weight and M = N * P:
+    gb = sum(g), gw = sum(g * x_hat), gx = weight * invstd * (g - gb / M - x_hat * gw / M).
+    Each row of P values is summed in float32 lanes (fastmath: any order), rows in float64.
+    """
+    N, C, P = g.shape
+    M = N * P
+    for c in prange(C):
+        w, b = weight[c], bias[c]
+        inv_w = 1 / w
+        sg = 0.0
+        sgx = 0.0
+        for n in range(N):
+            rg = g[n, c]
+            ry = y[n, c]
+            row_g = rg[0] * 0
+            row_gx = rg[0] * 0
+            for p in range(P):
+                row_g += rg[p]
+                row_gx += rg[p] * ((ry[p] - b) * inv_w)
+            sg += row_g
+            sgx += row_gx
+        gb[c] = sg
+        gw[c] = sgx
+        k = w * invstd[c]
+        mg = sg / M
+        mgx = sgx / M
+        for n in range(N):
+            rg = g[n, c]
+            ry = y[n, c]
+            rx = gx[n, c]
+            for p in range(P):
+                rx[p] = k * (rg[p] - mg - ((ry[p] - b) * inv_w) * mgx)
+
+
+def batch_norm_backward_from_output(grad_out, out, weight, bias, invstd):
+    """``(grad_x, grad_weight, grad_bias)`` of training-mode batch norm over [N, C, H, W].
+
+    Reads the output ``out`` where torch's backward reads the input (``weight`` must have no
+    zero), and needs no rebuilt input: two passes instead of three.
+    """
+    N, C = out.shape[:2]
+    g = grad_out.detach().contiguous()
+    gx = torch.empty_like(g)
+    gw = torch.empty(C, dtype=out.dtype)
+    gb = torch.empty(C, dtype=out.dtype)
+    _bn_backward_kernel(
+        g.reshape(N, C, -1).numpy(),
+        out.detach().reshape(N, C, -1).numpy(),
+        weight.detach().numpy(),
+        bias.detach().numpy(),
+        invstd.detach().numpy(),
+        gx.reshape(N, C, -1).numpy(),
+        gw.numpy(),
+        gb.numpy(),
+    )
+    return gx, gw, gb
