@@ -65,21 +65,14 @@ def _taps(size, out_size, k, stride, pad):  # pragma: no cover
 
 
 @njit(cache=True, inline="always")
-def _to_channels_last(src, dst):  # pragma: no cover
-    """dst[p, o] = src[o, p] for ``src`` [O, P]."""
-    O, P = src.shape
-    for o in range(O):
-        for p in range(P):
-            dst[p, o] = src[o, p]
-
-
-@njit(cache=True, inline="always")
-def _from_channels_last(src, dst):  # pragma: no cover
-    """dst[o, p] = src[p, o] for ``dst`` [O, P]."""
-    O, P = dst.shape
-    for o in range(O):
-        for p in range(P):
-            dst[o, p] = src[p, o]
+def _transpose(src, dst):  # pragma: no cover
+    """dst[j, i] = src[i, j], in 16 x 16 tiles (both sides stay in cache)."""
+    J, I = dst.shape
+    for j0 in range(0, J, 16):
+        for i0 in range(0, I, 16):
+            for j in range(j0, min(j0 + 16, J)):
+                for i in range(i0, min(i0 + 16, I)):
+                    dst[j, i] = src[i, j]
 
 
 @njit(cache=True, parallel=True)
@@ -113,7 +106,7 @@ def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
                             w = wt[c, ky, kx]
                             for o in range(OPG):
                                 a[o] += v * w[o]
-        _from_channels_last(acc.reshape(OH * OW, O), out[n].reshape(O, OH * OW))
+        _transpose(acc.reshape(OH * OW, O), out[n].reshape(O, OH * OW))
 
 
 @njit(cache=True, parallel=True)
@@ -133,7 +126,7 @@ def _grad_weight_kernel(s, gout, stride, pad, groups, gw_parts):  # pragma: no c
         gw = gw_parts[k]
         g = np.empty((OH, OW, O), dtype=gout.dtype)  # gout[n], channels last
         for n in range(k * N // P, (k + 1) * N // P):
-            _to_channels_last(gout[n].reshape(O, OH * OW), g.reshape(OH * OW, O))
+            _transpose(gout[n].reshape(O, OH * OW), g.reshape(OH * OW, O))
             for c in range(C):
                 o0 = (c // cpg) * OPG
                 for y in range(H):

@@ -84,24 +84,21 @@ class _SpikeConv2d(torch.autograd.Function):
                     s_bool, grad_out, weight.shape, stride, padding, groups
                 )
             return grad_s, grad_w, None, None, None, None
-        grad_s, grad_w, _ = torch.ops.aten.convolution_backward(
-            grad_out,
-            s_bool.to(dtype),
-            weight,
-            None,
-            stride,
-            padding,
-            (1, 1),
-            False,
-            (0, 0),
-            groups,
-            (need_s, need_w, False),
-        )
+        mask = (need_s, need_w, False)
+        grad_s, grad_w, _ = _onednn_backward(grad_out, s_bool.to(dtype), weight, ctx.conf, mask)
         return grad_s, grad_w, None, None, None, None
 
 
+def _onednn_backward(grad_out, s, weight, conf, mask):
+    """``convolution_backward`` of ``conv2d(s, weight)`` (``conf``: stride, padding, groups)."""
+    stride, padding, groups = conf[:3]
+    return torch.ops.aten.convolution_backward(
+        grad_out, s, weight, None, stride, padding, (1, 1), False, (0, 0), groups, mask
+    )
+
+
 def _conv_grad_input(grad_out, weight, in_shape, stride, padding, groups) -> torch.Tensor:
-    """The input gradient of ``conv2d``; a 1x1 convolution's is one batched matrix product.
+    """The input gradient of ``conv2d``; a 1x1 convolution's is one matrix product per image.
 
     For 1x1 kernels ``weight.T @ grad_out[n]`` takes half the time of oneDNN's backward-data
     pass (which reorders to its blocked layout and back); the rest go to oneDNN, with an
@@ -117,19 +114,8 @@ def _conv_grad_input(grad_out, weight, in_shape, stride, padding, groups) -> tor
             torch.mm(w_t, g[n], out=grad[n])
         return grad.reshape(in_shape)  # [N, C, H, W]
     shape_only = grad_out.new_empty(1).expand(in_shape)
-    return torch.ops.aten.convolution_backward(
-        grad_out,
-        shape_only,
-        weight,
-        None,
-        stride,
-        padding,
-        (1, 1),
-        False,
-        (0, 0),
-        groups,
-        (True, False, False),
-    )[0]
+    conf = (stride, padding, groups)
+    return _onednn_backward(grad_out, shape_only, weight, conf, (True, False, False))[0]
 
 
 class _SpikeRightMatmul(torch.autograd.Function):
