@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _ENABLED = True  # tests switch this off to compare with the torch ops
+_REASSOC = {"reassoc", "contract"}  # vectorised sums in any order; NaN and inf still propagate
 
 
 def cpu_kernels_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -195,14 +196,12 @@ def spike_conv2d_grad_weight(s, grad_out, weight_shape, stride, padding, groups)
         groups,
         parts,
     )
-    gwt = torch.from_numpy(parts.sum(axis=0))  # [C, KH, KW, O/g]
-    gw = gwt.reshape(groups, cpg, KH, KW, O // groups).permute(
-        0, 4, 1, 2, 3
-    )  # [g, O/g, C/g, KH, KW]
-    return gw.reshape(O, cpg, KH, KW).contiguous()
+    gw = torch.from_numpy(parts.sum(axis=0))  # [C, KH, KW, O/g]
+    gw = gw.reshape(groups, cpg, KH, KW, O // groups)  # [g, C/g, KH, KW, O/g]
+    return gw.permute(0, 4, 1, 2, 3).reshape(O, cpg, KH, KW).contiguous()  # [O, C/g, KH, KW]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=_REASSOC)
 def _bn_forward_kernel(x, weight, bias, eps, mean, var):  # pragma: no cover
     """Training-mode batch norm of ``x`` [N, C, P] in place; ``mean``, ``var`` [C] (biased).
 
@@ -261,14 +260,14 @@ def batch_norm_inplace(x, weight, bias, eps) -> tuple[torch.Tensor, torch.Tensor
     return mean, var
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=_REASSOC)
 def _bn_backward_kernel(g, y, weight, bias, invstd, gx, gw, gb):  # pragma: no cover
     """Training-mode batch-norm gradients from the output ``y`` (not the input).
 
     ``g``, ``y``, ``gx`` [N, C, P]; ``weight``, ``bias``, ``invstd`` [C]; ``gw``, ``gb`` [C]
     are overwritten. With x_hat = (y - bias) / weight and M = N * P:
     gb = sum(g), gw = sum(g * x_hat), gx = weight * invstd * (g - gb / M - x_hat * gw / M).
-    Each row of P values is summed in float32 lanes (fastmath: any order), rows in float64.
+    Each row of P values is summed in float32 lanes (in any order), rows in float64.
     """
     N, C, P = g.shape
     M = N * P
