@@ -17,9 +17,8 @@ Every contender is built after ``torch.manual_seed(0)`` (the two codes create th
 parameters in the same order, so they start from the same weights) and sees the same data,
 so the first-step losses printed in the table are equal, up to float32 spikes that flip at
 their threshold where our kernels sum in another order (``ours-dense`` prints the official
-loss to the last digit). Each run is its own subprocess, so
-its peak memory is its own: ``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated``
-on CUDA. The time of a run is the median of its steps after ``--warmup`` warm-up steps
+loss to the last digit). Each run is its own subprocess, so its peak memory is its own:
+``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA. The time of a run is the median of its steps after ``--warmup`` warm-up steps
 (first-touch allocation, numba/oneDNN set-up); CPU seconds per step (``time.process_time``,
 all threads) are reported beside the wall time, as on a shared machine they vary less with
 the load. Contenders take turns in every one of ``--rounds`` rounds, so a change in machine

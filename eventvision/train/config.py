@@ -112,6 +112,7 @@ class ModelSpec:
     group_size: int | None = None
     neuron: str | None = None
     stem: str | None = None
+    cpu_kernels: bool | None = None  # False: oneDNN convolutions, torch BN (docs/models.md)
     pretrained: str = ""  # checkpoint whose backbone initialises the model (fine-tuning)
     freeze_backbone: bool = False
 
@@ -127,6 +128,7 @@ class ModelSpec:
     def overrides(self) -> dict[str, Any]:
         """The architecture keywords that are set, for ``create_model(name, **overrides)``."""
         keys = ("planes", "num_heads", "patch_sizes", "blocks", "group_size", "neuron", "stem")
+        keys += ("cpu_kernels",)
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

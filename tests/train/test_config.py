@@ -100,3 +100,13 @@ def test_toml_round_trip(tmp_path):
     q = load_pipeline(path)
     assert q == p  # the saved name travels with the file
     assert pipeline_from_dict(pipeline_dict(p), name=p.name) == p
+
+
+def test_model_cpu_kernels_reaches_the_model():
+    from eventvision.models.layers import MultiStepConv2d
+    from eventvision.train import build_model
+
+    assert load_pipeline("cifar10dvs-direct").model.overrides() == {}
+    p = load_pipeline("cifar10dvs-direct", {"model.cpu_kernels": False, "data.size": 32})
+    convs = [m for m in build_model(p, 10).modules() if isinstance(m, MultiStepConv2d)]
+    assert p.model.cpu_kernels is False and not any(m.sparse for m in convs)
