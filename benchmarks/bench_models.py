@@ -18,11 +18,12 @@ parameters in the same order, so they start from the same weights) and sees the 
 so the first-step losses printed in the table are equal, up to float32 spikes that flip at
 their threshold where our kernels sum in another order (``ours-dense`` prints the official
 loss to the last digit). Each run is its own subprocess, so its peak memory is its own:
-``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA. The time of a run is the median of its steps after ``--warmup`` warm-up steps
-(first-touch allocation, numba/oneDNN set-up); CPU seconds per step (``time.process_time``,
-all threads) are reported beside the wall time, as on a shared machine they vary less with
-the load. Contenders take turns in every one of ``--rounds`` rounds, so a change in machine
-load hits all alike; the table reports the median over rounds and the largest peak memory.
+``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA. The time of a run is
+the median of its steps after ``--warmup`` warm-up steps (first-touch allocation,
+numba/oneDNN set-up); CPU seconds per step (``time.process_time``, all threads) are reported
+beside the wall time, as on a shared machine they vary less with the load. Contenders take
+turns in every one of ``--rounds`` rounds, so a change in machine load hits all alike; the
+table reports the median over rounds and the largest peak memory.
 
 Usage:
     python benchmarks/bench_models.py                            # both workloads, official vs ours
