@@ -65,6 +65,37 @@ def _taps(size, out_size, k, stride, pad):  # pragma: no cover
     return count, pairs
 
 
+@njit(cache=True)
+def _runs(size, out_size, k, stride, pad):  # pragma: no cover
+    """Per input position i along one axis, the outputs its taps reach, as runs.
+
+    A run is (first flipped tap, first output, length): the flipped tap ``k - 1 - j`` and the
+    output both rise by one along it, so with flipped weights a run is one contiguous update.
+    At stride 1 all the taps of a position form one run; at larger strides each is its own.
+    Returns the run count per position and the runs, [size, k, 3].
+    """
+    count = np.zeros(size, dtype=np.int64)
+    runs = np.zeros((size, k, 3), dtype=np.int64)
+    for i in range(size):
+        for jf in range(k):
+            t = i + pad - (k - 1 - jf)
+            if t < 0 or t % stride != 0 or t // stride >= out_size:
+                continue
+            r = count[i] - 1
+            if (
+                r >= 0
+                and runs[i, r, 0] + runs[i, r, 2] == jf
+                and runs[i, r, 1] + runs[i, r, 2] == t // stride
+            ):
+                runs[i, r, 2] += 1
+            else:
+                runs[i, r + 1, 0] = jf
+                runs[i, r + 1, 1] = t // stride
+                runs[i, r + 1, 2] = 1
+                count[i] += 1
+    return count, runs
+
+
 @njit(cache=True, inline="always")
 def _transpose(src, dst):  # pragma: no cover
     """dst[j, i] = src[i, j], in 16 x 16 tiles (both sides stay in cache)."""
@@ -78,21 +109,25 @@ def _transpose(src, dst):  # pragma: no cover
 
 @njit(cache=True, parallel=True)
 def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
-    """out[n, o, oy, ox] = sum over nonzero s[n, c, y, x] of s * wt[c, ky, kx, o - group start].
+    """out[n, o, oy, ox] = sum over nonzero s[n, c, y, x] of s * w[o, c, ky, kx].
 
-    ``s`` [N, C, H, W]; ``wt`` [C, KH, KW, O/groups]; ``out`` [N, O, OH, OW] and ``mask``
-    (``s != 0``, uint8) [N, C, H, W] are overwritten.
+    ``s`` [N, C, H, W]; ``wt`` [C, KH, KW * O/groups], the weights each input channel feeds,
+    kx taps flipped (``_flipped_weight``); ``out`` [N, O, OH, OW] and ``mask`` (``s != 0``,
+    uint8) [N, C, H, W] are overwritten. An image's accumulator is [groups, OH, OW * O/groups],
+    so each run of taps (``_runs``) adds one contiguous span.
     """
     N, C, H, W = s.shape
-    _, KH, KW, OPG = wt.shape
+    _, KH, KWO = wt.shape
     _, O, OH, OW = out.shape
+    OPG = O // groups
     cpg = C // groups
     ny, ty = _taps(H, OH, KH, stride[0], pad[0])
-    nx, tx = _taps(W, OW, KW, stride[1], pad[1])
+    nx, rx = _runs(W, OW, KWO // OPG, stride[1], pad[1])
     for n in prange(N):
-        acc = np.zeros((OH, OW, O), dtype=out.dtype)  # channels last
+        acc = np.zeros((groups, OH, OW * OPG), dtype=out.dtype)
         for c in range(C):
-            o0 = (c // cpg) * OPG
+            acc_g = acc[c // cpg]
+            w_c = wt[c]
             for y in range(H):
                 for x in range(W):
                     v = s[n, c, y, x]
@@ -100,48 +135,57 @@ def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
                     if v == 0:
                         continue
                     for i in range(ny[y]):
-                        ky, oy = ty[y, i, 0], ty[y, i, 1]
-                        for j in range(nx[x]):
-                            kx, ox = tx[x, j, 0], tx[x, j, 1]
-                            a = acc[oy, ox, o0 : o0 + OPG]
-                            w = wt[c, ky, kx]
-                            for o in range(OPG):
+                        row = acc_g[ty[y, i, 1]]
+                        w_row = w_c[ty[y, i, 0]]
+                        for r in range(nx[x]):
+                            kx, ox, m = rx[x, r, 0] * OPG, rx[x, r, 1] * OPG, rx[x, r, 2] * OPG
+                            a = row[ox : ox + m]
+                            w = w_row[kx : kx + m]
+                            for o in range(m):
                                 a[o] += v * w[o]
-        _transpose(acc.reshape(OH * OW, O), out[n].reshape(O, OH * OW))
+        for g in range(groups):
+            dst = out[n, g * OPG : (g + 1) * OPG].reshape(OPG, OH * OW)
+            _transpose(acc[g].reshape(OH * OW, OPG), dst)
 
 
 @njit(cache=True, parallel=True)
 def _grad_weight_kernel(s, gout, stride, pad, groups, gw_parts):  # pragma: no cover
-    """gw_parts[k, c, ky, kx, o] = the weight gradient summed over the k-th share of the images.
+    """gw_parts[k] = the gradient of the flipped weight (laid out as ``wt`` above) summed over
+    the k-th share of the images.
 
     ``s`` [N, C, H, W] (bool as uint8, or float); ``gout`` [N, O, OH, OW]; ``gw_parts``
-    [P, C, KH, KW, O/groups], zeros on entry.
+    [P, C, KH, KW * O/groups], zeros on entry.
     """
     N, C, H, W = s.shape
-    P, _, KH, KW, OPG = gw_parts.shape
+    P, _, KH, KWO = gw_parts.shape
     _, O, OH, OW = gout.shape
+    OPG = O // groups
     cpg = C // groups
     ny, ty = _taps(H, OH, KH, stride[0], pad[0])
-    nx, tx = _taps(W, OW, KW, stride[1], pad[1])
+    nx, rx = _runs(W, OW, KWO // OPG, stride[1], pad[1])
     for k in prange(P):
         gw = gw_parts[k]
-        g = np.empty((OH, OW, O), dtype=gout.dtype)  # gout[n], channels last
+        g = np.empty((groups, OH, OW * OPG), dtype=gout.dtype)  # gout[n], laid out as acc
         for n in range(k * N // P, (k + 1) * N // P):
-            _transpose(gout[n].reshape(O, OH * OW), g.reshape(OH * OW, O))
+            for j in range(groups):
+                src = gout[n, j * OPG : (j + 1) * OPG].reshape(OPG, OH * OW)
+                _transpose(src, g[j].reshape(OH * OW, OPG))
             for c in range(C):
-                o0 = (c // cpg) * OPG
+                g_g = g[c // cpg]
+                gw_c = gw[c]
                 for y in range(H):
                     for x in range(W):
                         v = s[n, c, y, x]
                         if v == 0:
                             continue
                         for i in range(ny[y]):
-                            ky, oy = ty[y, i, 0], ty[y, i, 1]
-                            for j in range(nx[x]):
-                                kx, ox = tx[x, j, 0], tx[x, j, 1]
-                                a = gw[c, ky, kx]
-                                b = g[oy, ox, o0 : o0 + OPG]
-                                for o in range(OPG):
+                            g_row = g_g[ty[y, i, 1]]
+                            gw_row = gw_c[ty[y, i, 0]]
+                            for r in range(nx[x]):
+                                kx, ox, m = rx[x, r, 0] * OPG, rx[x, r, 1] * OPG, rx[x, r, 2] * OPG
+                                a = gw_row[kx : kx + m]
+                                b = g_row[ox : ox + m]
+                                for o in range(m):
                                     a[o] += v * b[o]
 
 
@@ -150,11 +194,12 @@ def _parts(n: int) -> int:
     return max(1, min(n, numba.get_num_threads()))
 
 
-def _channels_last_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """[O, C/g, KH, KW] -> [C, KH, KW, O/g]: the outputs one input channel feeds, contiguous."""
+def _flipped_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """[O, C/g, KH, KW] -> [C, KH, KW * O/g]: the weights one input channel feeds, contiguous,
+    with the kx taps reversed (so they run the way the outputs they reach rise)."""
     O, cpg, KH, KW = weight.shape
-    w = weight.detach().reshape(groups, O // groups, cpg, KH, KW)  # [g, O/g, C/g, KH, KW]
-    return w.permute(0, 2, 3, 4, 1).reshape(groups * cpg, KH, KW, O // groups).contiguous()
+    w = weight.detach().reshape(groups, O // groups, cpg, KH, KW).flip(-1)
+    return w.permute(0, 2, 3, 4, 1).reshape(groups * cpg, KH, KW * (O // groups)).contiguous()
 
 
 def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None) -> torch.Tensor:
@@ -172,7 +217,7 @@ def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None) -> torch
         mask = torch.empty(s.shape, dtype=torch.bool)
     _forward_kernel(
         s.detach().contiguous().numpy(),
-        _channels_last_weight(weight, groups).numpy(),
+        _flipped_weight(weight, groups).numpy(),
         tuple(stride),
         tuple(padding),
         groups,
@@ -186,7 +231,8 @@ def spike_conv2d_grad_weight(s, grad_out, weight_shape, stride, padding, groups)
     """The weight gradient of that convolution, from ``s`` (bool or float) and ``grad_out``."""
     N, C = s.shape[:2]
     O, cpg, KH, KW = weight_shape
-    parts = np.zeros((_parts(N), C, KH, KW, O // groups), dtype=grad_out.detach().numpy().dtype)
+    dtype = grad_out.detach().numpy().dtype
+    parts = np.zeros((_parts(N), C, KH, KW * (O // groups)), dtype=dtype)
     src = s.detach().contiguous()
     _grad_weight_kernel(
         src.view(torch.uint8).numpy() if src.dtype == torch.bool else src.numpy(),
@@ -196,8 +242,8 @@ def spike_conv2d_grad_weight(s, grad_out, weight_shape, stride, padding, groups)
         groups,
         parts,
     )
-    gw = torch.from_numpy(parts.sum(axis=0))  # [C, KH, KW, O/g]
-    gw = gw.reshape(groups, cpg, KH, KW, O // groups)  # [g, C/g, KH, KW, O/g]
+    gw = torch.from_numpy(parts.sum(axis=0))  # [C, KH, KW (flipped) * O/g]
+    gw = gw.reshape(groups, cpg, KH, KW, O // groups).flip(3)  # [g, C/g, KH, KW, O/g]
     return gw.permute(0, 4, 1, 2, 3).reshape(O, cpg, KH, KW).contiguous()  # [O, C/g, KH, KW]
 
 

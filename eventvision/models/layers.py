@@ -119,23 +119,23 @@ def _conv_grad_input(grad_out, weight, in_shape, stride, padding, groups) -> tor
 
 
 class _SpikeRightMatmul(torch.autograd.Function):
-    """``left @ right`` with a binary ``right``, saved as bool."""
+    """``left @ right`` with a binary ``right``, saved as bool unless ``keep_float``."""
 
     @staticmethod
-    def forward(ctx, left, right):
-        ctx.save_for_backward(left, right.to(torch.bool))
+    def forward(ctx, left, right, keep_float):
+        ctx.save_for_backward(left, right if keep_float else right.to(torch.bool))
         ctx.dtype = right.dtype
         return torch.matmul(left, right)
 
     @staticmethod
     def backward(ctx, grad_out):
-        left, right_bool = ctx.saved_tensors
+        left, right = ctx.saved_tensors
         grad_left = grad_right = None
         if ctx.needs_input_grad[0]:
-            grad_left = torch.matmul(grad_out, right_bool.to(ctx.dtype).transpose(-1, -2))
+            grad_left = torch.matmul(grad_out, right.to(ctx.dtype).transpose(-1, -2))
         if ctx.needs_input_grad[1]:
             grad_right = torch.matmul(left.transpose(-1, -2), grad_out)
-        return grad_left, grad_right
+        return grad_left, grad_right, None
 
 
 class _BatchNormSaveOutput(torch.autograd.Function):
@@ -271,10 +271,12 @@ class SpikingMatmul(nn.Module):
     def __init__(self, low_memory: bool = True) -> None:
         super().__init__()
         self.low_memory = low_memory
+        self.keep_float = False  # keep ``right`` as it comes, not as bool: no copies
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         if self.low_memory and _compact(right):
-            return _SpikeRightMatmul.apply(left, right)
+            keep = self.keep_float and right.device.type == "cpu"
+            return _SpikeRightMatmul.apply(left, right, keep)
         return torch.matmul(left, right)
 
 
@@ -319,6 +321,8 @@ class DSSA(nn.Module):
         self.init_firing_rate_attn = False
         self.momentum = 0.999
         self.attention_backend = "float"
+        # scales applied to the small operand of each product: equal within float rounding
+        self.fold_scales = False
 
         self.activation_in = neuron()
         self.W = MultiStepConv2d(dim, dim * 2, patch_size, patch_size, low_memory=low_memory)
@@ -351,17 +355,24 @@ class DSSA(nn.Module):
         if self.training:
             self._update_rate("firing_rate_x", s_heads)
         scale1 = _rate_scale(self.firing_rate_x, self.dim // heads)
-        attn = self.matmul1(y1.transpose(-1, -2), s_heads)  # [T, B, heads, L, HW]
-        attn = self.activation_attn(attn * scale1)
+        if self.fold_scales:  # scale the small operand, not the [L, HW] attention map
+            attn = self.matmul1((y1 * scale1).transpose(-1, -2), s_heads)
+        else:
+            attn = self.matmul1(y1.transpose(-1, -2), s_heads) * scale1  # [T, B, heads, L, HW]
+        attn = self.activation_attn(attn)
 
         if self.training:
             self._update_rate("firing_rate_attn", attn)
         scale2 = _rate_scale(self.firing_rate_attn, self.lenth)
-        if self.attention_backend == "float" or self.training:
-            out = self.matmul2(y2, attn)  # [T, B, heads, C/heads, HW]
+        if self.fold_scales and (self.attention_backend == "float" or self.training):
+            out = self.matmul2(y2 * scale2, attn)
         else:
-            out = self._reassociated_product(s, attn)
-        out = (out * scale2).reshape(T, B, C, H, W)
+            if self.attention_backend == "float" or self.training:
+                out = self.matmul2(y2, attn)  # [T, B, heads, C/heads, HW]
+            else:
+                out = self._reassociated_product(s, attn)
+            out = out * scale2
+        out = out.reshape(T, B, C, H, W)
         out = self.activation_out(out)
         return self.norm_proj(self.Wproj(out)) + x
 

@@ -201,6 +201,9 @@ class SpikingResformer(nn.Module):
                 m.sparse = cfg.cpu_kernels
             elif isinstance(m, BN):  # each follows a convolution whose output only it reads
                 m.inplace = lm and cfg.cpu_kernels
+            elif isinstance(m, DSSA):
+                m.fold_scales = cfg.cpu_kernels
+                m.matmul2.keep_float = cfg.cpu_kernels
         self.init_weight()
 
     def init_weight(self) -> None:
