@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from .pool import empty
+
 __all__ = [
     "batch_norm_backward_from_output",
     "batch_norm_inplace",
@@ -202,17 +204,18 @@ def _flipped_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return w.permute(0, 2, 3, 4, 1).reshape(groups * cpg, KH, KW * (O // groups)).contiguous()
 
 
-def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None) -> torch.Tensor:
+def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None, pool=None) -> torch.Tensor:
     """``F.conv2d(s, weight, None, stride, padding, 1, groups)`` for a sparse CPU ``s``.
 
     Exact for any values (zeros are skipped), fast when few are nonzero. ``mask``, a bool
-    tensor of the shape of ``s``, receives ``s != 0`` on the way.
+    tensor of the shape of ``s``, receives ``s != 0`` on the way. The output comes from
+    ``pool`` when one is given (``pool.BufferPool``).
     """
     N, _, H, W = s.shape
     O, _, KH, KW = weight.shape
     OH = (H + 2 * padding[0] - KH) // stride[0] + 1
     OW = (W + 2 * padding[1] - KW) // stride[1] + 1
-    out = torch.empty(N, O, OH, OW, dtype=weight.dtype)
+    out = empty(pool, (N, O, OH, OW), weight)
     if mask is None:
         mask = torch.empty(s.shape, dtype=torch.bool)
     _forward_kernel(
@@ -345,7 +348,7 @@ def _bn_backward_kernel(g, y, weight, bias, invstd, gx, gw, gb):  # pragma: no c
                 rx[p] = k * (rg[p] - mg - ((ry[p] - b) * inv_w) * mgx)
 
 
-def batch_norm_backward_from_output(grad_out, out, weight, bias, invstd):
+def batch_norm_backward_from_output(grad_out, out, weight, bias, invstd, pool=None):
     """``(grad_x, grad_weight, grad_bias)`` of training-mode batch norm over [N, C, H, W].
 
     Reads the output ``out`` where torch's backward reads the input (``weight`` must have no
@@ -353,7 +356,7 @@ def batch_norm_backward_from_output(grad_out, out, weight, bias, invstd):
     """
     N, C = out.shape[:2]
     g = grad_out.detach().contiguous()
-    gx = torch.empty_like(g)
+    gx = empty(pool, g.shape, g)
     gw = torch.empty(C, dtype=out.dtype)
     gb = torch.empty(C, dtype=out.dtype)
     _bn_backward_kernel(

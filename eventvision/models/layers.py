@@ -29,6 +29,7 @@ from .kernels import (
     spike_conv2d_forward,
     spike_conv2d_grad_weight,
 )
+from .pool import BufferPool, empty
 
 __all__ = [
     "BN",
@@ -59,11 +60,12 @@ class _SpikeConv2d(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, s, weight, stride, padding, groups, sparse):
+    def forward(ctx, s, weight, stride, padding, groups, sparse, pool):
         ctx.conf = (stride, padding, groups, s.dtype, sparse)
+        ctx.pool = pool
         if sparse:
             s_bool = torch.empty(s.shape, dtype=torch.bool)
-            out = spike_conv2d_forward(s, weight, stride, padding, groups, mask=s_bool)
+            out = spike_conv2d_forward(s, weight, stride, padding, groups, s_bool, pool)
         else:
             s_bool = s.to(torch.bool)
             out = F.conv2d(s, weight, None, stride, padding, 1, groups)
@@ -78,15 +80,16 @@ class _SpikeConv2d(torch.autograd.Function):
         if sparse:
             grad_s = grad_w = None
             if need_s:
-                grad_s = _conv_grad_input(grad_out, weight, s_bool.shape, stride, padding, groups)
+                conf = (stride, padding, groups)
+                grad_s = _conv_grad_input(grad_out, weight, s_bool.shape, conf, ctx.pool)
             if need_w:
                 grad_w = spike_conv2d_grad_weight(
                     s_bool, grad_out, weight.shape, stride, padding, groups
                 )
-            return grad_s, grad_w, None, None, None, None
+            return grad_s, grad_w, None, None, None, None, None
         mask = (need_s, need_w, False)
         grad_s, grad_w, _ = _onednn_backward(grad_out, s_bool.to(dtype), weight, ctx.conf, mask)
-        return grad_s, grad_w, None, None, None, None
+        return grad_s, grad_w, None, None, None, None, None
 
 
 def _onednn_backward(grad_out, s, weight, conf, mask):
@@ -97,45 +100,54 @@ def _onednn_backward(grad_out, s, weight, conf, mask):
     )
 
 
-def _conv_grad_input(grad_out, weight, in_shape, stride, padding, groups) -> torch.Tensor:
+def _conv_grad_input(grad_out, weight, in_shape, conf, pool=None) -> torch.Tensor:
     """The input gradient of ``conv2d``; a 1x1 convolution's is one matrix product per image.
 
     For 1x1 kernels ``weight.T @ grad_out[n]`` takes half the time of oneDNN's backward-data
     pass (which reorders to its blocked layout and back); the rest go to oneDNN, with an
-    expanded scalar standing for the input, whose shape is all it reads.
+    uninitialised tensor standing for the input, whose shape is all it reads (its pages are
+    never touched; an expanded scalar would be copied out to full size first).
     """
+    stride, padding, groups = conf
     O, C, KH, KW = weight.shape
     N, O, OH, OW = grad_out.shape
     if (KH, KW) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and groups == 1:
         g = grad_out.reshape(N, O, OH * OW)  # [N, O, HW]
         w_t = weight.reshape(O, C).t()  # [C, O]
-        grad = grad_out.new_empty(N, C, OH * OW)
+        grad = empty(pool, (N, C, OH * OW), grad_out)
         for n in range(N):  # one product per image: no copies around a folded matmul
             torch.mm(w_t, g[n], out=grad[n])
         return grad.reshape(in_shape)  # [N, C, H, W]
-    shape_only = grad_out.new_empty(1).expand(in_shape)
-    conf = (stride, padding, groups)
+    shape_only = grad_out.new_empty(in_shape)
     return _onednn_backward(grad_out, shape_only, weight, conf, (True, False, False))[0]
+
+
+def _matmul(left: torch.Tensor, right: torch.Tensor, pool) -> torch.Tensor:
+    """``torch.matmul(left, right)`` into a tensor from ``pool`` (``pool.empty``)."""
+    batch = torch.broadcast_shapes(left.shape[:-2], right.shape[:-2])
+    out = empty(pool, (*batch, left.shape[-2], right.shape[-1]), left)
+    return torch.matmul(left, right, out=out)
 
 
 class _SpikeRightMatmul(torch.autograd.Function):
     """``left @ right`` with a binary ``right``, saved as bool unless ``keep_float``."""
 
     @staticmethod
-    def forward(ctx, left, right, keep_float):
+    def forward(ctx, left, right, keep_float, pool):
         ctx.save_for_backward(left, right if keep_float else right.to(torch.bool))
         ctx.dtype = right.dtype
-        return torch.matmul(left, right)
+        ctx.pool = pool
+        return _matmul(left, right, pool)
 
     @staticmethod
     def backward(ctx, grad_out):
         left, right = ctx.saved_tensors
         grad_left = grad_right = None
         if ctx.needs_input_grad[0]:
-            grad_left = torch.matmul(grad_out, right.to(ctx.dtype).transpose(-1, -2))
+            grad_left = _matmul(grad_out, right.to(ctx.dtype).transpose(-1, -2), ctx.pool)
         if ctx.needs_input_grad[1]:
-            grad_right = torch.matmul(left.transpose(-1, -2), grad_out)
-        return grad_left, grad_right, None
+            grad_right = _matmul(left.transpose(-1, -2), grad_out, ctx.pool)
+        return grad_left, grad_right, None, None
 
 
 class _BatchNormSaveOutput(torch.autograd.Function):
@@ -146,7 +158,7 @@ class _BatchNormSaveOutput(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, inplace):
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, inplace, pool):
         # x = (out - beta) / gamma / invstd + mean loses precision when gamma is ~0
         save_out = bool((weight.detach().abs() > 1e-3).all())
         tracked = running_mean is not None
@@ -166,6 +178,7 @@ class _BatchNormSaveOutput(torch.autograd.Function):
             )
         ctx.save_for_backward(out if save_out else x, weight, bias, mean, invstd)
         ctx.conf = (save_out, eps, out is x)
+        ctx.pool = pool
         return out
 
     @staticmethod
@@ -173,8 +186,8 @@ class _BatchNormSaveOutput(torch.autograd.Function):
         saved, weight, bias, mean, invstd = ctx.saved_tensors
         save_out, eps, inplace = ctx.conf
         if inplace:  # the CPU kernels' forward: their backward, from the output
-            grads = batch_norm_backward_from_output(grad_out, saved, weight, bias, invstd)
-            return (*grads, None, None, None, None, None)
+            grads = batch_norm_backward_from_output(grad_out, saved, weight, bias, invstd, ctx.pool)
+            return (*grads, None, None, None, None, None, None)
         if save_out:
             # one pass: x = out * (1 / (gamma * invstd)) + (mean - beta / (gamma * invstd))
             scale = 1.0 / (weight.detach() * invstd)
@@ -185,7 +198,7 @@ class _BatchNormSaveOutput(torch.autograd.Function):
         grad_x, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
             grad_out, x, weight, None, None, mean, invstd, True, eps, list(ctx.needs_input_grad[:3])
         )
-        return grad_x, grad_w, grad_b, None, None, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None, None, None
 
 
 class BN(nn.Module):
@@ -201,6 +214,7 @@ class BN(nn.Module):
         self.bn = nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.1)
         self.low_memory = low_memory
         self.inplace = inplace
+        self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B = x.shape[:2]
@@ -224,6 +238,7 @@ class BN(nn.Module):
                 bn.momentum,
                 bn.eps,
                 inplace,
+                self.pool,
             )
         else:
             out = bn(flat)
@@ -249,6 +264,7 @@ class MultiStepConv2d(nn.Conv2d):
         self.spike_input = spike_input
         self.low_memory = low_memory
         self.sparse = sparse
+        self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B = x.shape[:2]
@@ -256,10 +272,11 @@ class MultiStepConv2d(nn.Conv2d):
         spikes = self.spike_input and self.low_memory
         sparse = spikes and self.sparse and cpu_kernels_ok(flat, self.weight)
         if spikes and _compact(x):
-            args = (self.stride, self.padding, self.groups, sparse)
+            args = (self.stride, self.padding, self.groups, sparse, self.pool)
             out = _SpikeConv2d.apply(flat, self.weight, *args)
         elif sparse and not torch.is_grad_enabled():
-            out = spike_conv2d_forward(flat, self.weight, self.stride, self.padding, self.groups)
+            conf = (self.stride, self.padding, self.groups)
+            out = spike_conv2d_forward(flat, self.weight, *conf, pool=self.pool)
         else:
             out = F.conv2d(flat, self.weight, None, self.stride, self.padding, 1, self.groups)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']
@@ -272,11 +289,12 @@ class SpikingMatmul(nn.Module):
         super().__init__()
         self.low_memory = low_memory
         self.keep_float = False  # keep ``right`` as it comes, not as bool: no copies
+        self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         if self.low_memory and _compact(right):
             keep = self.keep_float and right.device.type == "cpu"
-            return _SpikeRightMatmul.apply(left, right, keep)
+            return _SpikeRightMatmul.apply(left, right, keep, self.pool)
         return torch.matmul(left, right)
 
 

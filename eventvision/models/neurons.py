@@ -32,6 +32,7 @@ from spikingjelly.activation_based import base, neuron, surrogate
 from torch import nn
 
 from ..errors import ConfigError
+from .pool import BufferPool, empty
 
 __all__ = ["FusedLIF", "FusedPLIF", "make_neuron", "NEURON_KINDS", "NEURON_IMPLS"]
 
@@ -208,12 +209,12 @@ class _MultiStepNeuron(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, v0, k, plif, decay_input, v_threshold, v_reset, alpha, detach_reset):
+    def forward(ctx, x, v0, k, plif, decay_input, v_threshold, v_reset, alpha, detach_reset, pool):
         x = x.contiguous()
         q = k.detach().to(x.dtype).sigmoid() if plif else k
         if _numba_ok(x):
             T = x.shape[0]
-            spikes = torch.empty_like(x)
+            spikes = empty(pool, x.shape, x)
             v = torch.empty_like(v0)
             np_dtype = np.float32 if x.dtype == torch.float32 else np.float64
             _forward_kernel(
@@ -231,6 +232,7 @@ class _MultiStepNeuron(torch.autograd.Function):
             spikes, v = _torch_forward(x, v0, q, plif, decay_input, v_threshold, v_reset)
         ctx.save_for_backward(x, v0, k if plif else None)
         ctx.cfg = (plif, decay_input, v_threshold, v_reset, alpha, detach_reset, k)
+        ctx.pool = pool
         ctx.mark_non_differentiable(v)
         return spikes, v
 
@@ -243,7 +245,7 @@ class _MultiStepNeuron(torch.autograd.Function):
         if _numba_ok(x) and gs.dtype == x.dtype:
             T = x.shape[0]
             n = x[0].numel()
-            grad_x = torch.empty_like(x)
+            grad_x = empty(ctx.pool, x.shape, x)
             grad_v0 = torch.empty_like(v0)
             gq = np.zeros((n + _BLOCK - 1) // _BLOCK, dtype=x.detach().numpy().dtype)
             np_dtype = gq.dtype.type
@@ -272,7 +274,7 @@ class _MultiStepNeuron(torch.autograd.Function):
             grad_w = (grad_q * q * (1 - q)).to(w.dtype)
         if not ctx.needs_input_grad[1]:
             grad_v0 = None
-        return grad_x, grad_v0, grad_w, None, None, None, None, None, None
+        return grad_x, grad_v0, grad_w, None, None, None, None, None, None, None
 
 
 class FusedLIF(base.MemoryModule):
@@ -298,6 +300,7 @@ class FusedLIF(base.MemoryModule):
         self.detach_reset = detach_reset
         self.step_mode = "m"
         self.register_memory("v", self.v_reset)
+        self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
     def supported_step_mode(self) -> tuple[str]:
         return ("m",)
@@ -325,6 +328,7 @@ class FusedLIF(base.MemoryModule):
             self.v_reset,
             self.alpha,
             self.detach_reset,
+            self.pool,
         )
         self.v = v
         return spikes

@@ -18,8 +18,17 @@ from torch import nn
 
 from ..errors import ConfigError
 from .encoding import repeat_encode
-from .layers import ATTENTION_BACKENDS, BN, DSSA, GWFFN, DownsampleLayer, MultiStepConv2d
-from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedPLIF, neuron_factory
+from .layers import (
+    ATTENTION_BACKENDS,
+    BN,
+    DSSA,
+    GWFFN,
+    DownsampleLayer,
+    MultiStepConv2d,
+    SpikingMatmul,
+)
+from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedLIF, FusedPLIF, neuron_factory
+from .pool import BufferPool
 from .weights import load_weights
 
 __all__ = ["ResformerConfig", "SpikingResformer", "load_pretrained"]
@@ -196,7 +205,11 @@ class SpikingResformer(nn.Module):
                 stage.append(GWFFN(planes, neuron, group_size=cfg.group_size, low_memory=lm))
             self.layers.append(stage)
         self.classifier = nn.Linear(cfg.planes[-1], cfg.num_classes, bias=False)
+        # the layers' big outputs and gradients come from one pool of reused CPU buffers
+        self.buffer_pool = BufferPool() if cfg.cpu_kernels else None
         for m in self.modules():
+            if isinstance(m, (MultiStepConv2d, BN, SpikingMatmul, FusedLIF)):
+                m.pool = self.buffer_pool
             if isinstance(m, MultiStepConv2d):
                 m.sparse = cfg.cpu_kernels
             elif isinstance(m, BN):  # each follows a convolution whose output only it reads
@@ -227,6 +240,8 @@ class SpikingResformer(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream after the last stage, ``[T, B, C, H', W']``."""
+        if self.buffer_pool is not None:
+            self.buffer_pool.new_step()  # release the buffers the last step did not use
         return self.layers(self.prologue(self.to_time_major(x)))
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
