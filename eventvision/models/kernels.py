@@ -13,9 +13,10 @@ no first-touch page faults), and its backward reads the output instead of a rebu
 The sums are the same as torch's, taken in another order, so results equal ``F.conv2d`` and
 ``convolution_backward`` / ``native_batch_norm`` within float rounding, not bitwise
 (docs/models.md, "Spike-driven convolution"). The convolution kernels work image by image
-(``prange``) in a channels-last accumulator, so every update is a contiguous run of one
-group's output channels; the weight gradient sums one partial per work part in a fixed
-order, so a run is deterministic for a given thread count. The kernels live here rather than
+(``prange``) in an accumulator laid out [groups, OH, OW x O/groups] with the weights' kx taps
+reversed, so the taps an input reaches along a row are one contiguous update (``_runs``);
+the weight gradient sums one partial per work part in a fixed order, so a run is
+deterministic for a given thread count. The kernels live here rather than
 in ``frames/kernels.py`` because they are the layers (deviation from the style guide, item 7,
 as for the neurons).
 """
