@@ -9,7 +9,8 @@ A model built with ``cpu_kernels`` gives its layers one ``BufferPool``. The laye
 tensors they fill completely (spikes, input and output gradients, convolution outputs,
 attention maps) from it, and the pool hands a tensor out again only once nothing refers to
 it any more: no Python reference but its own, no other C++ owner (autograd's saved
-tensors), no view of its storage (numpy arrays from ``.numpy()`` included). A tensor not
+tensors), no other tensor on its storage (views, and numpy arrays from ``.numpy()``), no
+reference to its storage object. A tensor not
 handed out between two ``new_step()`` calls (the model calls it at every forward) is
 released, so buffers of shapes that stop being used (a training batch size, before
 evaluation) do not stay.
