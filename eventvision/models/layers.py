@@ -8,9 +8,11 @@ the backward pass as ``torch.bool`` (1 byte instead of 4), and batch norm keeps 
 (which the next neuron keeps anyway) instead of its input. Forward values are the same as
 with plain torch ops; gradients agree within float rounding.
 
-Speed: on the CPU, spiking convolutions are spike-driven and batch norm runs in place
-(``kernels``; ``MultiStepConv2d.sparse``, ``BN.inplace``, both set by the model's
-``cpu_kernels``). Their sums run in another order than oneDNN's: equal within float rounding.
+Speed: on the CPU, spiking convolutions are spike-driven, batch norm runs in place
+(``kernels``; ``MultiStepConv2d.sparse``, ``BN.inplace``), DSSA scales its small operands
+(``DSSA.fold_scales``) and keeps its attention spikes in float (``SpikingMatmul.keep_float``),
+and the big outputs and gradients come from reused buffers (``pool``), all set by the model's
+``cpu_kernels``. Their sums run in another order than oneDNN's: equal within float rounding.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class _SpikeConv2d(torch.autograd.Function):
         if sparse:
             grad_s = grad_w = None
             if need_s:
-                conf = (stride, padding, groups)
+                conf = ctx.conf[:3]
                 grad_s = _conv_grad_input(grad_out, weight, s_bool.shape, conf, ctx.pool)
             if need_w:
                 grad_w = spike_conv2d_grad_weight(
@@ -382,14 +384,12 @@ class DSSA(nn.Module):
         if self.training:
             self._update_rate("firing_rate_attn", attn)
         scale2 = _rate_scale(self.firing_rate_attn, self.lenth)
-        if self.fold_scales and (self.attention_backend == "float" or self.training):
+        if self.attention_backend != "float" and not self.training:
+            out = self._reassociated_product(s, attn) * scale2
+        elif self.fold_scales:
             out = self.matmul2(y2 * scale2, attn)
         else:
-            if self.attention_backend == "float" or self.training:
-                out = self.matmul2(y2, attn)  # [T, B, heads, C/heads, HW]
-            else:
-                out = self._reassociated_product(s, attn)
-            out = out * scale2
+            out = self.matmul2(y2, attn) * scale2  # [T, B, heads, C/heads, HW]
         out = out.reshape(T, B, C, H, W)
         out = self.activation_out(out)
         return self.norm_proj(self.Wproj(out)) + x

@@ -66,9 +66,11 @@ class ResformerConfig:
         neuron_impl: "fused" (our autograd neuron) or "spikingjelly" (stock neurons).
         low_memory: keep spikes as bool and BN outputs instead of inputs for backward.
         cpu_kernels: with ``low_memory``, on the CPU: spike-driven convolutions and in-place
-            batch norm (``models/kernels.py``). They sum in another order than oneDNN, so in
-            float32 a spike at its threshold can flip; False gives oneDNN's convolutions and
-            torch's batch norm, bitwise the official forward pass.
+            batch norm (``models/kernels.py``), DSSA scales on the small operands and float
+            attention spikes, and reused buffers (``models/pool.py``). They sum in another
+            order than the official code, so in float32 a spike at its threshold can flip;
+            False gives oneDNN's convolutions, torch's batch norm and the official DSSA,
+            bitwise the official forward pass.
     """
 
     planes: tuple[int, ...] = (64, 192, 384)

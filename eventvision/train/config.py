@@ -127,8 +127,16 @@ class ModelSpec:
 
     def overrides(self) -> dict[str, Any]:
         """The architecture keywords that are set, for ``create_model(name, **overrides)``."""
-        keys = ("planes", "num_heads", "patch_sizes", "blocks", "group_size", "neuron", "stem")
-        keys += ("cpu_kernels",)
+        keys = (
+            "planes",
+            "num_heads",
+            "patch_sizes",
+            "blocks",
+            "group_size",
+            "neuron",
+            "stem",
+            "cpu_kernels",
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
