@@ -7,19 +7,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import DatasetError, FormatError
-from ..events import DVS128, Sensor, make_events
-from ..io.aedat2 import AEDAT2_MAGIC, read_aedat2
-from ..io.aedat4 import read_aedat4, read_aedat4_info
-from ..io.aedat31 import AEDAT31_MAGIC, read_aedat31
-from ..io.atis import read_atis_bin
-from .layouts import _sorted_or_raise, read_spikingjelly_npz
+from ..events import Sensor
+from ..io import recording
+from ..io.recording import read_events
 
 __all__ = ["FOLDER_SUFFIXES", "FolderTree", "scan_folder", "read_event_file", "split_folder"]
 
@@ -35,104 +31,20 @@ class FolderTree(NamedTuple):
     files: dict[str, list[tuple[Path, int]]]  # "train"/"test"/"all" -> [(file, label)]
 
 
-def _read_aedat(path: Path) -> np.ndarray:
-    """A jAER ``.aedat`` file, AEDAT 2.0 or 3.1 as its first line says."""
-    with open(path, "rb") as f:
-        head = f.read(len(AEDAT31_MAGIC))
-    if head.startswith(AEDAT2_MAGIC):
-        return read_aedat2(path)
-    if head.startswith(AEDAT31_MAGIC):
-        return read_aedat31(path)
-    raise FormatError(
-        f"{path}: first bytes {head!r}; expected {AEDAT2_MAGIC!r} or {AEDAT31_MAGIC!r}"
-    )
-
-
-def _events_from_columns(path: Path, t, x, y, p) -> np.ndarray:
-    """Events from four columns, refusing what EVENT_DTYPE would silently wrap or round."""
-    columns = {"t": np.asarray(t), "x": np.asarray(x), "y": np.asarray(y), "p": np.asarray(p)}
-    for name, col in columns.items():
-        if (
-            col.dtype.kind == "f"
-            and len(col)
-            and not np.all(np.isfinite(col) & (col == np.rint(col)))
-        ):
-            raise FormatError(
-                f"{path}: {name} holds non-integer values (t must be in microseconds)"
-            )
-    if any(len(c) and c.min() < 0 for c in (columns["x"], columns["y"])):
-        raise FormatError(f"{path}: negative x or y")
-    p = columns["p"]
-    if len(p) and not np.isin(p, (0, 1)).all():
-        raise FormatError(f"{path}: polarity values {np.unique(p)[:4].tolist()}; expected 0 and 1")
-    return _sorted_or_raise(make_events(*columns.values()), path)
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    """A structured ``.npy`` (fields t, x, y, p) or an ``[N, 4]`` array in tonic's x, y, p, t."""
-    try:
-        arr = np.load(path)
-    except (OSError, ValueError, EOFError) as e:
-        raise FormatError(f"{path}: not a readable npy file: {e}") from None
-    if arr.dtype.names is not None:
-        missing = {"t", "x", "y", "p"} - set(arr.dtype.names)
-        if missing or arr.ndim != 1:
-            raise FormatError(f"{path}: expected 1-D fields t, x, y, p; got {arr.dtype.names}")
-        return _events_from_columns(path, *(arr[k] for k in "txyp"))
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise FormatError(f"{path}: expected fields t, x, y, p or [N, 4] columns x, y, p, t")
-    return _events_from_columns(path, arr[:, 3], arr[:, 0], arr[:, 1], arr[:, 2])
-
-
-def _read_h5(path: Path) -> np.ndarray:
-    """An HDF5 file with 1-D datasets t, x, y, p at the top or in an ``events`` group."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            group = f["events"] if "events" in f and isinstance(f["events"], h5py.Group) else f
-            missing = [k for k in "txyp" if k not in group]
-            if missing:
-                raise FormatError(f"{path}: no dataset(s) {missing}; expected t, x, y, p")
-            columns = [group[k][:] for k in "txyp"]
-    except OSError as e:
-        raise FormatError(f"{path}: not a readable HDF5 file: {e}") from None
-    if len({c.shape for c in columns}) != 1 or columns[0].ndim != 1:
-        raise FormatError(f"{path}: t, x, y, p are not equally long 1-D arrays")
-    return _events_from_columns(path, *columns)
-
-
-_READERS: dict[str, Callable[[Path], np.ndarray]] = {
-    ".aedat": _read_aedat,
-    ".aedat4": read_aedat4,
-    ".bin": read_atis_bin,
-    ".npy": _read_npy,
-    ".npz": read_spikingjelly_npz,
-    ".h5": _read_h5,
-}
-
-
 def read_event_file(path: str | os.PathLike) -> np.ndarray:
-    """Read one event file of any supported format, chosen by its suffix."""
+    """Read one event file of a supported suffix (its format found from the file itself)."""
     path = Path(path)
-    if path.suffix not in _READERS:
+    if path.suffix not in FOLDER_SUFFIXES:
         raise FormatError(f"{path}: unsupported suffix; supported: {list(FOLDER_SUFFIXES)}")
-    return _READERS[path.suffix](path)
+    return read_events(path)[0]
 
 
 def file_sensor(path: Path) -> Sensor | None:
     """The sensor a file's format states (AEDAT: DVS128, AEDAT 4: its header), else None."""
-    if path.suffix == ".aedat":
-        return DVS128
-    if path.suffix == ".aedat4":
-        try:
-            streams = read_aedat4_info(path).event_streams
-        except FormatError:
-            return None  # a bad file: the build reports it (or skips it with --skip-bad)
-        sensors = set(streams.values())
-        if len(sensors) == 1:
-            return sensors.pop()
-    return None
+    try:
+        return recording.file_sensor(path)
+    except FormatError:
+        return None  # a bad file: the build reports it (or skips it with --skip-bad)
 
 
 def _class_dirs(folder: Path) -> list[Path]:

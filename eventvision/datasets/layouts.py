@@ -7,7 +7,6 @@ to the original release (orientation, polarity, time unit) and which split rule 
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -15,8 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DatasetError, FormatError
-from ..events import Sensor, make_events
+from ..events import make_events
 from ..io.aedat4 import read_aedat4
+from ..io.arrays import check_in_sensor, check_sorted
+from ..io.arrays import read_npz_events as read_spikingjelly_npz
 
 __all__ = [
     "LAYOUTS",
@@ -171,39 +172,6 @@ def _label(path: Path, text: str, n_classes: int) -> int:
     return int(text)
 
 
-def _sorted_or_raise(events: np.ndarray, path: Path) -> np.ndarray:
-    t = events["t"]
-    bad = np.flatnonzero(t[1:] < t[:-1])
-    if len(bad):
-        i = int(bad[0])
-        raise FormatError(f"{path}: event {i + 1} at t={t[i + 1]} us comes after t={t[i]} us")
-    return events
-
-
-def check_in_sensor(events: np.ndarray, sensor: Sensor, path: Path) -> np.ndarray:
-    """``events`` unchanged when every x, y lies on ``sensor``, else FormatError naming ``path``."""
-    if len(events) and (events["x"].max() >= sensor.width or events["y"].max() >= sensor.height):
-        raise FormatError(
-            f"{path}: event at x={int(events['x'].max())}, y={int(events['y'].max())} outside "
-            f"the {sensor.width}x{sensor.height} sensor"
-        )
-    return events
-
-
-def read_spikingjelly_npz(path: str | Path) -> np.ndarray:
-    """Read one of spikingjelly's ``events_np`` files (arrays t, x, y, p) as spikingjelly does."""
-    path = Path(path)
-    try:
-        with np.load(path) as npz:
-            arrays = {key: npz[key] for key in ("t", "x", "y", "p") if key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise FormatError(f"{path}: not a readable npz file: {e}") from None
-    if len(arrays) != 4 or len({a.shape for a in arrays.values()}) != 1:
-        shapes = {key: a.shape for key, a in arrays.items()}
-        raise FormatError(f"{path}: expected equally long 1-D arrays t, x, y, p; found {shapes}")
-    return _sorted_or_raise(make_events(*(arrays[k] for k in "txyp")), path)
-
-
 def read_tonic_gesture_npy(path: str | Path) -> np.ndarray:
     """Read one of tonic's DVS Gesture ``.npy`` files (columns x, y, p, t in ms) as tonic does."""
     path = Path(path)
@@ -220,7 +188,7 @@ def read_tonic_gesture_npy(path: str | Path) -> np.ndarray:
     if len(columns) and min(x.min(), y.min()) < 0:
         raise FormatError(f"{path}: negative x or y")
     events = make_events(t_us, x, y, columns[:, 2].astype(bool))
-    return _sorted_or_raise(events, path)
+    return check_sorted(events, path)
 
 
 READERS = {"tonic": read_aedat4, "spikingjelly": read_spikingjelly_npz}  # CIFAR10-DVS

@@ -12,6 +12,9 @@ from .aedat31 import encode_packet as encode_packet
 from .aedat31 import iter_aedat31 as iter_aedat31
 from .aedat31 import read_aedat31 as read_aedat31
 from .aedat31 import write_aedat31 as write_aedat31
+from .arrays import read_h5_events as read_h5_events
+from .arrays import read_npy_events as read_npy_events
+from .arrays import read_npz_events as read_npz_events
 from .atis import read_atis_bin as read_atis_bin
 from .atis import write_atis_bin as write_atis_bin
 from .datasets import CIFAR10_DVS as CIFAR10_DVS
@@ -24,8 +27,21 @@ from .labels import read_labels_csv as read_labels_csv
 from .labels import read_trials as read_trials
 from .labels import write_labels_csv as write_labels_csv
 from .labels import write_trials as write_trials
+from .recording import FORMATS as FORMATS
+from .recording import EventStream as EventStream
+from .recording import detect_format as detect_format
+from .recording import iter_events as iter_events
+from .recording import read_events as read_events
 
 __all__ = [
+    "read_events",
+    "iter_events",
+    "detect_format",
+    "EventStream",
+    "FORMATS",
+    "read_npy_events",
+    "read_npz_events",
+    "read_h5_events",
     "read_aedat2",
     "write_aedat2",
     "read_aedat31",

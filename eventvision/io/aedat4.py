@@ -13,16 +13,11 @@ the optional file data table after the last packet is not needed to read the fil
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import os
 import struct
 import threading
 import xml.etree.ElementTree as ET
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -30,6 +25,8 @@ import numpy as np
 
 from ..errors import FormatError
 from ..events import EVENT_DTYPE, Sensor
+from . import _aedat4_pool as pool
+from ._aedat4_pool import default_aedat4_threads
 from ._kernels import (
     _decode_aedat4,
     _decode_aedat4_fast,
@@ -57,9 +54,6 @@ PACKET_HEADER = struct.Struct("<ii")
 _MAX_PACKET = 1 << 31
 _ZERO = np.zeros(1, np.int64)  # the start of a decompressed packet; never written
 _BLOCK_BYTES = 1 << 22  # what iter_aedat4 reads at a time (a larger packet is read whole)
-_MAX_DEFAULT_THREADS = 4  # Zstd decompression of DV packets scales to about this many
-_TASK_BYTES = 1 << 17  # compressed bytes a pool thread decompresses per task (one handoff)
-_AHEAD_PER_THREAD = 4  # tasks decompressed ahead of decoding, per thread: bounds memory
 
 
 class Aedat4Info(NamedTuple):
@@ -113,7 +107,7 @@ def read_aedat4(
             What threads buy, and when not: docs/formats.md (AEDAT 4 threads, Benchmark).
     """
     path = Path(path)
-    threads = _thread_count(threads)
+    threads = pool.thread_count(threads)
     with open(path, "rb") as f:
         info = _read_header(f, path)
         target, sensor = _pick_stream(info, stream_id, path)
@@ -126,130 +120,25 @@ def read_aedat4(
         decompress = _decompressor(info.compression)
         # records are 16 bytes: exact uncompressed, a guess for compression down to a quarter
         capacity = int(sizes.sum()) // EVENT_STRUCT.itemsize * (1 if decompress is None else 4)
-        if decompress is None or threads == 1 or sizes.sum() < 2 * _TASK_BYTES:
+        if decompress is None or threads == 1 or sizes.sum() < 2 * pool.TASK_BYTES:
             batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
             out = _decode_all(batches, sensor, path, capacity)
         else:  # the calling thread decompresses too
-            with _thread_pool(threads - 1) as pool:
-                batches = _pooled_batches(pool, threads, buf, pos, offsets, sizes, decompress, path)
+            with pool.thread_pool(threads - 1) as executor:
+                batches = _pooled_batches(
+                    executor, threads, buf, pos, offsets, sizes, decompress, path
+                )
                 out = _decode_all(batches, sensor, path, capacity)
         _check_walk(path, stop, end, code, a, b)
         return out
 
 
-def default_aedat4_threads() -> int:
-    """The threads :func:`read_aedat4` decompresses on by default: min(4, usable cores).
-
-    1 inside a worker process (the cache build's pool, DataLoader workers): there the
-    processes already share the cores.
-    """
-    if multiprocessing.parent_process() is not None:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(_MAX_DEFAULT_THREADS, cores or 1))
-
-
-def _thread_count(threads: int | None) -> int:
-    """``threads`` checked, or the default for ``None``."""
-    if threads is None:
-        return default_aedat4_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
-    return threads
-
-
-@contextmanager
-def _thread_pool(threads: int) -> Iterator[ThreadPoolExecutor]:
-    """A pool of ``threads`` threads, its queued work cancelled and its threads joined on exit."""
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="eventvision-aedat4")
-    try:
-        yield pool
-    finally:  # after an error, nothing keeps decompressing packets no one will decode
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _pooled_batches(
-    pool: ThreadPoolExecutor, threads: int, buf, pos: int, offsets, sizes, decompress, path: Path
-) -> Iterator[_Batch]:
-    """The batches of :func:`_block_batches` for compressed packets, decompressed by ``pool``.
-
-    Runs of packets of about ``_TASK_BYTES`` go to the pool in file order, at most
-    ``_AHEAD_PER_THREAD * threads`` runs ahead of the one decoded, and come back in file
-    order: the first bad packet in the file raises first, as on one thread.
-    """
+def _pooled_batches(executor, threads: int, buf, pos: int, offsets, sizes, decompress, path: Path):
+    """The batches of :func:`_block_batches` for compressed packets, decompressed by ``pool``."""
     starts = (offsets - pos + PACKET_HEADER.size).tolist()
-    sizes, offsets = sizes.tolist(), offsets.tolist()
-    pending: deque[_Run] = deque()
-    for first, stop in _runs(sizes, _TASK_BYTES):
-        blobs = [buf[a : a + n] for a, n in zip(starts[first:stop], sizes[first:stop], strict=True)]
-        task = partial(_decompress_run, decompress, blobs, offsets[first:stop], path)
-        pending.append(_Run(task, pool.submit(task)))
-        if len(pending) >= _AHEAD_PER_THREAD * threads:
-            yield from _run_batches(_next_run(pending), path)
-    while pending:
-        yield from _run_batches(_next_run(pending), path)
-
-
-class _Run:
-    """A run of packets to decompress: queued on the pool, or taken back by the decoding thread."""
-
-    __slots__ = ("task", "future", "result")
-
-    def __init__(self, task, future: Future) -> None:
-        self.task, self.future, self.result = task, future, None
-
-    def take(self) -> bool:
-        """Decompress on this thread if no pool thread has started; False if one has."""
-        if self.result is None and self.future.cancel():
-            self.result = self.task()
-        return self.result is not None
-
-
-def _next_run(pending: deque[_Run]) -> list:
-    """The decompressed packets of the oldest run, popped from ``pending``.
-
-    While a pool thread decompresses it, this thread takes the newest runs no thread has
-    started, so that it decompresses too rather than sleep.
-    """
-    run = pending.popleft()
-    if run.take():
-        return run.result
-    for newer in reversed(pending):
-        if run.future.done():
-            break
-        newer.take()
-    return run.future.result()
-
-
-def _runs(sizes: list[int], run_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(first, stop)`` of consecutive packets of about ``run_bytes`` (or one larger packet)."""
-    first, total = 0, 0
-    for j, size in enumerate(sizes):
-        total += size
-        if total >= run_bytes:
-            yield first, j + 1
-            first, total = j + 1, 0
-    if first < len(sizes):
-        yield first, len(sizes)
-
-
-def _decompress_run(decompress, blobs: list, offsets: list[int], path: Path) -> list:
-    """``(offset, data)`` of a run's packets; a bad packet's data is its FormatError, and last."""
-    out = []
-    for blob, offset in zip(blobs, offsets, strict=True):
-        try:
-            out.append((offset, decompress(blob, offset, path)))
-        except FormatError as e:
-            out.append((offset, e))
-            break
-    return out
-
-
-def _run_batches(decompressed: list, path: Path) -> Iterator[_Batch]:
-    """The batches of one decompressed run, raising its bad packet's FormatError in its turn."""
-    for offset, data in decompressed:
-        if isinstance(data, FormatError):
-            raise data
+    blobs = [buf[a : a + n] for a, n in zip(starts, sizes.tolist(), strict=True)]
+    packets = pool.pooled_packets(executor, threads, blobs, offsets.tolist(), decompress, path)
+    for offset, data in packets:
         yield _packet_batch(data, offset, path)
 
 

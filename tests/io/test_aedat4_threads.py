@@ -11,6 +11,7 @@ from helpers import random_events
 
 from eventvision.errors import FormatError
 from eventvision.events import Sensor
+from eventvision.io import _aedat4_pool as pool
 from eventvision.io import aedat4, read_aedat4, read_aedat4_info, write_aedat4
 
 dv = pytest.importorskip("dv_processing")
@@ -22,7 +23,7 @@ THREADS = (1, 2, 3)
 @pytest.fixture
 def small_runs(monkeypatch):
     """One packet per pool task, so that a few dozen packets slide through the bounded window."""
-    monkeypatch.setattr(aedat4, "_TASK_BYTES", 1)
+    monkeypatch.setattr(pool, "TASK_BYTES", 1)
 
 
 def _write(tmp_path, compression: str, events=None, name: str = "x.aedat4", packet_events=37):
@@ -148,7 +149,7 @@ def test_decompression_runs_at_most_a_window_ahead(tmp_path, small_runs, monkeyp
     """Memory stays bounded: run i starts only once run i - 4 * threads has been decoded."""
     path, events = _write(tmp_path, "zstd")
     threads, decoded, lead = 2, [0], []
-    real_run, real_decode = aedat4._decompress_run, aedat4._decode_batch
+    real_run, real_decode = pool._decompress_run, aedat4._decode_batch
 
     def run(decompress, blobs, offsets, path):
         lead.append(len(lead) - decoded[0])  # one packet a run: runs started minus decoded
@@ -158,18 +159,18 @@ def test_decompression_runs_at_most_a_window_ahead(tmp_path, small_runs, monkeyp
         decoded[0] += 1
         return real_decode(*args)
 
-    monkeypatch.setattr(aedat4, "_decompress_run", run)
+    monkeypatch.setattr(pool, "_decompress_run", run)
     monkeypatch.setattr(aedat4, "_decode_batch", decode)
     assert np.array_equal(read_aedat4(path, threads=threads), events)
     assert len(lead) == 41
-    assert max(lead) <= aedat4._AHEAD_PER_THREAD * threads - 1
+    assert max(lead) <= pool.AHEAD_PER_THREAD * threads - 1
 
 
 def test_runs_cover_every_packet_once():
     sizes = [5, 1, 1, 10, 2, 2, 2, 3]
-    runs = list(aedat4._runs(sizes, 4))
+    runs = list(pool.runs(sizes, 4))
     assert runs == [(0, 1), (1, 4), (4, 6), (6, 8)]
-    assert list(aedat4._runs([], 4)) == []
+    assert list(pool.runs([], 4)) == []
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
@@ -181,9 +182,9 @@ def test_bad_thread_counts_refused(tmp_path, threads):
 
 def test_default_threads(monkeypatch):
     assert 1 <= aedat4.default_aedat4_threads() <= 4
-    monkeypatch.setattr(aedat4.os, "sched_getaffinity", lambda pid: set(range(64)))
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda pid: set(range(64)))
     assert aedat4.default_aedat4_threads() == 4
-    monkeypatch.setattr(aedat4.multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(pool.multiprocessing, "parent_process", lambda: object())
     assert aedat4.default_aedat4_threads() == 1  # a worker process: its siblings share the cores
 
 
@@ -211,10 +212,10 @@ def test_decoding_thread_takes_unstarted_runs_while_it_waits():
         order.append("newest")
         return [(2, b"newest")]
 
-    runs = [aedat4._Run(lambda: pytest.fail("run twice"), head)]
-    runs += [aedat4._Run(task, Future()) for task in (newer, newest)]
+    runs = [pool.Run(lambda: pytest.fail("run twice"), head)]
+    runs += [pool.Run(task, Future()) for task in (newer, newest)]
     pending = deque(runs)
-    assert aedat4._next_run(pending) == [(0, b"head")]
+    assert pool.next_run(pending) == [(0, b"head")]
     assert order == ["newest", "newer"]  # newest first: the pool works from the oldest
     assert [r.result for r in pending] == [[(1, b"newer")], [(2, b"newest")]]
     assert all(r.future.cancelled() for r in pending)  # no pool thread runs them again
@@ -223,6 +224,6 @@ def test_decoding_thread_takes_unstarted_runs_while_it_waits():
 def test_small_file_read_without_a_pool(tmp_path, monkeypatch):
     """Under two runs of compressed events, starting a pool would cost more than it saves."""
     path, events = _write(tmp_path, "zstd", packet_events=4096)
-    assert path.stat().st_size < 2 * aedat4._TASK_BYTES
-    monkeypatch.setattr(aedat4, "_thread_pool", lambda threads: pytest.fail("a pool started"))
+    assert path.stat().st_size < 2 * pool.TASK_BYTES
+    monkeypatch.setattr(pool, "thread_pool", lambda threads: pytest.fail("a pool started"))
     assert np.array_equal(read_aedat4(path, threads=3), events)
