@@ -2,7 +2,10 @@
 
 Packets go to the pool in runs of about ``TASK_BYTES`` compressed bytes, in file order, a
 bounded number of runs ahead of the one being decoded, and come back in file order, so the
-first bad packet of a file raises first on any number of threads.
+first bad packet of a file raises first on any number of threads. What the runs ahead hold
+decompressed is bounded too, by ``AHEAD_BYTES`` in all, whatever the packets claim: a run
+stops where its share would overflow, and the decoding thread decompresses the rest itself,
+one packet at a time.
 """
 
 from __future__ import annotations
@@ -15,16 +18,28 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import FormatError
 
-__all__ = ["default_aedat4_threads", "thread_count", "thread_pool", "pooled_packets"]
+__all__ = [
+    "default_aedat4_threads",
+    "thread_count",
+    "thread_pool",
+    "pooled_packets",
+    "PacketTooLarge",
+]
 
 MAX_DEFAULT_THREADS = 4  # Zstd decompression of DV packets scales to about this many
 TASK_BYTES = 1 << 17  # compressed bytes a pool thread decompresses per task (one handoff)
 AHEAD_PER_THREAD = 4  # tasks decompressed ahead of decoding, per thread: bounds memory
+AHEAD_BYTES = 1 << 26  # decompressed bytes all runs ahead of decoding hold, at most (64 MiB)
 
-Decompress = Callable[[memoryview, int, Path], bytes]
+Decompress = Callable[..., bytes]  # (blob, offset, path[, most]) -> bytes
+
+
+class PacketTooLarge(Exception):
+    """A packet declares (``args[0]``, or None) or decompresses to more than a limit allows."""
 
 
 def default_aedat4_threads() -> int:
@@ -69,17 +84,22 @@ def pooled_packets(
     """``(offset, data)`` of each compressed packet ``blobs[j]``, decompressed by ``pool``.
 
     Runs of packets of about ``TASK_BYTES`` go to the pool in file order, at most
-    ``AHEAD_PER_THREAD * threads`` runs ahead of the one yielded, and come back in file
-    order: the first bad packet in the file raises first, as on one thread.
+    ``AHEAD_PER_THREAD * threads`` runs ahead of the one yielded, each holding at most its
+    share of ``AHEAD_BYTES`` decompressed, and come back in file order: the first bad packet
+    in the file raises first, as on one thread.
     """
+    ahead = AHEAD_PER_THREAD * threads
+    share = max(TASK_BYTES, AHEAD_BYTES // ahead)
     pending: deque[Run] = deque()
     for first, stop in runs([len(b) for b in blobs], TASK_BYTES):
-        task = partial(_decompress_run, decompress, blobs[first:stop], offsets[first:stop], path)
+        task = partial(
+            _decompress_run, decompress, blobs[first:stop], offsets[first:stop], path, share
+        )
         pending.append(Run(task, pool.submit(task)))
-        if len(pending) >= AHEAD_PER_THREAD * threads:
-            yield from _checked(next_run(pending))
+        if len(pending) >= ahead:
+            yield from _checked(next_run(pending), decompress, path)
     while pending:
-        yield from _checked(next_run(pending))
+        yield from _checked(next_run(pending), decompress, path)
 
 
 class Run:
@@ -125,21 +145,40 @@ def runs(sizes: list[int], run_bytes: int) -> Iterator[tuple[int, int]]:
         yield first, len(sizes)
 
 
-def _decompress_run(decompress: Decompress, blobs: list, offsets: list[int], path: Path) -> list:
-    """``(offset, data)`` of a run's packets; a bad packet's data is its FormatError, and last."""
-    out = []
-    for blob, offset in zip(blobs, offsets, strict=True):
+class _Later(NamedTuple):
+    """A packet a run left compressed: over its share, the decoding thread decompresses it."""
+
+    blob: memoryview
+
+
+def _decompress_run(
+    decompress: Decompress, blobs: list, offsets: list[int], path: Path, share: int
+) -> list:
+    """``(offset, data)`` of a run's packets, at most ``share`` bytes decompressed in all.
+
+    A bad packet's data is its FormatError, and last; the packets from the first that would
+    overflow ``share`` on are left as :class:`_Later`.
+    """
+    out, held = [], 0
+    for j, (blob, offset) in enumerate(zip(blobs, offsets, strict=True)):
         try:
-            out.append((offset, decompress(blob, offset, path)))
+            data = decompress(blob, offset, path, share - held)
         except FormatError as e:
             out.append((offset, e))
             break
+        except PacketTooLarge:
+            out += [(o, _Later(b)) for b, o in zip(blobs[j:], offsets[j:], strict=True)]
+            break
+        held += len(data)
+        out.append((offset, data))
     return out
 
 
-def _checked(decompressed: list) -> Iterator[tuple[int, bytes]]:
-    """The packets of one decompressed run, raising its bad packet's FormatError in its turn."""
+def _checked(decompressed: list, decompress: Decompress, path: Path) -> Iterator[tuple[int, bytes]]:
+    """The packets of one run, raising its bad packet's FormatError in its turn."""
     for offset, data in decompressed:
         if isinstance(data, FormatError):
             raise data
+        if isinstance(data, _Later):  # one at a time, under the file's packet limit
+            data = decompress(data.blob, offset, path)
         yield offset, data

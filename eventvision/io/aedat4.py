@@ -41,6 +41,7 @@ __all__ = [
     "read_aedat4_info",
     "default_aedat4_threads",
     "AEDAT4_MAGIC",
+    "MAX_PACKET_BYTES",
 ]
 
 AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
@@ -52,6 +53,7 @@ EVENT_STRUCT = np.dtype(
 )  # dv::Event, 16 bytes
 PACKET_HEADER = struct.Struct("<ii")
 _MAX_PACKET = 1 << 31
+MAX_PACKET_BYTES = 1 << 26  # the default most bytes one packet may hold, decompressed (64 MiB)
 _ZERO = np.zeros(1, np.int64)  # the start of a decompressed packet; never written
 _BLOCK_BYTES = 1 << 22  # what iter_aedat4 reads at a time (a larger packet is read whole)
 
@@ -72,16 +74,27 @@ def read_aedat4_info(path: str | os.PathLike) -> Aedat4Info:
         return _read_header(f, path)
 
 
-def iter_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> Iterator[np.ndarray]:
-    """Yield the events of one event stream packet by packet (one block of the file in memory).
+def iter_aedat4(
+    path: str | os.PathLike,
+    *,
+    stream_id: int | None = None,
+    max_packet_bytes: int = MAX_PACKET_BYTES,
+) -> Iterator[np.ndarray]:
+    """Yield the events of one event stream packet by packet, in bounded memory.
+
+    In memory at a time: one 4 MiB block of the file (or one larger packet) and one packet
+    decompressed, at most ``max_packet_bytes``, and its events.
 
     Args:
         stream_id: which event stream; ``None`` takes the file's only event stream and raises
             FormatError when there are several.
+        max_packet_bytes: the most bytes one packet may hold, stored or decompressed; a packet
+            that claims or decompresses to more is a FormatError naming its byte offset.
     """
     path = Path(path)
+    limit = _packet_limit(max_packet_bytes)
     last_t = np.iinfo(np.int64).min
-    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES):
+    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES, limit):
         for j in range(len(batch.counts)):
             events = np.empty(batch.counts[j], EVENT_DTYPE)
             _, last_t = _decode_batch(events, 0, batch.packet(j), last_t, sensor, path)
@@ -90,7 +103,11 @@ def iter_aedat4(path: str | os.PathLike, *, stream_id: int | None = None) -> Ite
 
 
 def read_aedat4(
-    path: str | os.PathLike, *, stream_id: int | None = None, threads: int | None = None
+    path: str | os.PathLike,
+    *,
+    stream_id: int | None = None,
+    threads: int | None = None,
+    max_packet_bytes: int = MAX_PACKET_BYTES,
 ) -> np.ndarray:
     """Read all events of an AEDAT 4 event stream into one EVENT_DTYPE array.
 
@@ -105,9 +122,12 @@ def read_aedat4(
             as do files of under 256 KiB of compressed events (a pool costs more than it
             saves there) and uncompressed files.
             What threads buy, and when not: docs/formats.md (AEDAT 4 threads, Benchmark).
+            The pool's read-ahead holds at most ``pool.AHEAD_BYTES`` decompressed bytes.
+        max_packet_bytes: see :func:`iter_aedat4`. Peak memory: docs/formats.md, "Memory".
     """
     path = Path(path)
     threads = pool.thread_count(threads)
+    limit = _packet_limit(max_packet_bytes)
     with open(path, "rb") as f:
         info = _read_header(f, path)
         target, sensor = _pick_stream(info, stream_id, path)
@@ -117,7 +137,8 @@ def read_aedat4(
         pos, end = info.body_offset, _packets_end(f, info)
         buf = _read_block(f, path, pos, end, None)
         offsets, sizes, stop, code, a, b = _walk_aedat4(buf, pos, pos, end, target)
-        decompress = _decompressor(info.compression)
+        _check_sizes(path, offsets, sizes, limit)
+        decompress = _decompressor(info.compression, limit)
         # records are 16 bytes: exact uncompressed, a guess for compression down to a quarter
         capacity = int(sizes.sum()) // EVENT_STRUCT.itemsize * (1 if decompress is None else 4)
         if decompress is None or threads == 1 or sizes.sum() < 2 * pool.TASK_BYTES:
@@ -178,12 +199,12 @@ class _Batch(NamedTuple):
         return _Batch(self.buf, *(a[j : j + 1] for a in self[1:]))
 
 
-def _iter_batches(path: Path, stream_id: int | None, block_bytes: int):
+def _iter_batches(path: Path, stream_id: int | None, block_bytes: int, limit: int):
     """Yield ``(batch, sensor)`` of the event packets of one stream, in file order."""
     with open(path, "rb") as f:
         info = _read_header(f, path)
         target, sensor = _pick_stream(info, stream_id, path)
-        for batch in _iter_packet_batches(f, path, info, target, block_bytes):
+        for batch in _iter_packet_batches(f, path, info, target, block_bytes, limit):
             yield batch, sensor
 
 
@@ -318,20 +339,23 @@ def _pick_stream(info: Aedat4Info, stream_id: int | None, path: Path) -> tuple[i
 
 
 def _iter_packet_batches(
-    f: BinaryIO, path: Path, info: Aedat4Info, target: int, block_bytes: int
+    f: BinaryIO, path: Path, info: Aedat4Info, target: int, block_bytes: int, limit: int
 ) -> Iterator[_Batch]:
     """Yield the event packets of stream ``target`` in batches, reading ``block_bytes`` at a time.
 
-    A packet larger than a block is read whole.
+    A packet larger than a block is read whole, if it holds at most ``limit`` bytes.
     """
     pos, end = info.body_offset, _packets_end(f, info)
-    decompress = _decompressor(info.compression)
+    decompress = _decompressor(info.compression, limit)
     need = PACKET_HEADER.size
     while pos < end:
         buf = _read_block(f, path, pos, end, max(need, block_bytes))
         offsets, sizes, stop, code, a, b = _walk_aedat4(buf, pos, pos, end, target)
+        _check_sizes(path, offsets, sizes, limit)
         yield from _block_batches(buf, pos, offsets, sizes, decompress, path)
         _check_walk(path, stop, end, code, a, b)
+        if code == 3:  # the next packet of the stream is larger than a block
+            _check_sizes(path, np.array([stop]), np.array([a - PACKET_HEADER.size]), limit)
         pos, need = stop, (a if code == 3 else PACKET_HEADER.size)
 
 
@@ -399,38 +423,97 @@ def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
     return _Batch(buf, positions, counts, offsets)
 
 
-def _decompressor(compression: str):
-    """A function ``(blob, offset, path) -> bytes`` undoing the packet compression; None: none."""
+def _packet_limit(max_packet_bytes: int) -> int:
+    """``max_packet_bytes`` checked."""
+    if isinstance(max_packet_bytes, bool) or not isinstance(max_packet_bytes, int):
+        raise ValueError(f"max_packet_bytes must be a positive int, got {max_packet_bytes!r}")
+    if max_packet_bytes < 1:
+        raise ValueError(f"max_packet_bytes must be a positive int, got {max_packet_bytes!r}")
+    return max_packet_bytes
+
+
+def _check_sizes(path: Path, offsets, sizes, limit: int) -> None:
+    """Raise FormatError for the first packet whose stored size is above ``limit``."""
+    over = np.flatnonzero(sizes > limit)
+    if len(over):
+        j = int(over[0])
+        raise FormatError(
+            f"{path}: the packet at byte offset {int(offsets[j])} holds {int(sizes[j])} bytes, "
+            f"more than the {limit}-byte packet limit (max_packet_bytes)"
+        )
+
+
+def _decompressor(compression: str, limit: int):
+    """A function ``(blob, offset, path[, limit]) -> bytes`` undoing the packet compression.
+
+    The output of one packet is at most ``limit`` bytes (or the call's own ``limit``): a frame
+    that declares or decompresses to more raises :class:`pool.PacketTooLarge` before holding
+    more than that. None: no compression.
+    """
     if compression == "none":
         return None
-    if compression == "lz4":
-        import lz4.frame
+    decode, errors = _lz4_decoder() if compression == "lz4" else _zstd_decoder()
 
-        decode, errors = lz4.frame.decompress, (RuntimeError,)
-    else:
-        import zstandard
-
-        local = threading.local()  # a ZstdDecompressor serves one thread at a time
-
-        def decode(blob: bytes) -> bytes:
-            context = getattr(local, "context", None)
-            if context is None:
-                context = local.context = zstandard.ZstdDecompressor()
-            if zstandard.frame_content_size(blob) >= 0:  # DV writes the size: one call
-                return context.decompress(blob)
-            return context.decompressobj().decompress(blob)
-
-        errors = (zstandard.ZstdError,)
-
-    def undo(blob: bytes, offset: int, path: Path) -> bytes:
+    def undo(blob, offset: int, path: Path, most: int | None = None) -> bytes:
         try:
-            return decode(blob)
+            return decode(blob, limit if most is None else min(limit, most))
+        except pool.PacketTooLarge as e:
+            if most is not None and most < limit:  # a pool thread's share: the caller decides
+                raise
+            claim = f"declares {e.args[0]} bytes" if e.args[0] else "decompresses to more"
+            raise FormatError(
+                f"{path}: the packet at byte offset {offset} {claim}, more than the "
+                f"{limit}-byte packet limit (max_packet_bytes)"
+            ) from None
         except errors as e:
             raise FormatError(
                 f"{path}: packet at byte offset {offset} does not decompress as {compression}: {e}"
             ) from None
 
     return undo
+
+
+def _lz4_decoder():
+    """``(decode(blob, most), errors)`` of LZ4 frames, holding at most ``most + 1`` bytes."""
+    import lz4.frame
+
+    def decode(blob, most: int) -> bytes:
+        declared = lz4.frame.get_frame_info(blob)["content_size"]  # 0: not declared
+        if declared > most:
+            raise pool.PacketTooLarge(declared)
+        d = lz4.frame.LZ4FrameDecompressor()
+        out = d.decompress(blob, max_length=(declared or most) + 1)
+        if len(out) > most:
+            raise pool.PacketTooLarge(None)
+        if not d.eof or (declared and len(out) != declared):
+            raise RuntimeError(f"truncated LZ4 frame, or not the {declared} bytes it declares")
+        return out
+
+    return decode, (RuntimeError,)
+
+
+def _zstd_decoder():
+    """``(decode(blob, most), errors)`` of Zstd frames, holding at most ``most + 1`` bytes."""
+    import zstandard
+
+    local = threading.local()  # a ZstdDecompressor serves one thread at a time
+
+    def decode(blob, most: int) -> bytes:
+        context = getattr(local, "context", None)
+        if context is None:
+            context = local.context = zstandard.ZstdDecompressor()
+        declared = zstandard.frame_content_size(blob)
+        if declared > most:
+            raise pool.PacketTooLarge(declared)
+        if declared >= 0:  # DV writes the size: one call, which checks it
+            return context.decompress(blob)
+        with context.stream_reader(blob) as reader:
+            out = reader.read(most + 1)
+        if len(out) > most:
+            raise pool.PacketTooLarge(None)
+        return out
+
+    return decode, (zstandard.ZstdError,)
 
 
 def _info_xml(sensor: Sensor, compression: str, source: str) -> str:

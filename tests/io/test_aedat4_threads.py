@@ -151,9 +151,9 @@ def test_decompression_runs_at_most_a_window_ahead(tmp_path, small_runs, monkeyp
     threads, decoded, lead = 2, [0], []
     real_run, real_decode = pool._decompress_run, aedat4._decode_batch
 
-    def run(decompress, blobs, offsets, path):
+    def run(decompress, blobs, offsets, path, share):
         lead.append(len(lead) - decoded[0])  # one packet a run: runs started minus decoded
-        return real_run(decompress, blobs, offsets, path)
+        return real_run(decompress, blobs, offsets, path, share)
 
     def decode(*args):
         decoded[0] += 1
