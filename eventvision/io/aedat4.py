@@ -460,9 +460,9 @@ def _decompressor(compression: str, limit: int):
         except pool.PacketTooLarge as e:
             if most is not None and most < limit:  # a pool thread's share: the caller decides
                 raise
-            claim = f"declares {e.args[0]} bytes" if e.args[0] else "decompresses to more"
+            claim = f"declares {e.args[0]} bytes," if e.args[0] else "decompresses to"
             raise FormatError(
-                f"{path}: the packet at byte offset {offset} {claim}, more than the "
+                f"{path}: the packet at byte offset {offset} {claim} more than the "
                 f"{limit}-byte packet limit (max_packet_bytes)"
             ) from None
         except errors as e:
