@@ -147,6 +147,12 @@ def _sensor_size(ctx, param, value):
 )
 @click.option("--skip-bad", is_flag=True, help="Skip sources that fail to read, and list them.")
 @click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="folder: read symlinked files and folders that point outside RAW_ROOT (refused "
+    "otherwise; recorded in the cache options).",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Rebuild even if OUT holds other options or is stale."
 )
 @click.option(
@@ -160,7 +166,7 @@ def preprocess(dataset: str, raw_root: Path, out: Path, frames_alias, **opts) ->
     """
     opts["time_steps"] = _time_steps(opts["time_steps"], frames_alias, default=16)
     keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed", "store")
-    keys += ("sensor_size", "test_fraction")
+    keys += ("sensor_size", "test_fraction", "follow_symlinks")
     options = source_options(dataset, raw_root, **{k: opts.pop(k) for k in keys})
     with _Progress() as bar:
         report = write_cache(

@@ -13,6 +13,7 @@ import numpy as np
 from ..datasets import cut_recording
 from ..errors import EventVisionError
 from ..frames import COUNT_DTYPE, bin_events, resize_frames
+from ..io.arrays import check_in_sensor
 from .events import write_event_samples
 from .layout import create_layout
 from .options import CacheOptions, PlannedSample
@@ -48,7 +49,7 @@ def _file_sample(path: Path, options: CacheOptions) -> tuple[np.ndarray, int]:
     source = options.source
     if options.store == "events":
         oriented = events if source.orient_events is None else source.orient_events(events)
-        return oriented, len(events)
+        return check_in_sensor(oriented, options.info.sensor, path), len(events)
     if source.orient_counts is not None:
         return _oriented_frames(events, options), len(events)
     return sample_frames(events, options), len(events)
@@ -108,9 +109,12 @@ def compute_block(
                     continue
                 events = cut_recording(recording[1], sample.start_us, sample.end_us)
                 n = len(events)
-                stored.append(
-                    events if options.store == "events" else sample_frames(events, options)
-                )
+                if options.store == "events":  # as binning checks them for frames
+                    stored.append(
+                        check_in_sensor(events, options.info.sensor, root / sample.source)
+                    )
+                else:
+                    stored.append(sample_frames(events, options))
         except _BAD_SOURCE_ERRORS as e:
             bad.append((index_i, sample.source, _reason(e, sample.source)))
             continue
@@ -121,17 +125,22 @@ def compute_block(
         by_index = dict(samples)
         kept = [by_index[i] for i in index]
         tmp = part + ".tmp"
-        with h5py.File(tmp, "w") as f:
-            create_layout(f, options, len(kept), with_index=True)
-            if kept:
-                _write_stored(f, options, stored, [s.source for s in kept])
-                f["labels"][...] = [s.label for s in kept]
-                f["split"][...] = [s.split for s in kept]
-                f["source"][...] = [s.source for s in kept]
-                f["row"][...] = [s.row for s in kept]
-                f["n_events"][...] = n_events
-                f["index"][...] = index
-            f.attrs["skipped"] = json.dumps([[src, by_index[i].row, why] for i, src, why in bad])
+        try:
+            with h5py.File(tmp, "w") as f:
+                create_layout(f, options, len(kept), with_index=True)
+                if kept:
+                    _write_stored(f, options, stored, [s.source for s in kept])
+                    f["labels"][...] = [s.label for s in kept]
+                    f["split"][...] = [s.split for s in kept]
+                    f["source"][...] = [s.source for s in kept]
+                    f["row"][...] = [s.row for s in kept]
+                    f["n_events"][...] = n_events
+                    f["index"][...] = index
+                skipped = [[src, by_index[i].row, why] for i, src, why in bad]
+                f.attrs["skipped"] = json.dumps(skipped)
+        except BaseException:  # no half-written part stays behind
+            Path(tmp).unlink(missing_ok=True)
+            raise
         os.replace(tmp, part)
     return BlockResult(block, len(index), int(sum(n_events)), bad)
 

@@ -39,14 +39,21 @@ GZIP_LEVEL = 4
 FRAME_DTYPE = "float32"  # resized values such as 3/64 or 9/49 need float32 to stay exact
 _FRAME_ONLY = ("time_steps", "split_by", "size")  # options an event cache does not have
 # Options only some sources use; absent from to_dict() when unset, so older hashes hold.
-_SOURCE_OPTIONS = ("sensor_size", "classes", "test_fraction")
+_SOURCE_OPTIONS = ("sensor_size", "classes", "test_fraction", "follow_symlinks")
 # Which of the split options each source reads; the others are reset to their defaults.
 _USES = {
     "cifar10-dvs": ("protocol", "seed"),
     "ncaltech101": ("seed",),
-    "folder": ("seed", "test_fraction", "sensor_size", "classes"),
+    "folder": ("seed", "test_fraction", "sensor_size", "classes", "follow_symlinks"),
 }
-_RESET = {"protocol": None, "seed": 0, "test_fraction": None, "sensor_size": None, "classes": None}
+_RESET = {
+    "protocol": None,
+    "seed": 0,
+    "test_fraction": None,
+    "sensor_size": None,
+    "classes": None,
+    "follow_symlinks": None,
+}
 
 PlannedSample = SourceSample
 
@@ -93,6 +100,8 @@ class CacheOptions:
         sensor_size: ``(width, height)`` of a ``folder`` source.
         classes: class names of a ``folder`` source (its class folders, sorted).
         test_fraction: share of each class drawn for test in a ``folder`` without train/test.
+        follow_symlinks: a ``folder`` source reads symlinks whose targets lie outside its
+            root (True; None, the default: refused, see docs/preprocess.md).
         store: ``frames`` (binned and resized) or ``events`` (each sample's events as the
             datasets yield them; time_steps, split_by and size are then not part of the build,
             see docs/preprocess.md, "Event caches").
@@ -109,6 +118,7 @@ class CacheOptions:
     classes: tuple[str, ...] | None = None
     test_fraction: float | None = None
     store: str = "frames"
+    follow_symlinks: bool | None = None
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -123,6 +133,8 @@ class CacheOptions:
             raise ConfigError(
                 f"compression must be one of {COMPRESSIONS}, got {self.compression!r}"
             )
+        if not self.follow_symlinks:  # False is the default, None: the hashes stay as they were
+            object.__setattr__(self, "follow_symlinks", None)
         uses = _USES.get(self.dataset, ())
         for key, default in _RESET.items():
             if key not in uses:
@@ -249,17 +261,32 @@ def source_options(
     raw_root: str | os.PathLike,
     sensor_size: tuple[int, int] | None = None,
     test_fraction: float | None = None,
+    follow_symlinks: bool = False,
     **options,
 ) -> CacheOptions:
     """The options of a cache of ``dataset`` (any source); folder facts are read from the tree.
 
-    ``sensor_size`` and ``test_fraction`` are the folder source's; given for a dataset with a
-    fixed sensor and split they are refused rather than ignored.
+    ``sensor_size``, ``test_fraction`` and ``follow_symlinks`` are the folder source's; given
+    for a dataset with a fixed sensor and split they are refused rather than ignored.
     """
     if get_source(dataset).info is None:
         fraction = 0.1 if test_fraction is None else test_fraction
-        return folder_options(raw_root, sensor_size, test_fraction=fraction, **options)
-    given = [k for k, v in (("sensor_size", sensor_size), ("test_fraction", test_fraction)) if v]
+        return folder_options(
+            raw_root,
+            sensor_size,
+            test_fraction=fraction,
+            follow_symlinks=follow_symlinks,
+            **options,
+        )
+    given = [
+        k
+        for k, v in (
+            ("sensor_size", sensor_size),
+            ("test_fraction", test_fraction),
+            ("follow_symlinks", follow_symlinks),
+        )
+        if v
+    ]
     if given:
         raise ConfigError(
             f"{given} are for a folder source; {dataset} has a fixed sensor and split"
@@ -272,6 +299,7 @@ def folder_options(
     sensor_size: tuple[int, int] | None = None,
     *,
     test_fraction: float = 0.1,
+    follow_symlinks: bool = False,
     **options,
 ) -> CacheOptions:
     """The options of a ``folder`` cache of ``raw_root``: its classes and sensor read from the tree.
@@ -281,10 +309,12 @@ def folder_options(
             against the files where they do.
         test_fraction: share of each class drawn for test (seeded with ``seed``) when the tree
             has no ``train/`` and ``test/`` folders.
+        follow_symlinks: read symlinks whose targets lie outside ``raw_root`` (recorded in
+            the options; by default refused).
         options: the other :class:`CacheOptions` fields.
     """
     root = Path(raw_root)
-    tree = scan_folder(root)
+    tree = scan_folder(root, follow_symlinks=follow_symlinks)
     given = None if sensor_size is None else Sensor(*sensor_size)
     sensor = folder_sensor(tree, given, root)
     return CacheOptions(
@@ -292,6 +322,7 @@ def folder_options(
         sensor_size=(sensor.width, sensor.height),
         classes=tree.classes,
         test_fraction=None if tree.split_folders else test_fraction,
+        follow_symlinks=follow_symlinks or None,
         **options,
     )
 

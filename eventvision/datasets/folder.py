@@ -2,6 +2,10 @@
 
 ``ROOT/<class>/<file>`` (split drawn per class with a seed) or ``ROOT/train|test/<class>/<file>``
 (split given by the folders); see docs/preprocess.md, "Your own folder".
+
+Nothing outside ROOT is read unless asked: a symlinked file or folder whose target lies
+outside ROOT is refused unless ``follow_symlinks``; a file or class name that is not UTF-8
+(the cache stores names as UTF-8 text) is refused, naming its bytes.
 """
 
 from __future__ import annotations
@@ -47,22 +51,59 @@ def file_sensor(path: Path) -> Sensor | None:
         return None  # a bad file: the build reports it (or skips it with --skip-bad)
 
 
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name)
+class _Scan(NamedTuple):
+    """How a scan checks each entry: the resolved root, and whether links may leave it."""
+
+    root: Path
+    follow_symlinks: bool
+
+    def check(self, path: Path) -> Path:
+        """``path``, after refusing a name that is not UTF-8 or a link out of the root."""
+        try:
+            path.name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            raise DatasetError(
+                f"{shown}: the name is not UTF-8 and cannot be stored in a cache; rename it"
+            ) from None
+        if path.is_symlink() and not self.follow_symlinks:
+            target = path.resolve()
+            if not target.is_relative_to(self.root):
+                raise DatasetError(
+                    f"{path}: a symlink to {target}, outside {self.root}; pass "
+                    "--follow-symlinks (follow_symlinks=True) to read it"
+                )
+        return path
 
 
-def _event_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in FOLDER_SUFFIXES)
+def _class_dirs(folder: Path, scan: _Scan) -> list[Path]:
+    dirs = (scan.check(p) for p in folder.iterdir() if p.is_dir())
+    return sorted(dirs, key=lambda p: p.name)
 
 
-def scan_folder(root: str | os.PathLike) -> FolderTree:
-    """Classes, format and split of a folder tree; DatasetError on mixed formats or no files."""
+def _event_files(folder: Path, scan: _Scan) -> list[Path]:
+    return sorted(
+        scan.check(p) for p in folder.iterdir() if p.is_file() and p.suffix in FOLDER_SUFFIXES
+    )
+
+
+def scan_folder(root: str | os.PathLike, *, follow_symlinks: bool = False) -> FolderTree:
+    """Classes, format and split of a folder tree; DatasetError on mixed formats or no files.
+
+    Args:
+        follow_symlinks: read symlinked files and folders whose targets lie outside ``root``
+            (by default refused, naming the link).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
+    scan = _Scan(root.resolve(), follow_symlinks)
     split_folders = (root / "train").is_dir() and (root / "test").is_dir()
     parts = {"train": root / "train", "test": root / "test"} if split_folders else {"all": root}
-    by_part = {part: {d.name: _event_files(d) for d in _class_dirs(f)} for part, f in parts.items()}
+    by_part = {
+        part: {d.name: _event_files(d, scan) for d in _class_dirs(scan.check(f), scan)}
+        for part, f in parts.items()
+    }
     classes = tuple(sorted({c for per_class in by_part.values() for c in per_class}))
     suffixes: dict[str, int] = {}
     for per_class in by_part.values():

@@ -65,6 +65,7 @@ class ListingOptions(Protocol):
     seed: int
     test_fraction: float | None
     classes: tuple[str, ...] | None
+    follow_symlinks: bool | None
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def _list_ncaltech101(root: Path, options: ListingOptions) -> Listing:
 
 
 def _list_folder(root: Path, options: ListingOptions) -> Listing:
-    tree = scan_folder(root)
+    tree = scan_folder(root, follow_symlinks=bool(options.follow_symlinks))
     if options.classes is not None and tree.classes != tuple(options.classes):
         raise DatasetError(
             f"{root}: class folders {list(tree.classes)} differ from the cache options' "

@@ -47,10 +47,12 @@ def check_sorted(events: np.ndarray, path: Path) -> np.ndarray:
 
 def check_in_sensor(events: np.ndarray, sensor: Sensor, path: Path) -> np.ndarray:
     """``events`` unchanged when every x, y lies on ``sensor``, else FormatError naming ``path``."""
-    if len(events) and (events["x"].max() >= sensor.width or events["y"].max() >= sensor.height):
+    outside = np.flatnonzero((events["x"] >= sensor.width) | (events["y"] >= sensor.height))
+    if len(outside):
+        i = int(outside[0])
         raise FormatError(
-            f"{path}: event at x={int(events['x'].max())}, y={int(events['y'].max())} outside "
-            f"the {sensor.width}x{sensor.height} sensor"
+            f"{path}: event {i} at x={int(events['x'][i])}, y={int(events['y'][i])} lies "
+            f"outside the {sensor.width}x{sensor.height} sensor"
         )
     return events
 
