@@ -156,12 +156,12 @@ def h5_bytes_column(path: Path, events: np.ndarray) -> Path:
 
 def h5_external_storage(path: Path, events: np.ndarray, target: Path) -> Path:
     """Column x keeps its raw data in ``target``, a file outside the data (audit: 3)."""
-    size = target.stat().st_size // 2
+    n = len(events)
 
     def make(f, k):
-        f.create_dataset(k, shape=(size,), dtype="<u2", external=[(str(target), 0, 2 * size)])
+        f.create_dataset(k, shape=(n,), dtype="<u2", external=[(str(target), 0, 2 * n)])
 
-    return _h5_with(path, events[:size], "x", make)
+    return _h5_with(path, events, "x", make)
 
 
 def h5_external_link(path: Path, events: np.ndarray, target: Path) -> Path:

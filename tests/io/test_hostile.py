@@ -175,10 +175,10 @@ def test_h5_columns_that_are_not_numbers_stored_here_are_refused(tmp_path, build
 
 def test_h5_external_storage_outside_the_data_is_refused(tmp_path):
     secret = tmp_path / "secret.txt"
-    secret.write_bytes(b"secret bytes of another file, never to be read" * 4)
+    secret.write_bytes(b"\x05\x00" * 100)  # another file's bytes: x = 5, on the sensor
     path = hostile.h5_external_storage(tmp_path / "x.h5", _good(), secret)
-    with h5py.File(path) as f:  # the file does point at the secret
-        assert f["x"].external
+    with h5py.File(path) as f:  # h5py reads the secret as column x
+        assert f["x"].external and (f["x"][:] == 5).all()
     with pytest.raises(FormatError, match="x keeps its data in external file"):
         read_events(path)
 
