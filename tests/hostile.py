@@ -16,11 +16,12 @@ import lz4.frame
 import numpy as np
 import zstandard
 
-from eventvision.events import Sensor
+from eventvision.events import EVENT_DTYPE, Sensor
 from eventvision.io.aedat4 import (
     _COMPRESSION_CODES,
     AEDAT4_MAGIC,
     PACKET_HEADER,
+    _event_packet,
     _info_xml,
     _io_header,
 )
@@ -81,6 +82,16 @@ def aedat4_pool_bomb(path: Path, packets: int = 160, nbytes: int = 60 * MIB) -> 
     (audit: 317 KB reaching 2.26 GB on two threads).
     """
     return _aedat4(path, "zstd", [zstd_zeros(nbytes, declare=True)] * packets)
+
+
+def aedat4_events_bomb(path: Path, packets: int = 40, events: int = 4_000_000) -> Path:
+    """AEDAT 4 of valid Zstd packets of ``events`` equal events each (64 MB, about 2 KB packed).
+
+    Each packet is under the packet limit, and every event is valid: only the whole file's
+    expansion gives it away.
+    """
+    blob = zstandard.ZstdCompressor(level=1).compress(_event_packet(np.zeros(events, EVENT_DTYPE)))
+    return _aedat4(path, "zstd", [blob] * packets)
 
 
 def npy_claiming(path: Path, rows: int = 1 << 40) -> Path:

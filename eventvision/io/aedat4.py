@@ -33,6 +33,7 @@ from ._kernels import (
     _locate_aedat4_records,
     _walk_aedat4,
 )
+from .arrays import MAX_EXPANSION
 
 __all__ = [
     "read_aedat4",
@@ -141,15 +142,16 @@ def read_aedat4(
         decompress = _decompressor(info.compression, limit)
         # records are 16 bytes: exact uncompressed, a guess for compression down to a quarter
         capacity = int(sizes.sum()) // EVENT_STRUCT.itemsize * (1 if decompress is None else 4)
+        most = None if decompress is None else MAX_EXPANSION * end // EVENT_STRUCT.itemsize
         if decompress is None or threads == 1 or sizes.sum() < 2 * pool.TASK_BYTES:
             batches = _block_batches(buf, pos, offsets, sizes, decompress, path)
-            out = _decode_all(batches, sensor, path, capacity)
+            out = _decode_all(batches, sensor, path, capacity, most)
         else:  # the calling thread decompresses too
             with pool.thread_pool(threads - 1) as executor:
                 batches = _pooled_batches(
                     executor, threads, buf, pos, offsets, sizes, decompress, path
                 )
-                out = _decode_all(batches, sensor, path, capacity)
+                out = _decode_all(batches, sensor, path, capacity, most)
         _check_walk(path, stop, end, code, a, b)
         return out
 
@@ -169,8 +171,13 @@ def _packet_batch(data: bytes, offset: int, path: Path) -> _Batch:
     return _locate(payload, _ZERO, np.array([len(payload)]), np.array([offset]), path)
 
 
-def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int) -> np.ndarray:
+def _decode_all(
+    batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity: int, most: int | None
+) -> np.ndarray:
     """Decode batches into one array, allocated for ``capacity`` events and trimmed to fit.
+
+    More than ``most`` events (None: no bound) is a FormatError before the array grows: the
+    packets of a compressed file may decompress to at most MAX_EXPANSION times the file.
 
     Untouched pages of the allocation cost no memory; it grows only when a file compresses
     to under a quarter, and trimming it gives the tail back without copying.
@@ -179,6 +186,12 @@ def _decode_all(batches: Iterator[_Batch], sensor: Sensor, path: Path, capacity:
     k, last_t = 0, np.iinfo(np.int64).min
     for batch in batches:
         need = k + int(batch.counts.sum())
+        if most is not None and need > most:
+            raise FormatError(
+                f"{path}: the packets up to byte offset {int(batch.offsets[-1])} decompress to "
+                f"{need} events, more than {MAX_EXPANSION} times the file's size "
+                "(eventvision.io.arrays.MAX_EXPANSION); refused"
+            )
         if need > len(out):
             out.resize(max(need, 2 * len(out)), refcheck=False)  # no view of out exists
         k, last_t = _decode_batch(out, k, batch, last_t, sensor, path)

@@ -101,6 +101,8 @@ BOMBS = {
     "aedat4-packet-640MiB-iter": (hostile.aedat4_packet_bomb, "iter"),
     "aedat4-pool-160x60MiB-2-threads": (hostile.aedat4_pool_bomb, "2"),
     "aedat4-pool-160x60MiB-4-threads": (hostile.aedat4_pool_bomb, "4"),
+    "aedat4-valid-events-40x64MB-1-thread": (hostile.aedat4_events_bomb, "1"),
+    "aedat4-valid-events-40x64MB-2-threads": (hostile.aedat4_events_bomb, "2"),
     "npy-claims-2^40-rows": (hostile.npy_claiming, "read"),
     "npz-zip-bomb-8M-rows": (hostile.npz_bomb, "read"),
     "npz-entry-claims-2^40-rows": (hostile.npz_entry_claiming, "read"),
