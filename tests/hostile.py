@@ -70,6 +70,12 @@ def aedat4_claiming_tib(path: Path, compression: str = "zstd") -> Path:
     return _aedat4(path, compression, [frame])
 
 
+def aedat4_header_claiming(path: Path, size: int = (1 << 31) - 1) -> Path:
+    """AEDAT 4 whose IOHeader size prefix claims ``size`` bytes, in a file of 20 bytes."""
+    path.write_bytes(AEDAT4_MAGIC + struct.pack("<I", size) + b"\0\0")
+    return path
+
+
 def aedat4_packet_bomb(path: Path, nbytes: int = 640 * MIB) -> Path:
     """AEDAT 4 with one Zstd packet of ``nbytes`` zeros, no size declared (audit: 8.8 KB)."""
     return _aedat4(path, "zstd", [zstd_zeros(nbytes)])

@@ -265,7 +265,8 @@ def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
     start = len(AEDAT4_MAGIC)
     raw = f.read(4)
     size = struct.unpack("<I", raw)[0] if len(raw) == 4 else -1
-    buf = f.read(size) if 8 <= size < _MAX_PACKET else b""
+    left = os.fstat(f.fileno()).st_size - start - 4  # never read (or allocate) past the file
+    buf = f.read(size) if 8 <= size <= min(left, _MAX_PACKET) else b""
     if len(buf) != size or size < 8:
         raise FormatError(f"{path}: truncated IOHeader at byte offset {start}")
     try:
