@@ -124,7 +124,8 @@ def read_aedat4(
             saves there) and uncompressed files.
             What threads buy, and when not: docs/formats.md (AEDAT 4 threads, Benchmark).
             The pool's read-ahead holds at most ``pool.AHEAD_BYTES`` decompressed bytes.
-        max_packet_bytes: see :func:`iter_aedat4`. Peak memory: docs/formats.md, "Memory".
+        max_packet_bytes: see :func:`iter_aedat4`. Peak memory: docs/formats.md, "Hostile files
+            and memory".
     """
     path = Path(path)
     threads = pool.thread_count(threads)
