@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..datasets.folder import check_utf8_name
 from ..errors import CacheError, CacheMismatchError, FormatError
 from .build import compute_block
 from .events import copy_event_rows
@@ -103,6 +104,8 @@ def write_cache(
     out, raw_root = Path(out), Path(raw_root).resolve()
     block_samples = block_samples or _default_block_samples(options)
     plan = plan_samples(options, raw_root, block_samples)
+    for source in plan.sources:  # before anything is written: the cache stores them as UTF-8
+        check_utf8_name(raw_root / source)
     manifest = source_manifest(raw_root, plan.sources)
     with output_lock(out, wait=wait):  # one writer per output, to the end
         report = CacheReport(out, shard=shard)

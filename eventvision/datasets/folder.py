@@ -21,7 +21,14 @@ from ..events import Sensor
 from ..io import recording
 from ..io.recording import read_events
 
-__all__ = ["FOLDER_SUFFIXES", "FolderTree", "scan_folder", "read_event_file", "split_folder"]
+__all__ = [
+    "FOLDER_SUFFIXES",
+    "FolderTree",
+    "scan_folder",
+    "read_event_file",
+    "split_folder",
+    "check_utf8_name",
+]
 
 FOLDER_SUFFIXES = (".aedat", ".aedat4", ".bin", ".npy", ".npz", ".h5")
 
@@ -51,6 +58,17 @@ def file_sensor(path: Path) -> Sensor | None:
         return None  # a bad file: the build reports it (or skips it with --skip-bad)
 
 
+def check_utf8_name(path: str | os.PathLike) -> None:
+    """DatasetError, showing the bytes, unless ``path`` is UTF-8 (as a cache stores names)."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise DatasetError(
+            f"{shown}: the name is not UTF-8 and cannot be stored in a cache; rename it"
+        ) from None
+
+
 class _Scan(NamedTuple):
     """How a scan checks each entry: the resolved root, and whether links may leave it."""
 
@@ -59,13 +77,7 @@ class _Scan(NamedTuple):
 
     def check(self, path: Path) -> Path:
         """``path``, after refusing a name that is not UTF-8 or a link out of the root."""
-        try:
-            path.name.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-            raise DatasetError(
-                f"{shown}: the name is not UTF-8 and cannot be stored in a cache; rename it"
-            ) from None
+        check_utf8_name(path)
         if path.is_symlink() and not self.follow_symlinks:
             target = path.resolve()
             if not target.is_relative_to(self.root):

@@ -172,3 +172,29 @@ def test_event_cache_checks_the_sensor_at_build_time(tmp_path, skip_bad):
     text = invoke(*args, "--skip-bad")
     assert "skipped 1 sample(s)" in text and "b/wide.npy" in text
     assert open_cache(out).n_samples == 4
+
+
+def test_a_name_that_is_not_utf8_is_refused_for_every_source(tmp_path):
+    from eventvision.synth.atis import make_nmnist
+
+    root = tmp_path / "raw"
+    make_nmnist(root, per_class=1, seed=0, duration_us=10_000)
+    first = next((root / "Train" / "0").glob("*.bin"))
+    first.rename(first.with_name(os.fsdecode(b"caf\xe9.bin")))
+    out = tmp_path / "n.h5"
+    text = invoke("preprocess", "nmnist", root, out, *BUILD_ARGS, code=1)
+    assert text.count("\n") == 1 and "caf\\xe9.bin" in text and "not UTF-8" in text, text
+    assert not out.exists() and not out.with_name("n.h5.parts").exists()
+
+
+def test_event_cache_of_external_storage_holds_none_of_the_other_file(tmp_path):
+    """The audit's case: `--store events` copied another file's bytes into events/x."""
+    root = make_tree(tmp_path / "raw", ".h5")
+    secret = _outside(tmp_path) / "secret.txt"
+    hostile.h5_external_storage(root / "b" / "bad.h5", _events(1), secret)
+    out = tmp_path / "e.h5"
+    args = ["preprocess", "folder", root, out, "--store", "events", *SENSOR_ARGS]
+    assert "x keeps its data in external file" in invoke(*args, code=1)
+    invoke(*args, "--skip-bad")
+    with h5py.File(out) as f:
+        assert len(f["source"]) == 4 and "b/bad.h5" not in set(f["source"].asstr()[:])
