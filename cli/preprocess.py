@@ -22,7 +22,8 @@ from eventvision.cache import (
     write_cache,
 )
 from eventvision.data.preview import preview_sample
-from eventvision.datasets import SPLIT_PROTOCOLS
+from eventvision.datasets import ORIENTATIONS, SPLIT_PROTOCOLS
+from eventvision.datasets.layouts import LAYOUTS
 from eventvision.datasets.registry import list_sources
 from eventvision.errors import CacheError, ConfigError
 from eventvision.frames.draw import frame_grid, frame_tiles, image_format, save_gif, save_image
@@ -139,6 +140,22 @@ def _sensor_size(ctx, param, value):
     "[default: 0.1]",
 )
 @click.option(
+    "--layout",
+    default="auto",
+    show_default=True,
+    type=click.Choice(LAYOUTS),
+    help="cifar10-dvs, dvs-gesture: the layout of RAW_ROOT (original release, tonic's or "
+    "spikingjelly's download); auto detects it. Recorded in the cache options.",
+)
+@click.option(
+    "--orientation",
+    default="raw",
+    show_default=True,
+    type=click.Choice(ORIENTATIONS),
+    help="folder: turn raw sensor coordinates upright; jaer for files recorded with jAER "
+    "(y up, x mirrored: a 180-degree turn). Recorded in the cache options.",
+)
+@click.option(
     "--shard",
     default=None,
     callback=_shard,
@@ -160,7 +177,7 @@ def preprocess(dataset: str, raw_root: Path, out: Path, frames_alias, **opts) ->
     """
     opts["time_steps"] = _time_steps(opts["time_steps"], frames_alias, default=16)
     keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed", "store")
-    keys += ("sensor_size", "test_fraction")
+    keys += ("sensor_size", "test_fraction", "layout", "orientation")
     options = source_options(dataset, raw_root, **{k: opts.pop(k) for k in keys})
     with _Progress() as bar:
         report = write_cache(

@@ -81,7 +81,7 @@ def test_registry_lists_the_sources_and_refuses_unknown_and_twice():
 
 def test_a_new_source_is_one_registration(tmp_path, raw):
     """A source registered at run time builds a cache with no change to the cache code."""
-    from eventvision.io import NMNIST, read_atis_bin, write_atis_bin
+    from eventvision.io import NMNIST_INFO, read_atis_bin, write_atis_bin
 
     events = raw.random_raw_events(300, seed=1)
     events["x"] %= 34
@@ -98,11 +98,11 @@ def test_a_new_source_is_one_registration(tmp_path, raw):
 
     name = "test-one-file"
     if name not in list_sources():
-        register_source(Source(name, lister, read_atis_bin, NMNIST))
+        register_source(Source(name, lister, read_atis_bin, NMNIST_INFO))
     options = CacheOptions(name, time_steps=3, size=17)
     write_cache(options, tmp_path / "raw", tmp_path / "c.h5")
     meta = open_cache(tmp_path / "c.h5")
-    assert (meta.n_train, meta.n_test, meta.classes) == (1, 1, NMNIST.classes)
+    assert (meta.n_train, meta.n_test, meta.classes) == (1, 1, NMNIST_INFO.classes)
     with h5py.File(tmp_path / "c.h5", "r") as f:
         expected = sample_frames(read_atis_bin(tmp_path / "raw" / "a.bin"), options)
         assert np.array_equal(f["frames"][0], expected)

@@ -147,7 +147,7 @@ def test_folder_bad_input_one_line_errors(tmp_path):
     out = invoke("preprocess", "folder", root, tmp_path / "m.h5", "--sensor-size", "40x30", code=1)
     assert "mixed formats" in out and "1 *.bin, 2 *.npz" in out and len(out.splitlines()) == 1
     assert not (tmp_path / "m.h5").exists()
-    bins = make_tree(tmp_path / "bins", ".bin", per_class=1)
+    bins = make_tree(tmp_path / "bins", ".bin", per_class=2)
     out = invoke("preprocess", "folder", bins, tmp_path / "b.h5", code=1)
     assert "give it with --sensor-size WxH" in out
     aedat4 = make_tree(tmp_path / "a4", ".aedat4", per_class=1)
@@ -155,17 +155,21 @@ def test_folder_bad_input_one_line_errors(tmp_path):
         "preprocess", "folder", aedat4, tmp_path / "a.h5", "--sensor-size", "64x48", code=1
     )
     assert "disagrees with the 40x30" in out
-    out = invoke("preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "4x3", code=1)
+    out = invoke(
+        "preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "4x3",
+        "--test-fraction", "0.5", code=1,
+    )  # fmt: skip
     assert "outside the sensor 4x3" in out and not (tmp_path / "b.h5").exists()
     invoke("preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "40", code=2)
     out = invoke("preprocess", "nmnist", bins, tmp_path / "n.h5", "--sensor-size", "40x30", code=1)
-    assert "['sensor_size'] are for a folder source" in out  # refused, not ignored
+    assert "['sensor_size'] do not apply to nmnist" in out  # refused, not ignored
 
 
 def test_folder_skip_bad_lists_unreadable_files(tmp_path):
     root = make_tree(tmp_path / "raw", ".npz", per_class=3)
     (root / "b" / "1.npz").write_bytes(b"not a zip")
     args = ["preprocess", "folder", root, tmp_path / "c.h5", "--time-steps", "2", "--size", "8"]
+    args += ["--test-fraction", "0.34"]
     out = invoke(*args, "--sensor-size", "40x30", code=1)
     assert "b/1.npz" in out and not (tmp_path / "c.h5").exists()
     out = invoke(*args, "--sensor-size", "40x30", "--skip-bad")
@@ -192,6 +196,8 @@ def test_non_square_end_to_end(tmp_path):
         "16x24",
         "--sensor-size",
         "40x30",
+        "--test-fraction",
+        "0.5",
     )
     ds = FrameDataset(out, "train", transform=DVSAugment(seed=0))
     frames, _ = ds[0]
@@ -252,6 +258,8 @@ def test_a_folder_cache_gets_the_generic_recipe_sized_from_the_cache(tmp_path):
         "16x24",
         "--sensor-size",
         "40x30",
+        "--test-fraction",
+        "0.5",
     )
     name, overrides = recipe_for_cache(out)
     pipeline = load_pipeline(name, overrides)
