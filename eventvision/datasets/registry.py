@@ -211,7 +211,10 @@ def _layout(options: ListingOptions) -> str:
 def _list_dvsgesture(root: Path, options: ListingOptions) -> Listing:
     if _layout(options) != "original":  # one file per sample: tonic's npy, spikingjelly's npz
         per_split = {
-            split: [(s.recording, s.label) for s in DVSGesture(root, split, layout=_layout(options)).samples]
+            split: [
+                (s.recording, s.label)
+                for s in DVSGesture(root, split, layout=_layout(options)).samples
+            ]
             for split in SPLIT_CODES
         }
         return _file_listing(root, per_split)
@@ -235,8 +238,7 @@ def _list_dvsgesture(root: Path, options: ListingOptions) -> Listing:
 
 def _list_nmnist(root: Path, options: ListingOptions) -> Listing:
     per_split = {
-        split: [(s.path, s.label) for s in NMNIST(root, split).samples]
-        for split in SPLIT_CODES
+        split: [(s.path, s.label) for s in NMNIST(root, split).samples] for split in SPLIT_CODES
     }
     return _file_listing(root, per_split)
 

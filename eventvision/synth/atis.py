@@ -64,7 +64,11 @@ def make_ncaltech101(
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             events = make_atis_sample(
-                label, 1000 * (label // 10) + i, seed, NCALTECH101_INFO.sensor, duration_us=duration_us
+                label,
+                1000 * (label // 10) + i,
+                seed,
+                NCALTECH101_INFO.sensor,
+                duration_us=duration_us,
             )
             paths.append(folder / f"image_{i + 1:04d}.bin")
             write_atis_bin(paths[-1], events)

@@ -93,7 +93,9 @@ def test_bad_layouts(tmp_path, release):
         CIFAR10DVS(tmp_path)
     with pytest.raises(ValueError, match="unknown protocol"):
         CIFAR10DVS(release, protocol="mine")
-    with pytest.raises(ConfigError, match=r"unknown dataset 'cifar-dvs'; did you mean \['cifar10-dvs'\]"):
+    with pytest.raises(
+        ConfigError, match=r"unknown dataset 'cifar-dvs'; did you mean \['cifar10-dvs'\]"
+    ):
         open_dataset("cifar-dvs", release)
 
 
