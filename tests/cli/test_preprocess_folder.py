@@ -270,3 +270,19 @@ def test_a_folder_cache_gets_the_generic_recipe_sized_from_the_cache(tmp_path):
         "folder",
     )
     assert recipe_for_cache(tmp_path / "raw" / "a" / "0.npz") is None  # not a cache
+
+
+def test_a_split_leaving_a_class_without_test_samples_is_refused(tmp_path):
+    root = make_tree(tmp_path / "raw", ".npz", per_class=3)
+    args = ["preprocess", "folder", root, tmp_path / "c.h5", "--sensor-size", "40x30", "-T", "2"]
+    out = invoke(*args, code=1)  # the default 0.1 draws round(0.3) = 0 of 3 files per class
+    assert "test fraction 0.1 leaves class 'a' (3 files) with no test sample" in out
+    assert "use --test-fraction 0.34" in out and len(out.splitlines()) == 1
+    assert not (tmp_path / "c.h5").exists()
+    out = invoke(*args, "--test-fraction", "0.9", code=1)
+    assert "with no train sample" in out and "0.34" in out
+    assert "4 train + 2 test samples" in invoke(*args, "--test-fraction", "0.34")
+    (root / "c").mkdir()
+    write_spikingjelly_npz(root / "c" / "0.npz", _events(9, SENSOR))
+    out = invoke(*args, "--overwrite", code=1)
+    assert "class 'c' has 1 file: a drawn split needs 2 per class" in out
