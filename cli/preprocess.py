@@ -21,7 +21,6 @@ from eventvision.cache import (
     source_options,
     write_cache,
 )
-from eventvision.data.preview import preview_sample
 from eventvision.datasets import ORIENTATIONS, SPLIT_PROTOCOLS
 from eventvision.datasets.layouts import LAYOUTS
 from eventvision.datasets.registry import list_sources
@@ -244,6 +243,8 @@ def show(
     if out_gif is not None:
         image_format(out_gif)
     _check_binning_flags(cache_path, binning)
+    from eventvision.data.preview import preview_sample  # torch: only when drawing
+
     try:
         sample = preview_sample(cache_path, index, **binning)
     except IndexError as e:
