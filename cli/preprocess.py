@@ -73,12 +73,14 @@ def _size(ctx, param, value):
 
 
 def _sensor_size(ctx, param, value):
+    """``HxW`` (the one CLI order, as --size) as the library's ``(width, height)`` sensor."""
     if value is None:
         return None
     parts = value.lower().split("x")
     if len(parts) != 2 or not all(p.isdecimal() and int(p) > 0 for p in parts):
-        raise click.BadParameter(f"expected WxH, e.g. 240x180, got {value!r}")
-    return (int(parts[0]), int(parts[1]))
+        raise click.BadParameter(f"expected HxW, e.g. 180x240 for a DAVIS240, got {value!r}")
+    height, width = int(parts[0]), int(parts[1])
+    return (width, height)
 
 
 @click.command()
@@ -95,7 +97,7 @@ def _sensor_size(ctx, param, value):
     show_default=True,
     callback=_size,
     metavar="N|HxW",
-    help="Resized frames: N for N x N, or HxW (height x width).",
+    help="Resized frames: N for N x N, or HxW, height x width (48x64: 48 rows of 64 pixels).",
 )
 @click.option(
     "--workers",
@@ -128,8 +130,9 @@ def _sensor_size(ctx, param, value):
     "--sensor-size",
     default=None,
     callback=_sensor_size,
-    metavar="WxH",
-    help="folder: sensor width x height, where the files do not state it.",
+    metavar="HxW",
+    help="folder: sensor height x width, where the files do not state it (180x240 for a "
+    "DAVIS240: 180 rows of 240 pixels).",
 )
 @click.option(
     "--test-fraction",
@@ -170,6 +173,9 @@ def _sensor_size(ctx, param, value):
 )
 def preprocess(dataset: str, raw_root: Path, out: Path, frames_alias, **opts) -> None:
     """Bin and resize every sample of RAW_ROOT into the HDF5 cache OUT (resumable).
+
+    Sizes: N is a square N x N; AxB is always height x width (HxW), for --size and
+    --sensor-size alike, e.g. `--size 48x64 --sensor-size 180x240`.
 
     With --store events, OUT holds each sample's events instead (--time-steps, --split-by and
     --size then do not apply: the loader bins). --frames is a deprecated --time-steps.

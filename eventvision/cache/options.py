@@ -19,6 +19,7 @@ from ..datasets.registry import SPLIT_CODES, Source, SourceSample, blocks_of, ge
 from ..errors import ConfigError
 from ..events import EVENT_DTYPE, Sensor
 from ..frames.binning import SPLIT_BY
+from ..frames.resize import parse_size, size_hw
 from ..io.datasets import DatasetInfo
 
 __all__ = [
@@ -62,31 +63,6 @@ _RESET = {
 }
 
 PlannedSample = SourceSample
-
-
-def parse_size(value: int | str | tuple | list) -> int | tuple[int, int]:
-    """``64``, ``"64"``, ``"48x64"`` or ``(48, 64)`` (height, width) as ``64`` or ``(48, 64)``.
-
-    A square ``HxW`` becomes the int, so ``64x64`` and ``64`` name the same cache.
-    """
-    if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) not in (1, 2) or not all(p.strip().isdecimal() for p in parts):
-            raise ConfigError(f"size must be N or HxW (e.g. 64 or 48x64), got {value!r}")
-        value = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2 or not all(isinstance(v, int) and v >= 1 for v in value):
-            raise ConfigError(f"size must be N or (height, width) of positive ints, got {value!r}")
-        h, w = value
-        return h if h == w else (h, w)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"size must be a positive int or HxW, got {value!r}")
-    return value
-
-
-def size_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``(h, w)`` of a cache size (an int is a square)."""
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 @dataclass(frozen=True)

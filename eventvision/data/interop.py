@@ -30,8 +30,9 @@ class ToFrames:
         time_steps: number of frames T.
         split_by: "number" (the paper's) or "time"; see `eventvision.frames.bin_bounds`.
         sensor: an `eventvision.Sensor` or tonic's `sensor_size` tuple (width, height, polarities).
-        size: None keeps the sensor size; an int or (h, w) resizes with the paper's antialiased
-            bilinear filter (torchvision `Resize(size, antialias=True)`).
+        size: None keeps the sensor size; ``N`` (a square ``N x N``, as everywhere in
+            eventvision) or ``(h, w)`` resizes with the paper's antialiased bilinear filter
+            (torchvision ``Resize((h, w), antialias=True)``), as `EventsToFrames` does.
 
     Example:
         >>> import tonic

@@ -67,7 +67,7 @@ class _AtisDataset:
         if len(events) and (events["x"].max() >= width or events["y"].max() >= height):
             raise FormatError(
                 f"{sample.path}: event at x={int(events['x'].max())}, y={int(events['y'].max())} "
-                f"outside the {width}x{height} {self.info.name} sensor"
+                f"outside the {height}x{width} (HxW) {self.info.name} sensor"
             )
         return events, sample.label
 

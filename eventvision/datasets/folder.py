@@ -243,13 +243,13 @@ def folder_sensor(tree: FolderTree, given: Sensor | None, root: Path) -> Sensor:
         if not stated:
             raise DatasetError(
                 f"{root}: *{tree.suffix} files do not state the sensor size; "
-                "give it with --sensor-size WxH"
+                "give it with --sensor-size HxW (e.g. 180x240: 180 rows of 240 pixels)"
             )
         return stated.pop()
     if stated and stated != {given}:
         (own,) = stated
         raise DatasetError(
-            f"{root}: --sensor-size {given.width}x{given.height} disagrees with the "
-            f"{own.width}x{own.height} the files state"
+            f"{root}: --sensor-size {given.height}x{given.width} (HxW) disagrees with the "
+            f"{own.height}x{own.width} the files state"
         )
     return given

@@ -189,7 +189,7 @@ def check_in_sensor(events: np.ndarray, sensor: Sensor, path: Path) -> np.ndarra
     if len(events) and (events["x"].max() >= sensor.width or events["y"].max() >= sensor.height):
         raise FormatError(
             f"{path}: event at x={int(events['x'].max())}, y={int(events['y'].max())} outside "
-            f"the {sensor.width}x{sensor.height} sensor"
+            f"the {sensor.height}x{sensor.width} (HxW) sensor"
         )
     return events
 

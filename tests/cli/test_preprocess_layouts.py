@@ -178,7 +178,7 @@ def _folder_tree(root: Path) -> Path:
 )
 def test_folder_orientation_flips_frames_and_events(tmp_path, orientation, flip_axes):
     root = _folder_tree(tmp_path / "raw")
-    args = ["--sensor-size", "40x30", "--time-steps", "3", "--size", "30x40"]  # no resize
+    args = ["--sensor-size", "30x40", "--time-steps", "3", "--size", "30x40"]  # no resize
     invoke("preprocess", "folder", root, tmp_path / "raw.h5", *args)
     invoke("preprocess", "folder", root, tmp_path / "o.h5", *args, "--orientation", orientation)
     with h5py.File(tmp_path / "raw.h5") as a, h5py.File(tmp_path / "o.h5") as b:
@@ -186,7 +186,7 @@ def test_folder_orientation_flips_frames_and_events(tmp_path, orientation, flip_
     assert (f"orientation: {orientation}" in invoke("info", tmp_path / "o.h5")) == (
         orientation != "raw"
     )
-    invoke("preprocess", "folder", root, tmp_path / "e.h5", "--sensor-size", "40x30",
+    invoke("preprocess", "folder", root, tmp_path / "e.h5", "--sensor-size", "30x40",
            "--store", "events", "--orientation", orientation)  # fmt: skip
     sample = read_sample(open_cache(tmp_path / "e.h5"), 0)
     first, raw = sample.data, np.load(root / sample.source)

@@ -92,6 +92,20 @@ def test_resize_is_the_papers_antialiased_bilinear():
     np.testing.assert_allclose(frames, expected, atol=1e-5 * counts.max().item())
 
 
+def test_size_int_means_a_square_as_everywhere():
+    """ToFrames(size=64) and EventsToFrames(T, 64) give the same 64x64 frames on 240x180."""
+    from eventvision.data import EventsToFrames
+
+    sensor = Sensor(240, 180)
+    events = _events(5_000, seed=6, width=240, height=180)
+    ours = ToFrames(3, "number", sensor, size=64)(events)
+    assert ours.shape == (3, 2, 64, 64)  # torchvision's Resize(64) would give 64x85
+    same = EventsToFrames(3, 64, channels=2, sensor=sensor)(events)
+    assert np.array_equal(ours, same)
+    hw = ToFrames(3, "number", sensor, size=(48, 64))(events)
+    assert np.array_equal(hw, EventsToFrames(3, "48x64", channels=2, sensor=sensor)(events))
+
+
 def test_invalid_options():
     with pytest.raises(ConfigError, match="time_steps"):
         ToFrames(0)
