@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
-import tonic
 import torch
 from torchvision.transforms import Resize
 
 from eventvision.data import ToFrames
 from eventvision.errors import ConfigError
-from eventvision.events import Sensor, make_events
+from eventvision.events import EVENT_DTYPE, Sensor, make_events
 from eventvision.frames import bin_events
+
+tonic = pytest.importorskip("tonic")  # the `tonic` extra (also in `test`)
 
 TONIC_DTYPES = {
     "DVSGesture": tonic.datasets.DVSGesture.dtype,  # x, y int16, p bool, t int64
@@ -114,3 +117,30 @@ def test_invalid_options():
     with pytest.raises(ConfigError, match="polarities"):
         ToFrames(4, "number", (32, 32, 1))
     assert ToFrames(4, "number", (32, 24, 2)).sensor == Sensor(32, 24, 2)
+
+
+def test_tonic_transform_runs_on_our_events_without_touching_them():
+    from eventvision.data import TonicTransform
+
+    events = _events(2_000, seed=9, width=128, height=128)
+    before = events.copy()
+    flip = TonicTransform("RandomFlipLR", sensor_size=(128, 128, 2), p=1.0)
+    out = flip(events)
+    assert out.dtype == EVENT_DTYPE and np.array_equal(events, before)
+    assert np.array_equal(out["x"], 127 - events["x"]) and np.array_equal(out["t"], events["t"])
+    theirs = tonic.transforms.Denoise(filter_time=5_000)(
+        _as_tonic(events, tonic.datasets.NMNIST.dtype)
+    )
+    ours = TonicTransform(tonic.transforms.Denoise(filter_time=5_000))(events)
+    assert len(ours) == len(theirs) < len(events)
+    assert np.array_equal(ours["t"], np.sort(theirs["t"]))
+    with pytest.raises(ConfigError, match="not events"):
+        TonicTransform("ToFrame", sensor_size=(128, 128, 2), n_time_bins=2)(events)
+
+
+def test_missing_tonic_names_the_extra(monkeypatch):
+    from eventvision.data import TonicTransform
+
+    monkeypatch.setitem(sys.modules, "tonic", None)  # import tonic raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'eventvision\[tonic\]'"):
+        TonicTransform("Denoise", filter_time=10)
