@@ -79,10 +79,13 @@ def test_registry_lists_the_sources_and_refuses_unknown_and_twice():
         register_source(get_source("nmnist"))
 
 
-def test_a_new_source_is_one_registration(tmp_path, raw):
+def test_a_new_source_is_one_registration(tmp_path, raw, monkeypatch):
     """A source registered at run time builds a cache with no change to the cache code."""
+    from eventvision.datasets import registry
     from eventvision.io import NMNIST_INFO, read_atis_bin, write_atis_bin
 
+    # registered for this test only: later tests (docs/cli.md's choices) see the real registry
+    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
     events = raw.random_raw_events(300, seed=1)
     events["x"] %= 34
     events["y"] %= 34
