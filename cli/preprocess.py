@@ -359,7 +359,7 @@ def _summary(r: CacheReport) -> str:
 def _info_lines(stats: CacheStats) -> list[str]:
     meta, e = stats.meta, stats.events
     lines = [f"{meta.path}: {meta.dataset}, {meta.n_samples} samples, {_bytes(stats.size_bytes)}"]
-    lines += [f"  {key}: {meta.options[key]}" for key in sorted(meta.options)]
+    lines += [f"  {key}: {_option_text(key, meta.options[key])}" for key in sorted(meta.options)]
     lines += [
         f"  options_hash: {meta.options_hash}   eventvision {meta.eventvision_version}",
         f"  sources: {meta.raw_root} ({len(meta.manifest)} files), {_staleness(meta.stale)}",
@@ -375,6 +375,17 @@ def _info_lines(stats: CacheStats) -> list[str]:
     ]
     lines += [f"  skipped {_skip_line(*skip)}" for skip in meta.skipped]
     return lines
+
+
+def _option_text(key: str, value) -> str:
+    """An option as `info` prints it: sizes in the CLI's one order, height x width."""
+    if key in ("sensor", "sensor_size") and isinstance(value, list) and len(value) >= 2:
+        width, height = value[0], value[1]  # stored as Sensor(width, height[, polarities])
+        extra = f", {value[2]} polarities" if len(value) > 2 else ""
+        return f"{height}x{width} (HxW){extra}"
+    if key == "size" and isinstance(value, list):
+        return f"{value[0]}x{value[1]} (HxW)"
+    return str(value)
 
 
 def _skip_line(source: str, row: int, why: str) -> str:

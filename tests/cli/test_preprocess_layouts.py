@@ -183,9 +183,9 @@ def test_folder_orientation_flips_frames_and_events(tmp_path, orientation, flip_
     invoke("preprocess", "folder", root, tmp_path / "o.h5", *args, "--orientation", orientation)
     with h5py.File(tmp_path / "raw.h5") as a, h5py.File(tmp_path / "o.h5") as b:
         assert np.array_equal(np.flip(a["frames"][:], axis=flip_axes), b["frames"][:])
-    assert (f"orientation: {orientation}" in invoke("info", tmp_path / "o.h5")) == (
-        orientation != "raw"
-    )
+    info = invoke("info", tmp_path / "o.h5")
+    assert (f"orientation: {orientation}" in info) == (orientation != "raw")
+    assert "sensor_size: 30x40 (HxW)" in info and "sensor: 30x40 (HxW), 2 polarities" in info
     invoke("preprocess", "folder", root, tmp_path / "e.h5", "--sensor-size", "30x40",
            "--store", "events", "--orientation", orientation)  # fmt: skip
     sample = read_sample(open_cache(tmp_path / "e.h5"), 0)
