@@ -48,7 +48,9 @@ def test_nmnist_sensor_is_checked(tmp_path):
     for digit in range(10):
         (tmp_path / "Train" / str(digit)).mkdir(parents=True)
         write_atis_bin(tmp_path / "Train" / str(digit) / "0.bin", random_events(5, digit))
-    with pytest.raises(FormatError, match=r"0.bin: event at .* outside the 34x34 \(HxW\) nmnist sensor"):
+    with pytest.raises(
+        FormatError, match=r"0.bin: event at .* outside the 34x34 \(HxW\) nmnist sensor"
+    ):
         NMNIST(tmp_path)[0]
 
 

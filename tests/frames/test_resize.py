@@ -60,7 +60,9 @@ def test_int_size_is_a_square_everywhere():
     """One rule for ``size=int`` (issue 21): a square, never torchvision's keep-aspect."""
     assert resize_frames(np.zeros((2, 100, 50)), 25).shape == (2, 25, 25)
     assert resize_frames(np.zeros((2, 100, 50)), "20x10").shape == (2, 20, 10)
-    assert size_hw(25) == (25, 25) and size_hw("48x64") == (48, 64) and size_hw([48, 64]) == (48, 64)
+    assert (
+        size_hw(25) == (25, 25) and size_hw("48x64") == (48, 64) and size_hw([48, 64]) == (48, 64)
+    )
     assert parse_size((32, 32)) == 32 and parse_size(np.int64(8)) == 8
 
 
