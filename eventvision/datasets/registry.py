@@ -131,7 +131,8 @@ class Source:
         """This source reading ``layout`` (None: the original) and applying ``orientation``."""
         if layout not in (None, "original"):
             if layout not in self.layouts:
-                raise ConfigError(f"{self.name} has no layout {layout!r}; known: {self.layouts}")
+                known = ["original", *sorted(self.layouts)]
+                raise ConfigError(f"{self.name} has no layout {layout!r}; known: {known}")
             return replace(self, **self.layouts[layout]._asdict())
         if orientation not in (None, "raw"):
             if not self.orientable:

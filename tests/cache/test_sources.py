@@ -162,3 +162,21 @@ def test_folder_options_need_a_sensor_and_classes():
         CacheOptions("folder")
     assert read_event_file  # the folder reader is what the folder source reads with
     assert get_source("folder").read is read_event_file
+
+
+def test_layout_and_orientation_are_options_and_defaults_keep_old_hashes():
+    base = CacheOptions("cifar10-dvs")
+    assert CacheOptions("cifar10-dvs", layout="original").hash() == base.hash()
+    tonic = CacheOptions("cifar10-dvs", layout="tonic")
+    assert tonic.hash() != base.hash() and tonic.to_dict()["layout"] == "tonic"
+    assert "layout" not in base.to_dict() and "orientation" not in base.to_dict()
+    folder = {"sensor_size": (40, 30), "classes": ("a", "b")}
+    raw = CacheOptions("folder", **folder)
+    assert CacheOptions("folder", orientation="raw", **folder).hash() == raw.hash()
+    assert CacheOptions("folder", orientation="jaer", **folder).to_dict()["orientation"] == "jaer"
+    with pytest.raises(ConfigError, match="layout must be one of"):
+        CacheOptions("dvs-gesture", layout="mine")
+    with pytest.raises(ConfigError, match="orientation must be one of"):
+        CacheOptions("folder", orientation="upside", **folder)
+    with pytest.raises(ConfigError, match="needs the raw root"):
+        CacheOptions("cifar10-dvs", layout="auto")
