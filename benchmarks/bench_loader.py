@@ -146,9 +146,9 @@ def _cells(values: dict[str, float], inverse: bool) -> list[str]:
 def _cifar_release(root: Path, windows: list[np.ndarray]) -> Path:
     """The windows as a CIFAR10-DVS release (raw AEDAT 2.0 files, ten class folders)."""
     from eventvision.io.aedat2 import write_aedat2
-    from eventvision.io.datasets import DATASETS
+    from eventvision.io.datasets import CIFAR10_DVS_INFO
 
-    classes = DATASETS["cifar10-dvs"].classes
+    classes = CIFAR10_DVS_INFO.classes
     for i, events in enumerate(windows):
         folder = root / classes[i % 10]
         folder.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from common import median_seconds
 from eventvision.cache import CacheOptions, write_cache
 from eventvision.datasets import cifar10dvs_fix_orientation
 from eventvision.frames import bin_bounds, bin_events
-from eventvision.io import CIFAR10_DVS, read_aedat2
+from eventvision.io import CIFAR10_DVS_INFO, read_aedat2
 
 TIME_STEPS, SIZE = 16, 64
 
@@ -42,12 +42,12 @@ def make_pool(root: Path, distinct: int) -> list[Path]:
         from eventvision.synth import make_cifar10dvs
     except ImportError:  # the synth package re-exports it once it lands
         from eventvision.synth.cifar10dvs import make_cifar10dvs
-    per_class = max(1, distinct // len(CIFAR10_DVS.classes))
+    per_class = max(1, distinct // len(CIFAR10_DVS_INFO.classes))
     marker = root / f".complete-{per_class}"
     if not marker.exists():
         make_cifar10dvs(root, per_class=per_class, seed=0)
         marker.touch()
-    return sorted(root.glob(CIFAR10_DVS.file_glob))
+    return sorted(root.glob(CIFAR10_DVS_INFO.file_glob))
 
 
 def ours_end_to_end(root: Path, out: Path, n_files: int) -> tuple[float, float]:
@@ -158,8 +158,8 @@ def tree_rss_kib(pid: int) -> int:
 
 def large_run(pool: list[Path], root: Path, out: Path, n_files: int, workers: int) -> dict:
     """The CIFAR10-DVS layout with ``n_files`` hard links into the pool; one preprocess run."""
-    per_class = n_files // len(CIFAR10_DVS.classes)
-    for name in CIFAR10_DVS.classes:
+    per_class = n_files // len(CIFAR10_DVS_INFO.classes)
+    for name in CIFAR10_DVS_INFO.classes:
         mine = [p for p in pool if p.parent.name == name]
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
@@ -186,9 +186,9 @@ def large_run(pool: list[Path], root: Path, out: Path, n_files: int, workers: in
     size = out.stat().st_size
     out.unlink()
     return {
-        "files": per_class * len(CIFAR10_DVS.classes),
+        "files": per_class * len(CIFAR10_DVS_INFO.classes),
         "wall_s": wall,
-        "rate": per_class * len(CIFAR10_DVS.classes) / wall,
+        "rate": per_class * len(CIFAR10_DVS_INFO.classes) / wall,
         "peak_rss_mib": peak_kib / 1024,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_tree_rss_mib": peak_tree_kib / 1024,

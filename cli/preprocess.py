@@ -21,8 +21,8 @@ from eventvision.cache import (
     source_options,
     write_cache,
 )
-from eventvision.data.preview import preview_sample
-from eventvision.datasets import SPLIT_PROTOCOLS
+from eventvision.datasets import ORIENTATIONS, SPLIT_PROTOCOLS
+from eventvision.datasets.layouts import LAYOUTS
 from eventvision.datasets.registry import list_sources
 from eventvision.errors import CacheError, ConfigError
 from eventvision.frames.draw import frame_grid, frame_tiles, image_format, save_gif, save_image
@@ -73,12 +73,14 @@ def _size(ctx, param, value):
 
 
 def _sensor_size(ctx, param, value):
+    """``HxW`` (the one CLI order, as --size) as the library's ``(width, height)`` sensor."""
     if value is None:
         return None
     parts = value.lower().split("x")
     if len(parts) != 2 or not all(p.isdecimal() and int(p) > 0 for p in parts):
-        raise click.BadParameter(f"expected WxH, e.g. 240x180, got {value!r}")
-    return (int(parts[0]), int(parts[1]))
+        raise click.BadParameter(f"expected HxW, e.g. 180x240 for a DAVIS240, got {value!r}")
+    height, width = int(parts[0]), int(parts[1])
+    return (width, height)
 
 
 @click.command()
@@ -95,7 +97,7 @@ def _sensor_size(ctx, param, value):
     show_default=True,
     callback=_size,
     metavar="N|HxW",
-    help="Resized frames: N for N x N, or HxW (height x width).",
+    help="Resized frames: N for N x N, or HxW, height x width (48x64: 48 rows of 64 pixels).",
 )
 @click.option(
     "--workers",
@@ -128,8 +130,9 @@ def _sensor_size(ctx, param, value):
     "--sensor-size",
     default=None,
     callback=_sensor_size,
-    metavar="WxH",
-    help="folder: sensor width x height, where the files do not state it.",
+    metavar="HxW",
+    help="folder: sensor height x width, where the files do not state it (180x240 for a "
+    "DAVIS240: 180 rows of 240 pixels).",
 )
 @click.option(
     "--test-fraction",
@@ -137,6 +140,22 @@ def _sensor_size(ctx, param, value):
     type=click.FloatRange(0, 1, max_open=True),
     help="folder without train/ and test/: share of each class drawn (seeded) for test.  "
     "[default: 0.1]",
+)
+@click.option(
+    "--layout",
+    default="auto",
+    show_default=True,
+    type=click.Choice(LAYOUTS),
+    help="cifar10-dvs, dvs-gesture: the layout of RAW_ROOT (original release, tonic's or "
+    "spikingjelly's download); auto detects it. Recorded in the cache options.",
+)
+@click.option(
+    "--orientation",
+    default="raw",
+    show_default=True,
+    type=click.Choice(ORIENTATIONS),
+    help="folder: turn raw sensor coordinates upright; jaer for files recorded with jAER "
+    "(y up, x mirrored: a 180-degree turn). Recorded in the cache options.",
 )
 @click.option(
     "--shard",
@@ -161,12 +180,15 @@ def _sensor_size(ctx, param, value):
 def preprocess(dataset: str, raw_root: Path, out: Path, frames_alias, **opts) -> None:
     """Bin and resize every sample of RAW_ROOT into the HDF5 cache OUT (resumable).
 
+    Sizes: N is a square N x N; AxB is always height x width (HxW), for --size and
+    --sensor-size alike, e.g. `--size 48x64 --sensor-size 180x240`.
+
     With --store events, OUT holds each sample's events instead (--time-steps, --split-by and
     --size then do not apply: the loader bins). --frames is a deprecated --time-steps.
     """
     opts["time_steps"] = _time_steps(opts["time_steps"], frames_alias, default=16)
     keys = ("time_steps", "split_by", "size", "compression", "protocol", "seed", "store")
-    keys += ("sensor_size", "test_fraction", "follow_symlinks")
+    keys += ("sensor_size", "test_fraction", "follow_symlinks", "layout", "orientation")
     options = source_options(dataset, raw_root, **{k: opts.pop(k) for k in keys})
     with _Progress() as bar:
         report = write_cache(
@@ -233,6 +255,8 @@ def show(
     if out_gif is not None:
         image_format(out_gif)
     _check_binning_flags(cache_path, binning)
+    from eventvision.data.preview import preview_sample  # torch: only when drawing
+
     try:
         sample = preview_sample(cache_path, index, **binning)
     except IndexError as e:
@@ -341,7 +365,7 @@ def _summary(r: CacheReport) -> str:
 def _info_lines(stats: CacheStats) -> list[str]:
     meta, e = stats.meta, stats.events
     lines = [f"{meta.path}: {meta.dataset}, {meta.n_samples} samples, {_bytes(stats.size_bytes)}"]
-    lines += [f"  {key}: {meta.options[key]}" for key in sorted(meta.options)]
+    lines += [f"  {key}: {_option_text(key, meta.options[key])}" for key in sorted(meta.options)]
     lines += [
         f"  options_hash: {meta.options_hash}   eventvision {meta.eventvision_version}",
         f"  sources: {meta.raw_root} ({len(meta.manifest)} files), {_staleness(meta.stale)}",
@@ -357,6 +381,17 @@ def _info_lines(stats: CacheStats) -> list[str]:
     ]
     lines += [f"  skipped {_skip_line(*skip)}" for skip in meta.skipped]
     return lines
+
+
+def _option_text(key: str, value) -> str:
+    """An option as `info` prints it: sizes in the CLI's one order, height x width."""
+    if key in ("sensor", "sensor_size") and isinstance(value, list) and len(value) >= 2:
+        width, height = value[0], value[1]  # stored as Sensor(width, height[, polarities])
+        extra = f", {value[2]} polarities" if len(value) > 2 else ""
+        return f"{height}x{width} (HxW){extra}"
+    if key == "size" and isinstance(value, list):
+        return f"{value[0]}x{value[1]} (HxW)"
+    return str(value)
 
 
 def _skip_line(source: str, row: int, why: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eventvision.pipelines import recipe_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,7 +67,8 @@ def _recipe_options(default_pipeline: str) -> Callable:
             "--pipeline",
             default=default_pipeline,
             show_default=True,
-            help="Recipe: a name from pipelines/ or a path to a .toml file.",
+            help=f"Recipe: one of {', '.join(recipe_names())} (see `eventvision recipes`), "
+            "or a path to a .toml file.",
         ),
         click.option("--data", help=f"Frame cache (.h5) or image folder. {_FROM_PIPELINE}"),
         click.option(

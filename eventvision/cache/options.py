@@ -12,11 +12,14 @@ from typing import NamedTuple
 import hdf5plugin  # registers the bitshuffle filter with h5py, for writing and reading
 
 from ..datasets import SPLIT_PROTOCOLS
-from ..datasets.folder import folder_sensor, scan_folder
+from ..datasets.folder import folder_sensor, scan_folder, split_folder
+from ..datasets.layouts import LAYOUTS
+from ..datasets.orientation import ORIENTATIONS
 from ..datasets.registry import SPLIT_CODES, Source, SourceSample, blocks_of, get_source
 from ..errors import ConfigError
 from ..events import EVENT_DTYPE, Sensor
 from ..frames.binning import SPLIT_BY
+from ..frames.resize import parse_size, size_hw
 from ..io.datasets import DatasetInfo
 
 __all__ = [
@@ -39,12 +42,29 @@ GZIP_LEVEL = 4
 FRAME_DTYPE = "float32"  # resized values such as 3/64 or 9/49 need float32 to stay exact
 _FRAME_ONLY = ("time_steps", "split_by", "size")  # options an event cache does not have
 # Options only some sources use; absent from to_dict() when unset, so older hashes hold.
-_SOURCE_OPTIONS = ("sensor_size", "classes", "test_fraction", "follow_symlinks")
+# The layout and orientation are stored only where they are not the default ("original",
+# "raw"), so the caches built before these options keep their hashes.
+_SOURCE_OPTIONS = (
+    "sensor_size",
+    "classes",
+    "test_fraction",
+    "follow_symlinks",
+    "layout",
+    "orientation",
+)
 # Which of the split options each source reads; the others are reset to their defaults.
 _USES = {
-    "cifar10-dvs": ("protocol", "seed"),
+    "cifar10-dvs": ("protocol", "seed", "layout"),
+    "dvs-gesture": ("layout",),
     "ncaltech101": ("seed",),
-    "folder": ("seed", "test_fraction", "sensor_size", "classes", "follow_symlinks"),
+    "folder": (
+        "seed",
+        "test_fraction",
+        "sensor_size",
+        "classes",
+        "follow_symlinks",
+        "orientation",
+    ),
 }
 _RESET = {
     "protocol": None,
@@ -53,34 +73,11 @@ _RESET = {
     "sensor_size": None,
     "classes": None,
     "follow_symlinks": None,
+    "layout": None,
+    "orientation": None,
 }
 
 PlannedSample = SourceSample
-
-
-def parse_size(value: int | str | tuple | list) -> int | tuple[int, int]:
-    """``64``, ``"64"``, ``"48x64"`` or ``(48, 64)`` (height, width) as ``64`` or ``(48, 64)``.
-
-    A square ``HxW`` becomes the int, so ``64x64`` and ``64`` name the same cache.
-    """
-    if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) not in (1, 2) or not all(p.strip().isdecimal() for p in parts):
-            raise ConfigError(f"size must be N or HxW (e.g. 64 or 48x64), got {value!r}")
-        value = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2 or not all(isinstance(v, int) and v >= 1 for v in value):
-            raise ConfigError(f"size must be N or (height, width) of positive ints, got {value!r}")
-        h, w = value
-        return h if h == w else (h, w)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"size must be a positive int or HxW, got {value!r}")
-    return value
-
-
-def size_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``(h, w)`` of a cache size (an int is a square)."""
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 @dataclass(frozen=True)
@@ -105,6 +102,11 @@ class CacheOptions:
         store: ``frames`` (binned and resized) or ``events`` (each sample's events as the
             datasets yield them; time_steps, split_by and size are then not part of the build,
             see docs/preprocess.md, "Event caches").
+        layout: the layout of the raw files of CIFAR10-DVS or DVS Gesture: ``original`` (stored
+            as None), ``tonic`` or ``spikingjelly``; ``auto`` is resolved by
+            :func:`source_options`, which sees the files.
+        orientation: ``folder``: the step turning raw sensor coordinates upright, one of
+            :data:`eventvision.datasets.ORIENTATIONS` (``raw``, stored as None, keeps them).
     """
 
     dataset: str
@@ -119,6 +121,8 @@ class CacheOptions:
     test_fraction: float | None = None
     store: str = "frames"
     follow_symlinks: bool | None = None
+    layout: str | None = None
+    orientation: str | None = None
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -139,12 +143,29 @@ class CacheOptions:
         for key, default in _RESET.items():
             if key not in uses:
                 object.__setattr__(self, key, default)
+        self._check_layout_options()
         if "protocol" in uses and self.protocol not in SPLIT_PROTOCOLS:
             raise ConfigError(
                 f"unknown CIFAR10-DVS protocol {self.protocol!r}; known: {sorted(SPLIT_PROTOCOLS)}"
             )
         if source.info is None:
             self._check_folder_options()
+
+    def _check_layout_options(self) -> None:
+        """A concrete layout and orientation, the defaults stored as None (older hashes hold)."""
+        layouts = [name for name in LAYOUTS if name != "auto"]
+        if self.layout == "auto":
+            raise ConfigError("layout 'auto' needs the raw root: use source_options(...)")
+        if self.layout is not None and self.layout not in layouts:
+            raise ConfigError(f"layout must be one of {layouts}, got {self.layout!r}")
+        if self.orientation is not None and self.orientation not in ORIENTATIONS:
+            raise ConfigError(
+                f"orientation must be one of {list(ORIENTATIONS)}, got {self.orientation!r}"
+            )
+        if self.layout == "original":
+            object.__setattr__(self, "layout", None)
+        if self.orientation == "raw":
+            object.__setattr__(self, "orientation", None)
 
     def _check_folder_options(self) -> None:
         """A source whose files decide classes and sensor needs them given (see folder_options)."""
@@ -169,15 +190,25 @@ class CacheOptions:
 
     @property
     def source(self) -> Source:
-        return get_source(self.dataset)
+        """The registered source, reading this layout and applying this orientation."""
+        return get_source(self.dataset).for_options(self.layout, self.orientation, self.sensor)
+
+    @property
+    def sensor(self) -> Sensor:
+        """The sensor of the raw events: the dataset's, or ``sensor_size`` of a folder."""
+        info = get_source(self.dataset).info
+        if info is not None:
+            return info.sensor
+        assert self.sensor_size is not None  # __post_init__
+        return Sensor(*self.sensor_size)
 
     @property
     def info(self) -> DatasetInfo:
-        source = self.source
+        source = get_source(self.dataset)
         if source.info is not None:
             return source.info
         assert self.sensor_size is not None and self.classes is not None  # __post_init__
-        return DatasetInfo(self.dataset, Sensor(*self.sensor_size), self.classes, source.read, "*")
+        return DatasetInfo(self.dataset, self.sensor, self.classes, source.read, "*")
 
     @property
     def size_hw(self) -> tuple[int, int]:
@@ -262,35 +293,46 @@ def source_options(
     sensor_size: tuple[int, int] | None = None,
     test_fraction: float | None = None,
     follow_symlinks: bool = False,
+    layout: str | None = None,
+    orientation: str | None = None,
     **options,
 ) -> CacheOptions:
     """The options of a cache of ``dataset`` (any source); folder facts are read from the tree.
 
-    ``sensor_size``, ``test_fraction`` and ``follow_symlinks`` are the folder source's; given
-    for a dataset with a fixed sensor and split they are refused rather than ignored.
+    ``layout`` (``auto``, the default where the source has layouts, or a layout name) is
+    resolved to the layout ``raw_root`` holds. ``sensor_size``, ``test_fraction``,
+    ``follow_symlinks`` and ``orientation`` are the folder source's, ``layout`` that of a
+    source with layouts; given to another source they are refused rather than ignored.
     """
-    if get_source(dataset).info is None:
+    source = get_source(dataset)
+    given = {
+        "sensor_size": sensor_size,
+        "test_fraction": test_fraction,
+        "orientation": orientation,
+        "follow_symlinks": follow_symlinks or None,
+        "layout": layout,
+    }
+    if source.info is None:
+        foreign = ["layout"]
+    elif source.find_layout is not None:
+        foreign = ["sensor_size", "test_fraction", "orientation", "follow_symlinks"]
+    else:
+        foreign = list(given)
+    wrong = [k for k in foreign if given[k] is not None and given[k] not in ("auto", "raw")]
+    if wrong:
+        raise ConfigError(f"{wrong} do not apply to {dataset}; see docs/preprocess.md, Sources")
+    if source.info is None:
         fraction = 0.1 if test_fraction is None else test_fraction
         return folder_options(
             raw_root,
             sensor_size,
             test_fraction=fraction,
             follow_symlinks=follow_symlinks,
+            orientation=orientation,
             **options,
         )
-    given = [
-        k
-        for k, v in (
-            ("sensor_size", sensor_size),
-            ("test_fraction", test_fraction),
-            ("follow_symlinks", follow_symlinks),
-        )
-        if v
-    ]
-    if given:
-        raise ConfigError(
-            f"{given} are for a folder source; {dataset} has a fixed sensor and split"
-        )
+    if source.find_layout is not None:
+        options["layout"] = source.find_layout(Path(raw_root), layout or "auto")
     return CacheOptions(dataset, **options)
 
 
@@ -308,7 +350,8 @@ def folder_options(
         sensor_size: ``(width, height)``; needed where the files do not state it, and checked
             against the files where they do.
         test_fraction: share of each class drawn for test (seeded with ``seed``) when the tree
-            has no ``train/`` and ``test/`` folders.
+            has no ``train/`` and ``test/`` folders; one leaving a class without train or test
+            samples is refused, naming one that works.
         follow_symlinks: read symlinks whose targets lie outside ``raw_root`` (recorded in
             the options; by default refused).
         options: the other :class:`CacheOptions` fields.
@@ -317,6 +360,7 @@ def folder_options(
     tree = scan_folder(root, follow_symlinks=follow_symlinks)
     given = None if sensor_size is None else Sensor(*sensor_size)
     sensor = folder_sensor(tree, given, root)
+    split_folder(tree, test_fraction, options.get("seed", 0), root)  # refuse an empty split now
     return CacheOptions(
         "folder",
         sensor_size=(sensor.width, sensor.height),

@@ -22,6 +22,7 @@ from .event_transforms import EventDrop as EventDrop
 from .event_transforms import event_mix as event_mix
 from .event_transforms import make_event_augmentation as make_event_augmentation
 from .interop import ToFrames as ToFrames
+from .interop import TonicTransform as TonicTransform
 from .loader import EpochSampler as EpochSampler
 from .loader import epoch_seed as epoch_seed
 from .loader import make_loader as make_loader
@@ -40,6 +41,7 @@ __all__ = [
     "image_transform",
     "repeat_encode",
     "ToFrames",
+    "TonicTransform",
     "EventsToFrames",
     "EventDataset",
     "EVENT_AUGMENTATIONS",

@@ -6,10 +6,9 @@ from typing import Literal
 
 import numpy as np
 
-from ..cache.options import parse_size, size_hw
 from ..errors import ConfigError
 from ..events import DVS128, Sensor
-from ..frames import bin_and_resize
+from ..frames import bin_and_resize, parse_size, size_hw
 
 __all__ = ["EventsToFrames"]
 
@@ -47,7 +46,7 @@ class EventsToFrames:
         if self.sensor.polarities != 2:
             raise ConfigError(f"sensor {tuple(self.sensor)}: EventsToFrames needs 2 polarities")
         self.time_steps = int(time_steps)
-        self.size = parse_size(size)  # an int is a square, as in the frame cache
+        self.size = parse_size(size)  # an int is a square, as everywhere
         self.split_by = split_by
         self.channels = int(channels)
 

@@ -1,8 +1,11 @@
-"""Dataset layouts, splits and cutting of the original releases (torch-free)."""
+"""Dataset layouts, splits and cutting of the original releases (torch-free).
+
+The one registry of datasets is :mod:`eventvision.datasets.registry`: ``list_sources()``
+names every source, ``open_dataset(name, root, split)`` opens the raw dataset of one.
+"""
 
 from __future__ import annotations
 
-from ..errors import DatasetError
 from .atis import NMNIST as NMNIST
 from .atis import NCaltech101 as NCaltech101
 from .cifar10dvs import CIFAR10DVS as CIFAR10DVS
@@ -11,6 +14,10 @@ from .cifar10dvs import cifar10dvs_fix_orientation as cifar10dvs_fix_orientation
 from .dvsgesture import DVSGesture as DVSGesture
 from .dvsgesture import GestureSample as GestureSample
 from .dvsgesture import cut_recording as cut_recording
+from .orientation import ORIENTATIONS as ORIENTATIONS
+from .orientation import orient_events as orient_events
+from .registry import list_sources as list_sources
+from .registry import open_dataset as open_dataset
 
 __all__ = [
     "CIFAR10DVS",
@@ -21,19 +28,8 @@ __all__ = [
     "cut_recording",
     "NMNIST",
     "NCaltech101",
+    "ORIENTATIONS",
+    "orient_events",
+    "list_sources",
     "open_dataset",
 ]
-
-_DATASET_CLASSES = {
-    "cifar10-dvs": CIFAR10DVS,
-    "dvs-gesture": DVSGesture,
-    "nmnist": NMNIST,
-    "ncaltech101": NCaltech101,
-}
-
-
-def open_dataset(name: str, root, split: str = "train", **kwargs):
-    """Open a raw dataset by its name (``cifar10-dvs`` or ``dvs-gesture``)."""
-    if name not in _DATASET_CLASSES:
-        raise DatasetError(f"unknown dataset {name!r}; known: {sorted(_DATASET_CLASSES)}")
-    return _DATASET_CLASSES[name](root, split, **kwargs)

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DatasetError, FormatError
-from ..io.datasets import NCALTECH101, NMNIST, DatasetInfo
+from ..io.datasets import NCALTECH101_INFO, NMNIST_INFO, DatasetInfo
 from .cifar10dvs import _split_indices
 
 __all__ = ["NMNIST", "NCaltech101"]
@@ -67,7 +67,7 @@ class _AtisDataset:
         if len(events) and (events["x"].max() >= width or events["y"].max() >= height):
             raise FormatError(
                 f"{sample.path}: event at x={int(events['x'].max())}, y={int(events['y'].max())} "
-                f"outside the {width}x{height} {self.info.name} sensor"
+                f"outside the {height}x{width} (HxW) {self.info.name} sensor"
             )
         return events, sample.label
 
@@ -85,7 +85,7 @@ class NMNIST(_AtisDataset):
     Labels are the digits; events are the files' own (see docs/formats.md).
     """
 
-    info = NMNIST
+    info = NMNIST_INFO
 
     def __init__(self, root: str | os.PathLike, split: str = "train") -> None:
         if split not in ("train", "test"):
@@ -112,7 +112,7 @@ class NCaltech101(_AtisDataset):
     names, the background class included (see docs/formats.md).
     """
 
-    info = NCALTECH101
+    info = NCALTECH101_INFO
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, seed: int = 0) -> None:
         if split not in _SPLITS:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..events import make_events
-from ..io.datasets import CIFAR10_DVS
+from ..io.datasets import CIFAR10_DVS_INFO
 from .layouts import READERS, Layout, check_in_sensor, class_files, find_cifar10dvs_layout
 
 __all__ = ["CIFAR10DVS", "CifarSample", "SPLIT_PROTOCOLS", "cifar10dvs_fix_orientation"]
@@ -71,7 +71,7 @@ class CIFAR10DVS:
         >>> ds = CIFAR10DVS("raw/", split="test")  # doctest: +SKIP
     """
 
-    info = CIFAR10_DVS
+    info = CIFAR10_DVS_INFO
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DatasetError, FormatError
-from ..io.datasets import DVS_GESTURE
+from ..io.datasets import DVS_GESTURE_INFO
 from ..io.labels import read_labels_csv, read_trials
 from .layouts import (
     Layout,
@@ -62,7 +62,7 @@ class DVSGesture:
             ``self.skipped`` as ``(file name, reason)``.
     """
 
-    info = DVS_GESTURE
+    info = DVS_GESTURE_INFO
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ outside ROOT is refused unless ``follow_symlinks``; a file or class name that is
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -139,14 +140,20 @@ def scan_folder(root: str | os.PathLike, *, follow_symlinks: bool = False) -> Fo
 
 
 def split_folder(
-    tree: FolderTree, test_fraction: float, seed: int
+    tree: FolderTree, test_fraction: float, seed: int, root: str | os.PathLike | None = None
 ) -> dict[str, list[tuple[Path, int]]]:
     """``{"train": ..., "test": ...}``: the split folders, or per class a seeded random draw.
 
     Per class the files (in name order) are permuted with ``numpy.random.default_rng(seed)``
-    and the first ``round(n * test_fraction)`` go to test.
+    and the first ``round(n * test_fraction)`` go to test. A draw that leaves a class without
+    a train or a test sample is refused (DatasetError naming a fraction that works), as is a
+    ``train/``/``test/`` tree with an empty split.
     """
+    where = f"{root}: " if root is not None else ""
     if tree.split_folders:
+        empty = [part for part in ("train", "test") if not tree.files[part]]
+        if empty:
+            raise DatasetError(f"{where}{'/ and '.join(empty)}/ holds no event files")
         return {"train": tree.files["train"], "test": tree.files["test"]}
     rng = np.random.default_rng(seed)
     out: dict[str, list[tuple[Path, int]]] = {"train": [], "test": []}
@@ -154,10 +161,36 @@ def split_folder(
         files = [f for f in tree.files["all"] if f[1] == label]
         order = rng.permutation(len(files))
         n_test = int(round(len(files) * test_fraction))
+        if not 0 < n_test < len(files):
+            raise DatasetError(where + _split_advice(tree, label, len(files), test_fraction))
         test = set(order[:n_test].tolist())
         out["train"] += [f for i, f in enumerate(files) if i not in test]
         out["test"] += [f for i, f in enumerate(files) if i in test]
     return out
+
+
+def _split_advice(tree: FolderTree, label: int, n: int, test_fraction: float) -> str:
+    """Why a test fraction empties a class's train or test part, and the fraction that works."""
+    sizes = [sum(1 for _, lab in tree.files["all"] if lab == c) for c in range(len(tree.classes))]
+    which = "test" if round(n * test_fraction) == 0 else "train"
+    head = (
+        f"test fraction {test_fraction:g} leaves class {tree.classes[label]!r} ({n} file"
+        f"{'s' if n != 1 else ''}) "
+        f"with no {which} sample"
+    )
+    smallest = min(sizes)
+    if smallest < 2:
+        small = tree.classes[sizes.index(smallest)]
+        return (
+            f"{head}; class {small!r} has {smallest} file: a drawn split needs 2 per class "
+            "or give train/ and test/ folders"
+        )
+    works = math.ceil(100 / smallest) / 100  # one file of the smallest class: round(n*f) >= 1
+    more = " or more, up to 0.5," if works < 0.5 else ""
+    return (
+        f"{head}; use --test-fraction {works:g} (1 of {smallest} files of the smallest class)"
+        f"{more} or give train/ and test/ folders"
+    )
 
 
 def folder_sensor(tree: FolderTree, given: Sensor | None, root: Path) -> Sensor:
@@ -175,13 +208,13 @@ def folder_sensor(tree: FolderTree, given: Sensor | None, root: Path) -> Sensor:
         if not stated:
             raise DatasetError(
                 f"{root}: *{tree.suffix} files do not state the sensor size; "
-                "give it with --sensor-size WxH"
+                "give it with --sensor-size HxW (e.g. 180x240: 180 rows of 240 pixels)"
             )
         return stated.pop()
     if stated and stated != {given}:
         (own,) = stated
         raise DatasetError(
-            f"{root}: --sensor-size {given.width}x{given.height} disagrees with the "
-            f"{own.width}x{own.height} the files state"
+            f"{root}: --sensor-size {given.height}x{given.width} (HxW) disagrees with the "
+            f"{own.height}x{own.width} the files state"
         )
     return given

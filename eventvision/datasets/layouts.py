@@ -125,8 +125,12 @@ def find_gesture_layout(root: Path, layout: str) -> Layout:
     return _choose(root, "DVS Gesture", layout, _gesture_matches(root), _GESTURE_LOOKS)
 
 
-def class_files(folder: Path, suffix: str) -> list[Path]:
-    """The ``suffix`` files of one class folder in name order; refuses mixed event formats."""
+def class_files(folder: Path, suffix: str, *, allow_empty: bool = False) -> list[Path]:
+    """The ``suffix`` files of one class folder in name order; refuses mixed event formats.
+
+    An empty folder is refused unless ``allow_empty`` (spikingjelly's DVS Gesture conversion
+    makes all 11 label folders of each split, empty where a split lacks the class).
+    """
     if not folder.is_dir():
         raise DatasetError(f"{folder}: class folder missing")
     kinds: dict[str, int] = {}
@@ -137,7 +141,7 @@ def class_files(folder: Path, suffix: str) -> list[Path]:
         held = ", ".join(f"{n} *{s}" for s, n in sorted(kinds.items()))
         raise DatasetError(f"{folder}: mixed formats in one folder ({held}); expected *{suffix}")
     files = sorted((p for p in folder.iterdir() if p.suffix == suffix), key=lambda p: p.name)
-    if not files:
+    if not files and not allow_empty:
         raise DatasetError(f"{folder}: no *{suffix} files in class folder")
     return files
 
@@ -153,7 +157,7 @@ def list_gesture_files(layout: Layout, split: str, n_classes: int) -> list[tuple
         labelled = []
         for sub in _subfolders(folder):
             label = _label(sub, sub.name, n_classes)
-            labelled += [(f, label) for f in class_files(sub, ".npz")]
+            labelled += [(f, label) for f in class_files(sub, ".npz", allow_empty=True)]
         labelled.sort(key=lambda item: item[1])  # natural label order, not string order
     if not labelled:
         raise DatasetError(f"{folder}: the {split} split has no samples")

@@ -9,20 +9,36 @@ names no dataset itself; adding a dataset or a format is one module plus one
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from ..errors import ConfigError, DatasetError
-from ..io.datasets import CIFAR10_DVS, DVS_GESTURE, NCALTECH101, NMNIST, DatasetInfo
-from .atis import NMNIST as NMNISTDataset
-from .atis import NCaltech101
+from ..events import Sensor
+from ..io.aedat4 import read_aedat4
+from ..io.datasets import (
+    CIFAR10_DVS_INFO,
+    DVS_GESTURE_INFO,
+    NCALTECH101_INFO,
+    NMNIST_INFO,
+    DatasetInfo,
+)
+from .atis import NMNIST, NCaltech101
 from .cifar10dvs import CIFAR10DVS, cifar10dvs_fix_orientation
 from .dvsgesture import DVSGesture
 from .folder import read_event_file, scan_folder, split_folder
+from .layouts import (
+    check_in_sensor,
+    find_cifar10dvs_layout,
+    find_gesture_layout,
+    read_spikingjelly_npz,
+    read_tonic_gesture_npy,
+)
+from .orientation import orient_events, raw_view
 
 __all__ = [
     "SPLIT_CODES",
@@ -33,6 +49,8 @@ __all__ = [
     "register_source",
     "get_source",
     "list_sources",
+    "open_dataset",
+    "Reading",
 ]
 
 # The one home of the split codes stored in caches.
@@ -66,6 +84,15 @@ class ListingOptions(Protocol):
     test_fraction: float | None
     classes: tuple[str, ...] | None
     follow_symlinks: bool | None
+    layout: str | None  # None: the original release
+
+
+class Reading(NamedTuple):
+    """How a source's files are read and turned into the stored orientation (see Source)."""
+
+    read: Callable[[Path], np.ndarray]
+    orient_counts: Callable[[np.ndarray], np.ndarray] | None = None
+    orient_events: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,12 @@ class Source:
             stored orientation is the one used.
         orient_events: ``raw events -> oriented events``, the same fix on the events (what an
             event cache stores); None exactly when ``orient_counts`` is None.
+        dataset: the dataset class of the raw files (``open_dataset``); None for ``folder``.
+        layouts: the reading of each other layout the dataset class reads (tonic's,
+            spikingjelly's), by layout name; the fields above read the original release.
+        find_layout: ``(root, "auto" or a layout name) -> the layout name root holds``.
+        orientable: the cache options choose the orientation (``folder``: see
+            :mod:`eventvision.datasets.orientation`).
     """
 
     name: str
@@ -90,6 +123,27 @@ class Source:
     info: DatasetInfo | None
     orient_counts: Callable[[np.ndarray], np.ndarray] | None = None
     orient_events: Callable[[np.ndarray], np.ndarray] | None = None
+    dataset: Callable[..., Any] | None = None
+    layouts: Mapping[str, Reading] = field(default_factory=dict)
+    find_layout: Callable[[Path, str], str] | None = None
+    orientable: bool = False
+
+    def for_options(self, layout: str | None, orientation: str | None, sensor: Sensor) -> Source:
+        """This source reading ``layout`` (None: the original) and applying ``orientation``."""
+        if layout not in (None, "original"):
+            if layout not in self.layouts:
+                known = ["original", *sorted(self.layouts)]
+                raise ConfigError(f"{self.name} has no layout {layout!r}; known: {known}")
+            return replace(self, **self.layouts[layout]._asdict())
+        if orientation not in (None, "raw"):
+            if not self.orientable:
+                raise ConfigError(f"{self.name} has a fixed orientation; no orientation option")
+            return replace(
+                self,
+                orient_counts=partial(raw_view, orientation=orientation),
+                orient_events=partial(orient_events, orientation=orientation, sensor=sensor),
+            )
+        return self
 
 
 _SOURCES: dict[str, Source] = {}
@@ -118,6 +172,15 @@ def list_sources() -> list[str]:
     return sorted(_SOURCES)
 
 
+def open_dataset(name: str, root: str | Path, split: str = "train", **kwargs: Any) -> Any:
+    """Open the raw dataset of the registered source ``name`` (e.g. ``cifar10-dvs``)."""
+    source = get_source(name)
+    if source.dataset is None:
+        with_class = sorted(n for n, s in _SOURCES.items() if s.dataset is not None)
+        raise ConfigError(f"{name!r} has no dataset class; sources with one: {with_class}")
+    return source.dataset(root, split, **kwargs)
+
+
 def blocks_of(n: int, block_samples: int) -> list[range]:
     """Consecutive ranges of at most ``block_samples`` of ``range(n)``."""
     return [range(lo, min(lo + block_samples, n)) for lo in range(0, n, block_samples)]
@@ -137,18 +200,31 @@ def _list_cifar10dvs(root: Path, options: ListingOptions) -> Listing:
     per_split = {}
     for split in SPLIT_CODES:
         ds = CIFAR10DVS(
-            root, split, options.protocol or "paper", seed=options.seed, layout="original"
+            root, split, options.protocol or "paper", seed=options.seed, layout=_layout(options)
         )
         per_split[split] = [(s.path, s.label) for s in ds.samples]
     return _file_listing(root, per_split)
 
 
+def _layout(options: ListingOptions) -> str:
+    return options.layout or "original"
+
+
 def _list_dvsgesture(root: Path, options: ListingOptions) -> Listing:
+    if _layout(options) != "original":  # one file per sample: tonic's npy, spikingjelly's npz
+        per_split = {
+            split: [
+                (s.recording, s.label)
+                for s in DVSGesture(root, split, layout=_layout(options)).samples
+            ]
+            for split in SPLIT_CODES
+        }
+        return _file_listing(root, per_split)
     samples: list[SourceSample] = []
     recordings: list[range] = []
     sources: list[str] = []
     for split, code in SPLIT_CODES.items():
-        ds = DVSGesture(root, split, layout="original")  # cache workers read the release
+        ds = DVSGesture(root, split, layout="original")
         base = ds.root.relative_to(root) if ds.root != root else Path()
         sources.append((base / f"trials_to_{split}.txt").as_posix())
         for recording, indices in ds.iter_recordings():
@@ -164,8 +240,7 @@ def _list_dvsgesture(root: Path, options: ListingOptions) -> Listing:
 
 def _list_nmnist(root: Path, options: ListingOptions) -> Listing:
     per_split = {
-        split: [(s.path, s.label) for s in NMNISTDataset(root, split).samples]
-        for split in SPLIT_CODES
+        split: [(s.path, s.label) for s in NMNIST(root, split).samples] for split in SPLIT_CODES
     }
     return _file_listing(root, per_split)
 
@@ -186,7 +261,7 @@ def _list_folder(root: Path, options: ListingOptions) -> Listing:
             f"{list(options.classes)}; the tree changed since the options were made"
         )
     fraction = 0.1 if options.test_fraction is None else options.test_fraction
-    return _file_listing(root, split_folder(tree, fraction, options.seed))
+    return _file_listing(root, split_folder(tree, fraction, options.seed, root))
 
 
 def _cifar10dvs_raw_view(oriented: np.ndarray) -> np.ndarray:
@@ -200,17 +275,69 @@ def _cifar10dvs_raw_view(oriented: np.ndarray) -> np.ndarray:
     return oriented[:, ::-1].transpose(0, 1, 3, 2)[:, :, ::-1, ::-1]  # [T, raw p, raw y, raw x]
 
 
+def _read_checked(path: Path, reader: Callable[[Path], np.ndarray], sensor: Sensor) -> np.ndarray:
+    """``reader(path)``, refusing events outside ``sensor`` (the layouts hold no sensor size)."""
+    return check_in_sensor(reader(path), sensor, path)
+
+
+def _find_cifar10dvs_layout(root: Path, layout: str) -> str:
+    return find_cifar10dvs_layout(root, layout, CIFAR10_DVS_INFO.classes).name
+
+
+def _find_gesture_layout(root: Path, layout: str) -> str:
+    return find_gesture_layout(root, layout).name
+
+
+_DVS128 = CIFAR10_DVS_INFO.sensor
 register_source(
     Source(
         "cifar10-dvs",
         _list_cifar10dvs,
-        CIFAR10_DVS.reader,
-        CIFAR10_DVS,
+        CIFAR10_DVS_INFO.reader,
+        CIFAR10_DVS_INFO,
         orient_counts=_cifar10dvs_raw_view,
         orient_events=cifar10dvs_fix_orientation,
+        dataset=CIFAR10DVS,
+        layouts={
+            # tonic's AEDAT 4 files hold the raw addresses: the release's orientation step
+            # turns them into the paper's view (docs/preprocess.md, "Layouts").
+            "tonic": Reading(
+                partial(_read_checked, reader=read_aedat4, sensor=_DVS128),
+                _cifar10dvs_raw_view,
+                cifar10dvs_fix_orientation,
+            ),
+            # spikingjelly's conversion is already in the paper's orientation
+            "spikingjelly": Reading(
+                partial(_read_checked, reader=read_spikingjelly_npz, sensor=_DVS128)
+            ),
+        },
+        find_layout=_find_cifar10dvs_layout,
     )
 )
-register_source(Source("dvs-gesture", _list_dvsgesture, DVS_GESTURE.reader, DVS_GESTURE))
-register_source(Source("nmnist", _list_nmnist, NMNIST.reader, NMNIST))
-register_source(Source("ncaltech101", _list_ncaltech101, NCALTECH101.reader, NCALTECH101))
-register_source(Source("folder", _list_folder, read_event_file, None))
+register_source(
+    Source(
+        "dvs-gesture",
+        _list_dvsgesture,
+        DVS_GESTURE_INFO.reader,
+        DVS_GESTURE_INFO,
+        dataset=DVSGesture,
+        layouts={
+            "tonic": Reading(partial(_read_checked, reader=read_tonic_gesture_npy, sensor=_DVS128)),
+            "spikingjelly": Reading(
+                partial(_read_checked, reader=read_spikingjelly_npz, sensor=_DVS128)
+            ),
+        },
+        find_layout=_find_gesture_layout,
+    )
+)
+register_source(Source("nmnist", _list_nmnist, NMNIST_INFO.reader, NMNIST_INFO, dataset=NMNIST))
+register_source(
+    Source(
+        "ncaltech101",
+        _list_ncaltech101,
+        NCALTECH101_INFO.reader,
+        NCALTECH101_INFO,
+        dataset=NCaltech101,
+    )
+)
+register_source(Source("folder", _list_folder, read_event_file, None, orientable=True))

@@ -100,5 +100,5 @@ def outside_message(events: np.ndarray, i: int, sensor: Sensor) -> str:
     e = events[i]
     return (
         f"event {i} (x={e['x']}, y={e['y']}, p={e['p']}) lies outside the sensor "
-        f"{sensor.width}x{sensor.height} with {sensor.polarities} polarities"
+        f"{sensor.height}x{sensor.width} (HxW) with {sensor.polarities} polarities"
     )

@@ -1,4 +1,7 @@
-"""Antialiased bilinear resize of frames, equal to torchvision ``Resize(size, antialias=True)``."""
+"""Antialiased bilinear resize of frames, as torchvision ``Resize((h, w), antialias=True)``.
+
+Sizes follow one rule everywhere in eventvision (:func:`parse_size`): an int is a square.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +9,46 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..events import DVS128, Sensor
 from .binning import COUNT_DTYPE, bin_events, checked_bounds, outside_message
 from .kernels import _bin_resize_kernel, _resize_kernel
 
-__all__ = ["resize_frames", "resize_weights", "output_size", "bin_and_resize"]
+__all__ = ["resize_frames", "resize_weights", "parse_size", "size_hw", "bin_and_resize"]
 
 
-def output_size(height: int, width: int, size: int | tuple[int, int]) -> tuple[int, int]:
-    """The ``(h, w)`` of torchvision's Resize: an int sets the shorter edge, keeping the aspect."""
-    if isinstance(size, (int, np.integer)):
-        if size < 1:
-            raise ValueError(f"size must be positive, got {size}")
-        short, long = (height, width) if height <= width else (width, height)
-        new_short, new_long = int(size), int(size * long / short)
-        return (new_short, new_long) if height <= width else (new_long, new_short)
-    h, w = (int(s) for s in size)
-    if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size}")
-    return h, w
+def parse_size(value: int | str | tuple | list) -> int | tuple[int, int]:
+    """``64``, ``"64"``, ``"48x64"`` or ``(48, 64)`` as ``64`` or ``(48, 64)``: the one size rule.
+
+    An int ``N`` is a square ``N x N``; anything else is height then width (``"HxW"`` on the
+    command line, ``(h, w)`` in Python), as frames are ``[..., H, W]``. A square ``HxW`` becomes
+    the int, so ``64x64`` and ``64`` name the same size.
+
+    Example:
+        >>> parse_size("48x64"), parse_size((64, 64)), parse_size(64)
+        ((48, 64), 64, 64)
+    """
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        if len(parts) not in (1, 2) or not all(p.strip().isdecimal() for p in parts):
+            raise ConfigError(f"size must be N or HxW (e.g. 64 or 48x64), got {value!r}")
+        value = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value
+        ):
+            raise ConfigError(f"size must be N or (height, width) of positive ints, got {value!r}")
+        h, w = (int(v) for v in value)
+        return h if h == w else (h, w)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"size must be a positive int or HxW, got {value!r}")
+    return int(value)
+
+
+def size_hw(size: int | str | tuple | list) -> tuple[int, int]:
+    """``(h, w)`` of a size: an int is a square (see :func:`parse_size`)."""
+    size = parse_size(size)
+    return (size, size) if isinstance(size, int) else size
 
 
 @lru_cache(maxsize=64)
@@ -65,8 +89,9 @@ def resize_frames(frames: np.ndarray, size: int | tuple[int, int]) -> np.ndarray
     """Resize ``[..., H, W]`` frames to float32 ``[..., h, w]`` as torchvision's antialiased Resize.
 
     Matches ``Resize(size, antialias=True)`` on the float32 frames within 1e-5 of the frame
-    maximum; the same size returns the frames as float32 unchanged. An int ``size`` sets the
-    shorter edge, as torchvision does.
+    maximum; the same size returns the frames as float32 unchanged. An int ``size`` is a square
+    ``size x size`` (torchvision's ``Resize((size, size))``; its ``Resize(int)`` would keep the
+    aspect instead), as everywhere in eventvision (:func:`parse_size`).
 
     Example:
         >>> resize_frames(np.ones((16, 2, 128, 128), np.uint32), 64).shape
@@ -76,7 +101,7 @@ def resize_frames(frames: np.ndarray, size: int | tuple[int, int]) -> np.ndarray
     if frames.ndim < 2:
         raise ValueError(f"expected frames [..., H, W], got shape {frames.shape}")
     *lead, height, width = frames.shape
-    h, w = output_size(height, width, size)
+    h, w = size_hw(size)
     if (h, w) == (height, width):
         return frames.astype(np.float32, copy=False)
     if frames.dtype.kind not in "iuf":
@@ -105,7 +130,7 @@ def bin_and_resize(
     arithmetic: the float32 ``[time_steps, P, h, w]`` result is equal bit for bit (tested). What
     `EventDataset` bins each item with (docs/data.md, "Event caches in the loader").
     """
-    h, w = output_size(sensor.height, sensor.width, size)
+    h, w = size_hw(size)
     if (h, w) == (sensor.height, sensor.width):
         return bin_events(events, time_steps, split_by, sensor=sensor).astype(np.float32)
     bounds = checked_bounds(events, time_steps, split_by)

@@ -17,11 +17,10 @@ from .arrays import read_npy_events as read_npy_events
 from .arrays import read_npz_events as read_npz_events
 from .atis import read_atis_bin as read_atis_bin
 from .atis import write_atis_bin as write_atis_bin
-from .datasets import CIFAR10_DVS as CIFAR10_DVS
-from .datasets import DATASETS as DATASETS
-from .datasets import DVS_GESTURE as DVS_GESTURE
-from .datasets import NCALTECH101 as NCALTECH101
-from .datasets import NMNIST as NMNIST
+from .datasets import CIFAR10_DVS_INFO as CIFAR10_DVS_INFO
+from .datasets import DVS_GESTURE_INFO as DVS_GESTURE_INFO
+from .datasets import NCALTECH101_INFO as NCALTECH101_INFO
+from .datasets import NMNIST_INFO as NMNIST_INFO
 from .datasets import DatasetInfo as DatasetInfo
 from .labels import read_labels_csv as read_labels_csv
 from .labels import read_trials as read_trials
@@ -59,9 +58,8 @@ __all__ = [
     "read_trials",
     "write_trials",
     "DatasetInfo",
-    "CIFAR10_DVS",
-    "DVS_GESTURE",
-    "NMNIST",
-    "NCALTECH101",
-    "DATASETS",
+    "CIFAR10_DVS_INFO",
+    "DVS_GESTURE_INFO",
+    "NMNIST_INFO",
+    "NCALTECH101_INFO",
 ]

@@ -247,7 +247,7 @@ def _decode_checked(out, k, words, last_t, sensor, offset, path) -> tuple[int, i
     if code == 2:
         raise FormatError(
             f"{path}: event {where} of the packet at byte offset {offset} has a coordinate "
-            f"outside the {sensor.width}x{sensor.height} sensor the header declares, or a "
+            f"outside the {sensor.height}x{sensor.width} (HxW) sensor the header declares, or a "
             "polarity byte other than 0 and 1"
         )
     return k, last_t

@@ -52,7 +52,7 @@ def check_in_sensor(events: np.ndarray, sensor: Sensor, path: Path) -> np.ndarra
         i = int(outside[0])
         raise FormatError(
             f"{path}: event {i} at x={int(events['x'][i])}, y={int(events['y'][i])} lies "
-            f"outside the {sensor.width}x{sensor.height} sensor"
+            f"outside the {sensor.height}x{sensor.width} (HxW) sensor"
         )
     return events
 

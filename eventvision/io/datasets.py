@@ -1,4 +1,10 @@
-"""Facts about each supported dataset, as data."""
+"""Facts about each supported dataset, as data (``*_INFO``).
+
+These are facts, not a registry: the one registry of datasets is
+:mod:`eventvision.datasets.registry` (``list_sources``, ``get_source``, ``open_dataset``),
+whose sources hold these facts; the dataset classes (``eventvision.datasets.NMNIST``, ...)
+hold them as ``info``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,13 @@ from .aedat2 import read_aedat2
 from .aedat31 import read_aedat31
 from .atis import read_atis_bin
 
-__all__ = ["DatasetInfo", "CIFAR10_DVS", "DVS_GESTURE", "NMNIST", "NCALTECH101", "DATASETS"]
+__all__ = [
+    "DatasetInfo",
+    "CIFAR10_DVS_INFO",
+    "DVS_GESTURE_INFO",
+    "NMNIST_INFO",
+    "NCALTECH101_INFO",
+]
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class DatasetInfo:
         return len(self.classes)
 
 
-CIFAR10_DVS = DatasetInfo(
+CIFAR10_DVS_INFO = DatasetInfo(
     name="cifar10-dvs",
     sensor=DVS128,
     classes=(
@@ -49,7 +61,7 @@ CIFAR10_DVS = DatasetInfo(
     file_glob="*/cifar10_*.aedat",
 )
 
-DVS_GESTURE = DatasetInfo(
+DVS_GESTURE_INFO = DatasetInfo(
     name="dvs-gesture",
     sensor=DVS128,
     classes=(
@@ -69,7 +81,7 @@ DVS_GESTURE = DatasetInfo(
     file_glob="user*_*.aedat",
 )
 
-NMNIST = DatasetInfo(
+NMNIST_INFO = DatasetInfo(
     name="nmnist",
     sensor=Sensor(34, 34),
     classes=tuple(str(digit) for digit in range(10)),
@@ -92,7 +104,7 @@ _CALTECH_OBJECTS = (
     "wheelchair wild_cat windsor_chair wrench yin_yang"
 ).split()
 
-NCALTECH101 = DatasetInfo(
+NCALTECH101_INFO = DatasetInfo(
     name="ncaltech101",
     sensor=Sensor(240, 180),  # the largest recording; each sample is its image's size
     classes=tuple(
@@ -101,7 +113,3 @@ NCALTECH101 = DatasetInfo(
     reader=read_atis_bin,
     file_glob="*/image_*.bin",
 )
-
-# The datasets with fixed facts; the frame cache builds from the registry of sources
-# (eventvision.datasets.registry), which adds the ``folder`` source.
-DATASETS = {info.name: info for info in (CIFAR10_DVS, DVS_GESTURE, NMNIST, NCALTECH101)}

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..events import Sensor, make_events
-from ..io import NCALTECH101, NMNIST, write_atis_bin
+from ..io import NCALTECH101_INFO, NMNIST_INFO, write_atis_bin
 from .cifar10dvs import make_cifar10dvs_sample
 
 __all__ = ["make_nmnist", "make_ncaltech101", "make_atis_sample"]
@@ -41,12 +41,12 @@ def make_nmnist(
     root = Path(root)
     paths = []
     for split, count, offset in (("Train", per_class, 0), ("Test", max(1, per_class // 5), 10**6)):
-        for label, name in enumerate(NMNIST.classes):
+        for label, name in enumerate(NMNIST_INFO.classes):
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 events = make_atis_sample(
-                    label, offset + i, seed, NMNIST.sensor, duration_us=duration_us
+                    label, offset + i, seed, NMNIST_INFO.sensor, duration_us=duration_us
                 )
                 paths.append(folder / f"{i:05d}.bin")
                 write_atis_bin(paths[-1], events)
@@ -59,12 +59,16 @@ def make_ncaltech101(
     """Write ``<root>/Caltech101/<class>/image_<i>.bin`` for the 101 classes of the release."""
     root = Path(root) / "Caltech101"
     paths = []
-    for label, name in enumerate(NCALTECH101.classes):
+    for label, name in enumerate(NCALTECH101_INFO.classes):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             events = make_atis_sample(
-                label, 1000 * (label // 10) + i, seed, NCALTECH101.sensor, duration_us=duration_us
+                label,
+                1000 * (label // 10) + i,
+                seed,
+                NCALTECH101_INFO.sensor,
+                duration_us=duration_us,
             )
             paths.append(folder / f"image_{i + 1:04d}.bin")
             write_atis_bin(paths[-1], events)

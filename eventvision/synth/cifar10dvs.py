@@ -22,7 +22,7 @@ import numpy as np
 
 from ..datasets.layouts import write_spikingjelly_npz
 from ..events import make_events
-from ..io import CIFAR10_DVS, write_aedat2, write_aedat4
+from ..io import CIFAR10_DVS_INFO, write_aedat2, write_aedat4
 from ._kernels import _shift_kernel
 from .pixel import simulate_dvs
 
@@ -69,7 +69,7 @@ def make_cifar10dvs(
     below, suffix, write = _WRITERS[layout]
     root = Path(root) / below
     paths = []
-    for label, name in enumerate(CIFAR10_DVS.classes):
+    for label, name in enumerate(CIFAR10_DVS_INFO.classes):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
@@ -85,7 +85,7 @@ def _write_original(path: Path, events: np.ndarray) -> None:
 
 
 def _write_tonic(path: Path, events: np.ndarray) -> None:
-    write_aedat4(path, _to_raw_orientation(events), CIFAR10_DVS.sensor, compression="zstd")
+    write_aedat4(path, _to_raw_orientation(events), CIFAR10_DVS_INFO.sensor, compression="zstd")
 
 
 def _write_spikingjelly(path: Path, events: np.ndarray) -> None:
@@ -106,7 +106,7 @@ def _to_raw_orientation(events: np.ndarray) -> np.ndarray:
     relative to the upright image; spikingjelly (and eventvision's dataset) undo it with
     ``x = 127 - raw_y, y = 127 - raw_x, p = 1 - raw_p``. This is the inverse.
     """
-    last = CIFAR10_DVS.sensor.width - 1
+    last = CIFAR10_DVS_INFO.sensor.width - 1
     return make_events(events["t"], last - events["y"], last - events["x"], 1 - events["p"])
 
 
@@ -128,7 +128,7 @@ def make_cifar10dvs_sample(
         >>> bool(events["t"][-1] - events["t"][0] <= 50_000)
         True
     """
-    n_classes = CIFAR10_DVS.num_classes
+    n_classes = CIFAR10_DVS_INFO.num_classes
     if not 0 <= label < n_classes:
         raise ValueError(f"label must be in 0..{n_classes - 1}, got {label}")
     if index < 0 or seed < 0:
@@ -377,7 +377,7 @@ def _coverage(sd_px: np.ndarray) -> np.ndarray:
 
 def _render_picture(label: int, rng: np.random.Generator) -> np.ndarray:
     """The sample's static log-intensity picture, ``_MARGIN`` larger than the sensor each side."""
-    size = CIFAR10_DVS.sensor.width + 2 * _MARGIN
+    size = CIFAR10_DVS_INFO.sensor.width + 2 * _MARGIN
     yy, xx = np.mgrid[0:size, 0:size] + 0.5 - size / 2  # [H, W] pixel centres from the middle
     radius = 36.0 * rng.uniform(0.8, 1.15)
     cx, cy = rng.normal(0, 6, 2).clip(-12, 12)

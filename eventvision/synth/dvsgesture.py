@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..events import DVS128
-from ..io import DVS_GESTURE, write_aedat31, write_labels_csv, write_trials
+from ..io import DVS_GESTURE_INFO, write_aedat31, write_labels_csv, write_trials
 from ..io.labels import LABEL_DTYPE
 from ._kernels import _arms_kernel
 from .pixel import simulate_dvs
@@ -193,7 +193,7 @@ def _pose_track(rest, times_s, spans, motions, paces) -> np.ndarray:
 
 def _sequence(rng: np.random.Generator) -> tuple[int, ...]:
     """Classes 1..11 in order, with two neighbours swapped or one class repeated at times."""
-    sequence = list(range(1, DVS_GESTURE.num_classes + 1))
+    sequence = list(range(1, DVS_GESTURE_INFO.num_classes + 1))
     if rng.uniform() < 0.3:
         i = int(rng.integers(0, len(sequence) - 1))
         sequence[i], sequence[i + 1] = sequence[i + 1], sequence[i]

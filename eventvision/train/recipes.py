@@ -27,7 +27,8 @@ def recipe_for_cache(path: str | os.PathLike) -> tuple[str, dict[str, Any]] | No
 
     A dataset with its own recipe gets it unchanged (a cache built with other time steps or size
     is then refused, naming both); any other cache gets the generic recipe with time steps and
-    size from the cache, and the classes always come from the cache.
+    size from the cache (an event cache keeps the recipe's: the loader bins), and the classes
+    always come from the cache.
     """
     try:
         header = read_header(Path(path))
@@ -36,11 +37,13 @@ def recipe_for_cache(path: str | os.PathLike) -> tuple[str, dict[str, Any]] | No
     dataset = header.get("dataset")
     if dataset in RECIPE_FOR_DATASET:
         return RECIPE_FOR_DATASET[dataset], {}
-    size = parse_size(
-        header["size"].tolist() if hasattr(header["size"], "tolist") else header["size"]
-    )
-    return GENERIC_RECIPE, {
-        "data.dataset": str(dataset),
-        "data.time_steps": int(header["time_steps"]),
-        "data.size": list(size) if isinstance(size, tuple) else size,
-    }
+    overrides: dict[str, Any] = {"data.dataset": str(dataset)}
+    # An event cache holds no time steps or size (the loader bins): the recipe's own apply.
+    if "time_steps" in header:
+        overrides["data.time_steps"] = int(header["time_steps"])
+    if "size" in header:
+        size = parse_size(
+            header["size"].tolist() if hasattr(header["size"], "tolist") else header["size"]
+        )
+        overrides["data.size"] = list(size) if isinstance(size, tuple) else size
+    return GENERIC_RECIPE, overrides

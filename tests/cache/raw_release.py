@@ -8,7 +8,7 @@ import numpy as np
 
 from eventvision.events import make_events
 from eventvision.io import (
-    CIFAR10_DVS,
+    CIFAR10_DVS_INFO,
     write_aedat2,
     write_aedat31,
     write_labels_csv,
@@ -25,7 +25,7 @@ def random_raw_events(n: int, seed: int, *, t_span_us: int = 1_300_000):
 
 def make_cifar_release(root: Path, per_class: int = 3, n_events: int = 500, seed: int = 0) -> Path:
     """``root/<class>/cifar10_<class>_<i>.aedat`` for the ten classes."""
-    for c, name in enumerate(CIFAR10_DVS.classes):
+    for c, name in enumerate(CIFAR10_DVS_INFO.classes):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             events = random_raw_events(n_events + 37 * i, seed=seed * 10_000 + 100 * c + i)

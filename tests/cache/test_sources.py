@@ -79,10 +79,13 @@ def test_registry_lists_the_sources_and_refuses_unknown_and_twice():
         register_source(get_source("nmnist"))
 
 
-def test_a_new_source_is_one_registration(tmp_path, raw):
+def test_a_new_source_is_one_registration(tmp_path, raw, monkeypatch):
     """A source registered at run time builds a cache with no change to the cache code."""
-    from eventvision.io import NMNIST, read_atis_bin, write_atis_bin
+    from eventvision.datasets import registry
+    from eventvision.io import NMNIST_INFO, read_atis_bin, write_atis_bin
 
+    # registered for this test only: later tests (docs/cli.md's choices) see the real registry
+    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
     events = raw.random_raw_events(300, seed=1)
     events["x"] %= 34
     events["y"] %= 34
@@ -98,11 +101,11 @@ def test_a_new_source_is_one_registration(tmp_path, raw):
 
     name = "test-one-file"
     if name not in list_sources():
-        register_source(Source(name, lister, read_atis_bin, NMNIST))
+        register_source(Source(name, lister, read_atis_bin, NMNIST_INFO))
     options = CacheOptions(name, time_steps=3, size=17)
     write_cache(options, tmp_path / "raw", tmp_path / "c.h5")
     meta = open_cache(tmp_path / "c.h5")
-    assert (meta.n_train, meta.n_test, meta.classes) == (1, 1, NMNIST.classes)
+    assert (meta.n_train, meta.n_test, meta.classes) == (1, 1, NMNIST_INFO.classes)
     with h5py.File(tmp_path / "c.h5", "r") as f:
         expected = sample_frames(read_atis_bin(tmp_path / "raw" / "a.bin"), options)
         assert np.array_equal(f["frames"][0], expected)
@@ -159,3 +162,21 @@ def test_folder_options_need_a_sensor_and_classes():
         CacheOptions("folder")
     assert read_event_file  # the folder reader is what the folder source reads with
     assert get_source("folder").read is read_event_file
+
+
+def test_layout_and_orientation_are_options_and_defaults_keep_old_hashes():
+    base = CacheOptions("cifar10-dvs")
+    assert CacheOptions("cifar10-dvs", layout="original").hash() == base.hash()
+    tonic = CacheOptions("cifar10-dvs", layout="tonic")
+    assert tonic.hash() != base.hash() and tonic.to_dict()["layout"] == "tonic"
+    assert "layout" not in base.to_dict() and "orientation" not in base.to_dict()
+    folder = {"sensor_size": (40, 30), "classes": ("a", "b")}
+    raw = CacheOptions("folder", **folder)
+    assert CacheOptions("folder", orientation="raw", **folder).hash() == raw.hash()
+    assert CacheOptions("folder", orientation="jaer", **folder).to_dict()["orientation"] == "jaer"
+    with pytest.raises(ConfigError, match="layout must be one of"):
+        CacheOptions("dvs-gesture", layout="mine")
+    with pytest.raises(ConfigError, match="orientation must be one of"):
+        CacheOptions("folder", orientation="upside", **folder)
+    with pytest.raises(ConfigError, match="needs the raw root"):
+        CacheOptions("cifar10-dvs", layout="auto")

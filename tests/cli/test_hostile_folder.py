@@ -166,7 +166,7 @@ def test_event_cache_checks_the_sensor_at_build_time(tmp_path, skip_bad):
     args = ["preprocess", "folder", root, out, "--store", "events", *SENSOR_ARGS]
     if not skip_bad:
         text = invoke(*args, code=1)
-        assert "b/wide.npy" in text and "outside the 40x30 sensor" in text
+        assert "b/wide.npy" in text and "outside the 30x40 (HxW) sensor" in text
         assert text.count("\n") == 1 and not out.exists()
         return
     text = invoke(*args, "--skip-bad")

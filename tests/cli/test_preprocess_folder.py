@@ -81,7 +81,7 @@ def test_folder_of_each_format_builds_the_cache_of_its_events(tmp_path, suffix):
     real_suffix = ".npy" if suffix == ".npycols" else suffix
     root = make_tree(tmp_path / "raw", suffix)
     out = tmp_path / "c.h5"
-    sensor_args = [] if real_suffix in (".aedat", ".aedat4") else ["--sensor-size", "40x30"]
+    sensor_args = [] if real_suffix in (".aedat", ".aedat4") else ["--sensor-size", "30x40"]
     args = ["--time-steps", "3", "--size", "12x16", "--test-fraction", "0.34", *sensor_args]
     invoke("preprocess", "folder", root, out, *args)
     meta = open_cache(out)
@@ -122,7 +122,7 @@ def test_folder_split_folders_and_seeded_ratio(tmp_path):
         "--size",
         "8",
         "--sensor-size",
-        "40x30",
+        "30x40",
     )
     with h5py.File(out, "r") as f:
         split, sources = f["split"][:], f["source"].asstr()[:]
@@ -134,7 +134,7 @@ def test_folder_split_folders_and_seeded_ratio(tmp_path):
         out = tmp_path / f"r{len(runs)}.h5"
         invoke(
             "preprocess", "folder", flat, out, "--time-steps", "2", "--size", "8",
-            "--sensor-size", "40x30", "--seed", seed, "--test-fraction", "0.3",
+            "--sensor-size", "30x40", "--seed", seed, "--test-fraction", "0.3",
         )  # fmt: skip
         with h5py.File(out, "r") as f:
             runs.append(sorted(f["source"].asstr()[:][f["split"][:] == 1]))
@@ -144,31 +144,35 @@ def test_folder_split_folders_and_seeded_ratio(tmp_path):
 def test_folder_bad_input_one_line_errors(tmp_path):
     root = make_tree(tmp_path / "mixed", ".npz", per_class=1)
     write_atis_bin(root / "a" / "extra.bin", _events(9, SENSOR))
-    out = invoke("preprocess", "folder", root, tmp_path / "m.h5", "--sensor-size", "40x30", code=1)
+    out = invoke("preprocess", "folder", root, tmp_path / "m.h5", "--sensor-size", "30x40", code=1)
     assert "mixed formats" in out and "1 *.bin, 2 *.npz" in out and len(out.splitlines()) == 1
     assert not (tmp_path / "m.h5").exists()
-    bins = make_tree(tmp_path / "bins", ".bin", per_class=1)
+    bins = make_tree(tmp_path / "bins", ".bin", per_class=2)
     out = invoke("preprocess", "folder", bins, tmp_path / "b.h5", code=1)
-    assert "give it with --sensor-size WxH" in out
+    assert "give it with --sensor-size HxW" in out
     aedat4 = make_tree(tmp_path / "a4", ".aedat4", per_class=1)
     out = invoke(
         "preprocess", "folder", aedat4, tmp_path / "a.h5", "--sensor-size", "64x48", code=1
     )
-    assert "disagrees with the 40x30" in out
-    out = invoke("preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "4x3", code=1)
+    assert "disagrees with the 30x40" in out
+    out = invoke(
+        "preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "4x3",
+        "--test-fraction", "0.5", code=1,
+    )  # fmt: skip
     assert "outside the sensor 4x3" in out and not (tmp_path / "b.h5").exists()
     invoke("preprocess", "folder", bins, tmp_path / "b.h5", "--sensor-size", "40", code=2)
-    out = invoke("preprocess", "nmnist", bins, tmp_path / "n.h5", "--sensor-size", "40x30", code=1)
-    assert "['sensor_size'] are for a folder source" in out  # refused, not ignored
+    out = invoke("preprocess", "nmnist", bins, tmp_path / "n.h5", "--sensor-size", "30x40", code=1)
+    assert "['sensor_size'] do not apply to nmnist" in out  # refused, not ignored
 
 
 def test_folder_skip_bad_lists_unreadable_files(tmp_path):
     root = make_tree(tmp_path / "raw", ".npz", per_class=3)
     (root / "b" / "1.npz").write_bytes(b"not a zip")
     args = ["preprocess", "folder", root, tmp_path / "c.h5", "--time-steps", "2", "--size", "8"]
-    out = invoke(*args, "--sensor-size", "40x30", code=1)
+    args += ["--test-fraction", "0.34"]
+    out = invoke(*args, "--sensor-size", "30x40", code=1)
     assert "b/1.npz" in out and not (tmp_path / "c.h5").exists()
-    out = invoke(*args, "--sensor-size", "40x30", "--skip-bad")
+    out = invoke(*args, "--sensor-size", "30x40", "--skip-bad")
     assert "skipped 1 sample(s)" in out and "b/1.npz" in out
     assert open_cache(tmp_path / "c.h5").n_samples == 5
     assert "b/1.npz" in invoke("info", tmp_path / "c.h5")
@@ -191,7 +195,9 @@ def test_non_square_end_to_end(tmp_path):
         "--size",
         "16x24",
         "--sensor-size",
-        "40x30",
+        "30x40",
+        "--test-fraction",
+        "0.5",
     )
     ds = FrameDataset(out, "train", transform=DVSAugment(seed=0))
     frames, _ = ds[0]
@@ -251,7 +257,9 @@ def test_a_folder_cache_gets_the_generic_recipe_sized_from_the_cache(tmp_path):
         "--size",
         "16x24",
         "--sensor-size",
-        "40x30",
+        "30x40",
+        "--test-fraction",
+        "0.5",
     )
     name, overrides = recipe_for_cache(out)
     pipeline = load_pipeline(name, overrides)
@@ -262,3 +270,19 @@ def test_a_folder_cache_gets_the_generic_recipe_sized_from_the_cache(tmp_path):
         "folder",
     )
     assert recipe_for_cache(tmp_path / "raw" / "a" / "0.npz") is None  # not a cache
+
+
+def test_a_split_leaving_a_class_without_test_samples_is_refused(tmp_path):
+    root = make_tree(tmp_path / "raw", ".npz", per_class=3)
+    args = ["preprocess", "folder", root, tmp_path / "c.h5", "--sensor-size", "30x40", "-T", "2"]
+    out = invoke(*args, code=1)  # the default 0.1 draws round(0.3) = 0 of 3 files per class
+    assert "test fraction 0.1 leaves class 'a' (3 files) with no test sample" in out
+    assert "use --test-fraction 0.34" in out and len(out.splitlines()) == 1
+    assert not (tmp_path / "c.h5").exists()
+    out = invoke(*args, "--test-fraction", "0.9", code=1)
+    assert "with no train sample" in out and "0.34" in out
+    assert "4 train + 2 test samples" in invoke(*args, "--test-fraction", "0.34")
+    (root / "c").mkdir()
+    write_spikingjelly_npz(root / "c" / "0.npz", _events(9, SENSOR))
+    out = invoke(*args, "--overwrite", code=1)
+    assert "class 'c' has 1 file: a drawn split needs 2 per class" in out

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
-import tonic
 import torch
 from torchvision.transforms import Resize
 
 from eventvision.data import ToFrames
 from eventvision.errors import ConfigError
-from eventvision.events import Sensor, make_events
+from eventvision.events import EVENT_DTYPE, Sensor, make_events
 from eventvision.frames import bin_events
+
+tonic = pytest.importorskip("tonic")  # the `tonic` extra (also in `test`)
 
 TONIC_DTYPES = {
     "DVSGesture": tonic.datasets.DVSGesture.dtype,  # x, y int16, p bool, t int64
@@ -92,6 +95,20 @@ def test_resize_is_the_papers_antialiased_bilinear():
     np.testing.assert_allclose(frames, expected, atol=1e-5 * counts.max().item())
 
 
+def test_size_int_means_a_square_as_everywhere():
+    """ToFrames(size=64) and EventsToFrames(T, 64) give the same 64x64 frames on 240x180."""
+    from eventvision.data import EventsToFrames
+
+    sensor = Sensor(240, 180)
+    events = _events(5_000, seed=6, width=240, height=180)
+    ours = ToFrames(3, "number", sensor, size=64)(events)
+    assert ours.shape == (3, 2, 64, 64)  # torchvision's Resize(64) would give 64x85
+    same = EventsToFrames(3, 64, channels=2, sensor=sensor)(events)
+    assert np.array_equal(ours, same)
+    hw = ToFrames(3, "number", sensor, size=(48, 64))(events)
+    assert np.array_equal(hw, EventsToFrames(3, "48x64", channels=2, sensor=sensor)(events))
+
+
 def test_invalid_options():
     with pytest.raises(ConfigError, match="time_steps"):
         ToFrames(0)
@@ -100,3 +117,30 @@ def test_invalid_options():
     with pytest.raises(ConfigError, match="polarities"):
         ToFrames(4, "number", (32, 32, 1))
     assert ToFrames(4, "number", (32, 24, 2)).sensor == Sensor(32, 24, 2)
+
+
+def test_tonic_transform_runs_on_our_events_without_touching_them():
+    from eventvision.data import TonicTransform
+
+    events = _events(2_000, seed=9, width=128, height=128)
+    before = events.copy()
+    flip = TonicTransform("RandomFlipLR", sensor_size=(128, 128, 2), p=1.0)
+    out = flip(events)
+    assert out.dtype == EVENT_DTYPE and np.array_equal(events, before)
+    assert np.array_equal(out["x"], 127 - events["x"]) and np.array_equal(out["t"], events["t"])
+    theirs = tonic.transforms.Denoise(filter_time=5_000)(
+        _as_tonic(events, tonic.datasets.NMNIST.dtype)
+    )
+    ours = TonicTransform(tonic.transforms.Denoise(filter_time=5_000))(events)
+    assert len(ours) == len(theirs) < len(events)
+    assert np.array_equal(ours["t"], np.sort(theirs["t"]))
+    with pytest.raises(ConfigError, match="not events"):
+        TonicTransform("ToFrame", sensor_size=(128, 128, 2), n_time_bins=2)(events)
+
+
+def test_missing_tonic_names_the_extra(monkeypatch):
+    from eventvision.data import TonicTransform
+
+    monkeypatch.setitem(sys.modules, "tonic", None)  # import tonic raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'eventvision\[tonic\]'"):
+        TonicTransform("Denoise", filter_time=10)

@@ -8,8 +8,7 @@ from helpers import random_events
 
 from eventvision.datasets import NMNIST, NCaltech101, open_dataset
 from eventvision.errors import DatasetError, FormatError
-from eventvision.io import NCALTECH101, write_atis_bin
-from eventvision.io import NMNIST as NMNIST_INFO
+from eventvision.io import NCALTECH101_INFO, NMNIST_INFO, write_atis_bin
 
 tonic = pytest.importorskip("tonic")
 
@@ -49,14 +48,16 @@ def test_nmnist_sensor_is_checked(tmp_path):
     for digit in range(10):
         (tmp_path / "Train" / str(digit)).mkdir(parents=True)
         write_atis_bin(tmp_path / "Train" / str(digit) / "0.bin", random_events(5, digit))
-    with pytest.raises(FormatError, match=r"0.bin: event at .* outside the 34x34 nmnist sensor"):
+    with pytest.raises(
+        FormatError, match=r"0.bin: event at .* outside the 34x34 \(HxW\) nmnist sensor"
+    ):
         NMNIST(tmp_path)[0]
 
 
 @pytest.fixture(scope="module")
 def caltech_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("nc") / "NCALTECH101" / "Caltech101"  # tonic's save_to below
-    for c, name in enumerate(NCALTECH101.classes):
+    for c, name in enumerate(NCALTECH101_INFO.classes):
         (root / name).mkdir(parents=True)
         for i in range(1 + c % 13):
             events = random_events(20, 1000 * c + i, width=240, height=180)
@@ -88,7 +89,7 @@ def test_ncaltech101_split_is_stratified_and_seeded(caltech_root):
     test_paths = {s.path for s in test.samples}
     assert not train_paths & test_paths
     assert train_paths | test_paths == {s.path for s in NCaltech101(caltech_root, "all").samples}
-    for label in range(len(NCALTECH101.classes)):
+    for label in range(len(NCALTECH101_INFO.classes)):
         n = 1 + label % 13
         assert sum(s.label == label for s in test.samples) == n - n * 9 // 10
     other = NCaltech101(caltech_root, "test", seed=1)
@@ -107,4 +108,4 @@ def test_unknown_class_folder_is_refused(tmp_path):
 
 def test_open_dataset_knows_both(nmnist_root, caltech_root):
     assert len(open_dataset("nmnist", nmnist_root, "test")) == 20
-    assert open_dataset("ncaltech101", caltech_root, "all").classes == NCALTECH101.classes
+    assert open_dataset("ncaltech101", caltech_root, "all").classes == NCALTECH101_INFO.classes

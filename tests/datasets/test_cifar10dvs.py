@@ -5,8 +5,8 @@ import pytest
 from helpers import random_events
 
 from eventvision.datasets import CIFAR10DVS, cifar10dvs_fix_orientation, open_dataset
-from eventvision.errors import DatasetError, FormatError
-from eventvision.io import CIFAR10_DVS, read_aedat2, write_aedat2
+from eventvision.errors import ConfigError, DatasetError, FormatError
+from eventvision.io import CIFAR10_DVS_INFO, read_aedat2, write_aedat2
 
 PER_CLASS = 12
 
@@ -14,7 +14,7 @@ PER_CLASS = 12
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar10dvs")
-    for c, name in enumerate(CIFAR10_DVS.classes):
+    for c, name in enumerate(CIFAR10_DVS_INFO.classes):
         (root / name).mkdir()
         for i in range(PER_CLASS):
             write_aedat2(
@@ -52,7 +52,7 @@ def test_paper_split_matches_the_official_splitter_formula(tmp_path):
     it_train, it_test = int(n * 0.9), int(n * 0.1)
     official_train = [(i // it_train) * n + i % it_train for i in range(10 * it_train)]
     official_test = [(i // it_test) * n + n - i % it_test - 1 for i in range(10 * it_test)]
-    for name in CIFAR10_DVS.classes:
+    for name in CIFAR10_DVS_INFO.classes:
         (tmp_path / name).mkdir()
         for i in range(n):
             (tmp_path / name / f"cifar10_{name}_{i}.aedat").write_bytes(b"#!AER-DAT2.0\r\n")
@@ -87,18 +87,20 @@ def test_bad_layouts(tmp_path, release):
     (tmp_path / "airplane" / "cifar10_airplane_0.aedat").write_bytes(b"")
     with pytest.raises(DatasetError, match="missing class folders"):
         CIFAR10DVS(tmp_path)
-    for name in CIFAR10_DVS.classes[1:]:
+    for name in CIFAR10_DVS_INFO.classes[1:]:
         (tmp_path / name).mkdir()
     with pytest.raises(DatasetError, match="automobile: no .aedat files"):
         CIFAR10DVS(tmp_path)
     with pytest.raises(ValueError, match="unknown protocol"):
         CIFAR10DVS(release, protocol="mine")
-    with pytest.raises(DatasetError, match="unknown dataset"):
+    with pytest.raises(
+        ConfigError, match=r"unknown dataset 'cifar-dvs'; did you mean \['cifar10-dvs'\]"
+    ):
         open_dataset("cifar-dvs", release)
 
 
 def test_corrupt_file_names_the_file(tmp_path, release):
-    for name in CIFAR10_DVS.classes:
+    for name in CIFAR10_DVS_INFO.classes:
         (tmp_path / name).mkdir()
         (tmp_path / name / f"cifar10_{name}_0.aedat").write_bytes(b"#!AER-DAT2.0\r\n\x00\x01")
     ds = CIFAR10DVS(tmp_path, "all")

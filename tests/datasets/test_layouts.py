@@ -10,7 +10,7 @@ from eventvision.datasets import CIFAR10DVS, DVSGesture
 from eventvision.datasets.layouts import write_spikingjelly_npz, write_tonic_gesture_npy
 from eventvision.errors import DatasetError
 from eventvision.events import DVS128
-from eventvision.io import CIFAR10_DVS, DVS_GESTURE, write_aedat2, write_aedat4
+from eventvision.io import CIFAR10_DVS_INFO, DVS_GESTURE_INFO, write_aedat2, write_aedat4
 
 tonic = pytest.importorskip("tonic")
 PER_CLASS = 4
@@ -31,7 +31,7 @@ def cifar_roots(tmp_path_factory):
     """The same recordings in the original, tonic and spikingjelly layouts."""
     base = tmp_path_factory.mktemp("cifar")
     roots = {"original": base / "orig", "tonic": base / "tonic", "spikingjelly": base / "sj"}
-    for c, name in enumerate(CIFAR10_DVS.classes):
+    for c, name in enumerate(CIFAR10_DVS_INFO.classes):
         folders = [
             roots["original"] / name,
             roots["tonic"] / "CIFAR10DVS" / name,
@@ -178,4 +178,4 @@ def test_named_layout_must_be_there(cifar_roots):
         CIFAR10DVS(cifar_roots["spikingjelly"], layout="tonic")
     with pytest.raises(ValueError, match="layout must be one of"):
         CIFAR10DVS(cifar_roots["spikingjelly"], layout="mine")
-    assert DVS_GESTURE.classes[0] == "hand_clapping"
+    assert DVS_GESTURE_INFO.classes[0] == "hand_clapping"

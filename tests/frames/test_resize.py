@@ -7,7 +7,14 @@ import pytest
 from helpers import random_events
 
 from eventvision.events import Sensor
-from eventvision.frames import bin_and_resize, bin_events, resize_frames, resize_weights
+from eventvision.frames import (
+    bin_and_resize,
+    bin_events,
+    parse_size,
+    resize_frames,
+    resize_weights,
+    size_hw,
+)
 
 torch = pytest.importorskip("torch")
 transforms = pytest.importorskip("torchvision.transforms")
@@ -22,7 +29,8 @@ def frames():
 def test_equals_torchvision_resize(frames, size):
     ours = resize_frames(frames, size)
     flat = torch.from_numpy(frames.astype(np.float32)).reshape(16, 128, 128)  # [T*2, H, W]
-    theirs = transforms.Resize(size, antialias=True)(flat).numpy().reshape(ours.shape)
+    hw = (size, size) if isinstance(size, int) else size  # an int is a square (parse_size)
+    theirs = transforms.Resize(hw, antialias=True)(flat).numpy().reshape(ours.shape)
     assert ours.dtype == np.float32
     assert np.abs(ours - theirs).max() <= 1e-5 * frames.max()
 
@@ -48,8 +56,14 @@ def test_golden_single_pixel():
     assert out.sum() == pytest.approx(64 * (3 / 7 + 1 / 7) ** 2)
 
 
-def test_int_size_keeps_aspect_as_torchvision():
-    assert resize_frames(np.zeros((2, 100, 50)), 25).shape == (2, 50, 25)
+def test_int_size_is_a_square_everywhere():
+    """One rule for ``size=int`` (issue 21): a square, never torchvision's keep-aspect."""
+    assert resize_frames(np.zeros((2, 100, 50)), 25).shape == (2, 25, 25)
+    assert resize_frames(np.zeros((2, 100, 50)), "20x10").shape == (2, 20, 10)
+    assert (
+        size_hw(25) == (25, 25) and size_hw("48x64") == (48, 64) and size_hw([48, 64]) == (48, 64)
+    )
+    assert parse_size((32, 32)) == 32 and parse_size(np.int64(8)) == 8
 
 
 @pytest.mark.parametrize("split_by", ["number", "time"])

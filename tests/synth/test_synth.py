@@ -10,7 +10,7 @@ import pytest
 
 from eventvision.events import EVENT_DTYPE, check_events, make_events
 from eventvision.io import (
-    CIFAR10_DVS,
+    CIFAR10_DVS_INFO,
     read_aedat2,
     read_aedat31,
     read_labels_csv,
@@ -117,7 +117,7 @@ def test_background_noise_is_poisson_uniform_and_in_span():
     assert abs(len(events) - expected) < 5 * np.sqrt(expected)
     assert events["t"].min() >= 10**9 and events["t"].max() <= 10**9 + 10**6
     assert 0.45 < events["p"].mean() < 0.55
-    check_events(events, CIFAR10_DVS.sensor)
+    check_events(events, CIFAR10_DVS_INFO.sensor)
 
 
 def test_bad_arguments_raise_value_error():
@@ -149,9 +149,9 @@ def _upright(raw: np.ndarray) -> np.ndarray:
 
 
 def test_cifar_counts_and_durations(cifar_root):
-    for name in CIFAR10_DVS.classes:
+    for name in CIFAR10_DVS_INFO.classes:
         events = read_aedat2(cifar_root / name / f"cifar10_{name}_0.aedat")
-        check_events(events, CIFAR10_DVS.sensor)
+        check_events(events, CIFAR10_DVS_INFO.sensor)
         assert 100_000 <= len(events) <= 400_000, (name, len(events))
         span = events["t"][-1] - events["t"][0]
         assert 1_250_000 <= span <= 1_300_000, (name, span)
@@ -167,7 +167,7 @@ def test_cifar_layout_same_bytes_and_smaller_run_is_a_prefix(tmp_path):
     short = {"seed": 2, "duration_us": 60_000}
     paths = make_cifar10dvs(tmp_path / "a", per_class=3, **short)
     files = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*"))
-    names = CIFAR10_DVS.classes
+    names = CIFAR10_DVS_INFO.classes
     expected = [*names, *(f"{n}/cifar10_{n}_{i}.aedat" for n in names for i in range(3))]
     assert files == sorted(expected)
     assert [p.relative_to(tmp_path / "a").as_posix() for p in paths] == expected[len(names) :]
@@ -250,7 +250,7 @@ def test_gesture_recordings_events_and_labels(gesture_root):
     scale = GESTURE_SCALE
     for path in paths:
         events = read_aedat31(path)
-        check_events(events, CIFAR10_DVS.sensor)
+        check_events(events, CIFAR10_DVS_INFO.sensor)
         rows = read_labels_csv(path.with_name(path.stem + "_labels.csv"))
         assert sorted(set(rows["label"].tolist())) == list(range(1, 12))
         assert events["t"][0] >= 20_000_000  # the clock starts tens of seconds in

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from eventvision.cli.main import main
 
 from eventvision.datasets import CIFAR10DVS, NMNIST, NCaltech101, cifar10dvs_fix_orientation
-from eventvision.io import NCALTECH101
+from eventvision.io import NCALTECH101_INFO
 from eventvision.synth import make_cifar10dvs, make_ncaltech101
 
 SHORT_US = 20_000
@@ -32,7 +32,7 @@ def test_ncaltech101_release_is_read_back(tmp_path):
     paths = make_ncaltech101(tmp_path, 1, seed=2, duration_us=2_000)
     assert len(paths) == 101
     ds = NCaltech101(tmp_path, "all")
-    assert len(ds) == 101 and ds.classes == NCALTECH101.classes
+    assert len(ds) == 101 and ds.classes == NCALTECH101_INFO.classes
     events, label = ds[57]
     assert label == 57 and len(events) and events["x"].max() < 240 and events["y"].max() < 180
 
