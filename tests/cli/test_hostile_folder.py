@@ -16,7 +16,7 @@ from helpers import random_events
 from eventvision.cache import open_cache
 from eventvision.io import write_aedat4
 
-SENSOR_ARGS = ["--sensor-size", "40x30"]
+SENSOR_ARGS = ["--sensor-size", "30x40", "--test-fraction", "0.5"]  # a test sample of every class
 BUILD_ARGS = ["--time-steps", "2", "--size", "8", "--workers", "1"]
 
 
@@ -127,6 +127,7 @@ def test_symlinks_out_of_the_root_need_follow_symlinks(tmp_path, where):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     _write_good(outside / "0.npy", _events(9))
+    _write_good(outside / "1.npy", _events(8))  # a linked class needs a train and a test file
     link = root / "a" / "linked.npy" if where == "file" else root / "c"
     link.symlink_to(outside / "0.npy" if where == "file" else outside)
     (root / "b" / "inside.npy").symlink_to(root / "b" / "0.npy")  # inside the root: fine
@@ -137,7 +138,7 @@ def test_symlinks_out_of_the_root_need_follow_symlinks(tmp_path, where):
     assert "--follow-symlinks" in text and not out.exists()
     invoke(*args, "--follow-symlinks")
     meta = open_cache(out)
-    assert meta.n_samples == 6
+    assert meta.n_samples == (6 if where == "file" else 7)
     assert meta.options["follow_symlinks"] is True  # recorded
     with h5py.File(out) as f:
         sources = set(f["source"].asstr()[:])
@@ -152,7 +153,7 @@ def test_without_follow_symlinks_the_options_hash_is_unchanged(tmp_path):
     assert a.hash() == b.hash() and "follow_symlinks" not in a.to_dict()
     root = make_tree(tmp_path / "raw", ".npy")
     text = invoke("preprocess", "nmnist", root, tmp_path / "n.h5", "--follow-symlinks", code=1)
-    assert "['follow_symlinks'] are for a folder source" in text
+    assert "['follow_symlinks'] do not apply to nmnist" in text
 
 
 @pytest.mark.parametrize("skip_bad", [False, True])
