@@ -14,7 +14,7 @@ from ..datasets import cut_recording
 from ..errors import EventVisionError
 from ..frames import COUNT_DTYPE, bin_events, resize_frames
 from .events import write_event_samples
-from .layout import create_layout
+from .layout import create_h5, create_layout
 from .options import CacheOptions, PlannedSample
 
 __all__ = ["sample_frames", "BlockResult", "compute_block"]
@@ -121,7 +121,7 @@ def compute_block(
         by_index = dict(samples)
         kept = [by_index[i] for i in index]
         tmp = part + ".tmp"
-        with h5py.File(tmp, "w") as f:
+        with create_h5(tmp) as f:
             create_layout(f, options, len(kept), with_index=True)
             if kept:
                 _write_stored(f, options, stored, [s.source for s in kept])

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from .. import __version__
+from ..errors import PathError
+from ..files import create_fresh
 from .events import create_event_layout
 from .options import CacheOptions
 
-__all__ = ["SAMPLE_DATASETS", "create_layout", "write_attrs"]
+__all__ = ["SAMPLE_DATASETS", "create_h5", "create_layout", "write_attrs"]
 
 # Per-sample datasets besides ``frames``, with their stored dtypes.
 SAMPLE_DATASETS = {
@@ -22,6 +25,26 @@ SAMPLE_DATASETS = {
     "row": np.dtype(np.int64),
     "n_events": np.dtype(np.int64),
 }
+
+
+def create_h5(path: str | os.PathLike) -> h5py.File:
+    """Open a new HDF5 temporary file for writing, created fresh (``O_EXCL | O_NOFOLLOW``) first.
+
+    h5py's ``"w"`` mode would truncate whatever ``path`` points to; the file is created here
+    as a new regular file (a planted link is refused, ``eventvision.files.create_fresh``), and
+    the handle h5py opens is checked to be that very file.
+    """
+    fd = create_fresh(path)
+    try:
+        mine = os.fstat(fd)
+        f = h5py.File(path, "w")
+        theirs = os.fstat(f.id.get_vfd_handle())
+        if (theirs.st_dev, theirs.st_ino) != (mine.st_dev, mine.st_ino):
+            f.close()
+            raise PathError(f"{path}: replaced while it was being opened; refusing to write")
+        return f
+    finally:
+        os.close(fd)
 
 
 def create_layout(f: h5py.File, options: CacheOptions, n: int, *, with_index: bool) -> None:

@@ -17,10 +17,11 @@ import h5py
 import numpy as np
 
 from ..errors import CacheError, CacheMismatchError, FormatError
+from ..files import write_atomic
 from .build import compute_block
 from .events import copy_event_rows
 from .identity import check_build, new_build_id
-from .layout import SAMPLE_DATASETS, create_layout, write_attrs
+from .layout import SAMPLE_DATASETS, create_h5, create_layout, write_attrs
 from .lock import output_lock
 from .options import CacheOptions, Plan, plan_samples, source_manifest
 from .reader import check_sources, describe_options_difference, read_header
@@ -201,9 +202,7 @@ def _prepare_parts(parts: Path, options, manifest, shard, block_samples, overwri
         logger.warning("%s: written for other options or sources; restarting", parts)
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True)
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, state_file)
+    write_atomic(state_file, json.dumps(state))
     return set()
 
 
@@ -270,7 +269,7 @@ def _assemble(
         )
     tmp = out.with_name(out.name + ".tmp")
     columns = {name: [] for name in SAMPLE_DATASETS}
-    with h5py.File(tmp, "w") as g, _OpenInputs(inputs) as opened:
+    with create_h5(tmp) as g, _OpenInputs(inputs) as opened:
         create_layout(g, options, len(rows), with_index=shard is not None)
         if options.store == "events":
             copy_event_rows(g, [(k, r) for _, k, r in rows], lambda k: opened.get(k)[0])

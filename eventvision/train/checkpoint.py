@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..files import open_fresh, write_error
 from ..models.weights import check_state_dict, model_state_dict, read_checkpoint
 
 __all__ = [
@@ -38,19 +39,16 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
     """Write ``payload`` with ``torch.save`` to a temporary file, fsync it, rename it to ``path``.
 
     A reader (or a crash at any moment) sees either the previous file or the complete new one.
+    The temporary ``.NAME.tmp`` is created fresh (``eventvision.files.open_fresh``: a planted
+    link is refused); a failed write raises PathError naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(dict(payload), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path.parent, e, "cannot create the folder") from None
+    with open_fresh(path) as (_, f):
+        torch.save(dict(payload), f)
     return path
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import CacheMismatchError, ConfigError
+from ..files import write_atomic
 from .config import Pipeline
 from .logs import LOG_FILE, SUMMARY_FILE, TENSORBOARD_DIR
 
@@ -79,9 +79,7 @@ def check_same_data(run_dir: Path, identity: dict[str, Any]) -> None:
 
 def write_data_identity(run_dir: Path, identity: dict[str, Any]) -> None:
     """Write ``data.json`` atomically."""
-    tmp = run_dir / f".{DATA_FILE}.tmp"
-    tmp.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / DATA_FILE)
+    write_atomic(run_dir / DATA_FILE, json.dumps(identity, indent=1) + "\n")
 
 
 def resume_changes(values: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +99,23 @@ def resume_changes(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete the temporary files a killed write left (``.NAME.tmp`` / ``.NAME.tmp-PID``)."""
+    """Delete the temporaries a killed write of a run file left (``.NAME.tmp``, ``.NAME.tmp-PID``).
+
+    Only the run files' own temporaries go (never, say, ``evaluate``'s), and only under the run
+    folder's lock (``rundir.run_lock``), so never those of a live run. A link is unlinked, never
+    followed.
+    """
     if not run_dir.is_dir():
         return []
-    stale = [p for p in run_dir.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    names = {f".{name}.tmp" for name in RUN_FILES}
+    stale = [
+        p
+        for p in run_dir.iterdir()
+        if p.name.partition("-")[0] in names
+        and (p.name in names or p.name.partition("-")[2].isdigit())
+    ]
     for p in stale:
-        if p.is_file():
+        if p.is_symlink() or p.is_file():
             p.unlink()
             logger.info("removed %s, left by an interrupted write", p)
     return stale
