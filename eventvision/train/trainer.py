@@ -142,6 +142,7 @@ def train(
     skip_nonfinite: int = 0,
     overwrite: bool = False,
     allow_stale: bool = False,
+    allow_other_data: bool = False,
 ) -> RunResult:
     """Train ``pipeline`` into ``run_dir``; with ``resume`` continue the run saved there exactly.
 
@@ -159,6 +160,7 @@ def train(
             (each logged); the next one raises NonFiniteError. 0: the first one raises.
         overwrite: replace the run saved in ``run_dir`` (its files only) instead of refusing.
         allow_stale: use a frame cache whose raw sources changed since its build.
+        allow_other_data: resume on another build of the cache than the run's (same options).
 
     Raises:
         ConfigError, CacheError, CheckpointError: bad options, data or run folder; nothing is
@@ -176,7 +178,9 @@ def train(
             model = build_model(pipeline, num_classes)
         ckpt = _check_run_dir(run_dir, pipeline, resume, overwrite)
         identity = data_identity(pipeline)
-        _init_weights(model, pipeline, run_dir, ckpt, identity)
+        if ckpt is not None:
+            check_same_data(run_dir, identity, allow_other_data)
+        _init_weights(model, pipeline, run_dir, ckpt)
         run = _make_run(pipeline, run_dir, info, model, ckpt)
         run.classes = list(classes)
         _seed_ranks(run_dir, ckpt, info, spec.seed)
@@ -188,11 +192,10 @@ def train(
 
 
 def _init_weights(
-    model: nn.Module, pipeline: Pipeline, run_dir: Path, ckpt: dict[str, Any] | None, identity: Any
+    model: nn.Module, pipeline: Pipeline, run_dir: Path, ckpt: dict[str, Any] | None
 ) -> None:
     """Check a resumed run's data, epochs and weights, or load a pretrained backbone; freeze."""
     if ckpt is not None:
-        check_same_data(run_dir, identity)
         _check_epochs(run_dir, ckpt, pipeline.train.epochs)
         check_state_dict(model, ckpt["model"], str(run_dir / LAST_CKPT))
     elif pipeline.model.pretrained:
@@ -408,6 +411,7 @@ def finetune(
     skip_nonfinite: int = 0,
     overwrite: bool = False,
     allow_stale: bool = False,
+    allow_other_data: bool = False,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
@@ -427,4 +431,5 @@ def finetune(
         skip_nonfinite=skip_nonfinite,
         overwrite=overwrite,
         allow_stale=allow_stale,
+        allow_other_data=allow_other_data,
     )
