@@ -14,7 +14,7 @@ import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -48,8 +48,32 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
     except OSError as e:
         raise write_error(path.parent, e, "cannot create the folder") from None
     with open_fresh(path) as (_, f):
-        torch.save(dict(payload), f)
+        writer = _Writer(f)
+        try:
+            torch.save(dict(payload), writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None  # torch reports a failed write as a RuntimeError
     return path
+
+
+class _Writer:
+    """A binary file for ``torch.save`` that keeps the ``OSError`` of a failed write."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
