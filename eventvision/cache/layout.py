@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -27,12 +30,14 @@ SAMPLE_DATASETS = {
 }
 
 
-def create_h5(path: str | os.PathLike) -> h5py.File:
-    """Open a new HDF5 temporary file for writing, created fresh (``O_EXCL | O_NOFOLLOW``) first.
+@contextmanager
+def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Write a new HDF5 temporary file in the ``with`` block; it is created fresh first.
 
     h5py's ``"w"`` mode would truncate whatever ``path`` points to; the file is created here
-    as a new regular file (a planted link is refused, ``eventvision.files.create_fresh``), and
-    the handle h5py opens is checked to be that very file.
+    as a new regular file (``O_EXCL | O_NOFOLLOW``: a planted link is refused,
+    ``eventvision.files.create_fresh``), and the handle h5py opens is checked to be that very
+    file. A failed write (disk full, file too large) raises PathError naming ``path``.
     """
     fd = create_fresh(path)
     try:
@@ -42,9 +47,56 @@ def create_h5(path: str | os.PathLike) -> h5py.File:
         if (theirs.st_dev, theirs.st_ino) != (mine.st_dev, mine.st_ino):
             f.close()
             raise PathError(f"{path}: replaced while it was being opened; refusing to write")
-        return f
     finally:
         os.close(fd)
+    handle = f.id.get_vfd_handle()
+    try:
+        yield f
+        f.flush()  # a failed write surfaces here, while the file can still be discarded
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, PathError) or not _is_write_error(e):
+            f.close()
+            raise
+        _discard(f, handle, Path(path))
+        raise PathError(f"{path}: cannot write: {_h5_reason(e)}") from None
+    except BaseException:
+        f.close()
+        raise
+    f.close()
+
+
+def _discard(f: h5py.File, handle: int, path: Path) -> None:
+    """Close a file whose writes fail, and remove it.
+
+    HDF5 retries the failed writes whenever the file is closed or collected (at exit too, where
+    it can crash the process): its descriptor is pointed at ``/dev/null`` first.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, handle)
+    finally:
+        os.close(null)
+    try:
+        f.close()
+    except (OSError, RuntimeError):
+        pass
+    path.unlink(missing_ok=True)
+
+
+def _is_write_error(error: Exception) -> bool:
+    """Whether HDF5 (or the OS) reports a failed write: h5py raises OSError or RuntimeError."""
+    text = str(error)
+    return isinstance(error, OSError) and error.errno is not None or "write failed" in text
+
+
+def _h5_reason(error: Exception) -> str:
+    """The OS's words inside an HDF5 error (``error message = 'File too large'``), or its text."""
+    found = re.search(r"error message = '([^']*)'", str(error))
+    if found:
+        return found.group(1)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0]
 
 
 def create_layout(f: h5py.File, options: CacheOptions, n: int, *, with_index: bool) -> None:
