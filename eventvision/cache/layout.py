@@ -49,44 +49,19 @@ def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
             raise PathError(f"{path}: replaced while it was being opened; refusing to write")
     finally:
         os.close(fd)
-    handle = f.id.get_vfd_handle()
     try:
-        yield f
-        f.flush()  # a failed write surfaces here, while the file can still be discarded
+        with f:
+            yield f
     except (OSError, RuntimeError) as e:
         if isinstance(e, PathError) or not _is_write_error(e):
-            f.close()
             raise
-        _discard(f, handle, Path(path))
+        Path(path).unlink(missing_ok=True)
         raise PathError(f"{path}: cannot write: {_h5_reason(e)}") from None
-    except BaseException:
-        f.close()
-        raise
-    f.close()
-
-
-def _discard(f: h5py.File, handle: int, path: Path) -> None:
-    """Close a file whose writes fail, and remove it.
-
-    HDF5 retries the failed writes whenever the file is closed or collected (at exit too, where
-    it can crash the process): its descriptor is pointed at ``/dev/null`` first.
-    """
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, handle)
-    finally:
-        os.close(null)
-    try:
-        f.close()
-    except (OSError, RuntimeError):
-        pass
-    path.unlink(missing_ok=True)
 
 
 def _is_write_error(error: Exception) -> bool:
-    """Whether HDF5 (or the OS) reports a failed write: h5py raises OSError or RuntimeError."""
-    text = str(error)
-    return isinstance(error, OSError) and error.errno is not None or "write failed" in text
+    """Whether HDF5 reports a failed write (as OSError or RuntimeError, depending on the call)."""
+    return "write failed" in str(error)
 
 
 def _h5_reason(error: Exception) -> str:
