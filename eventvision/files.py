@@ -198,7 +198,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
 
 def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Replace ``dst`` with a copy of the file ``src`` atomically; return ``dst``."""
-    with open_fresh(dst) as (_, f), open(src, "rb") as source:
+    with open(src, "rb") as source, open_fresh(dst) as (_, f):
         while chunk := source.read(1 << 20):
             f.write(chunk)
     return Path(dst)
