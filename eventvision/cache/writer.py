@@ -107,10 +107,11 @@ def write_cache(
     manifest = source_manifest(raw_root, plan.sources)
     with output_lock(out, wait=wait):  # one writer per output, to the end
         report = CacheReport(out, shard=shard)
+        parts = out.with_name(out.name + ".parts")
         if out.exists() and _reusable(out, options, manifest, shard, overwrite, raw_root):
             report.reused = True
+            shutil.rmtree(parts, ignore_errors=True)  # a writer killed while removing them
             return _report_existing(report, out, t_start)
-        parts = out.with_name(out.name + ".parts")
         done = _prepare_parts(parts, options, manifest, shard, block_samples, overwrite)
         my_blocks = [
             b for b in range(len(plan.blocks)) if shard is None or b % shard[1] == shard[0]
