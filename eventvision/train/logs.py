@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomic, write_error
+
 __all__ = [
     "LOG_FILE",
     "SUMMARY_FILE",
@@ -123,11 +125,7 @@ def write_summary_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -
     writer.writerow([_CSV_COLUMNS[k] for k in keys])
     for r in rows:
         writer.writerow(["" if json_safe(r.get(k)) is None else r[k] for k in keys])
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, buf.getvalue())
 
 
 def _summary_writer(log_dir: Path, purge_step: int) -> Any:
@@ -167,8 +165,12 @@ class RunLog:
         """Log ``text`` and append it, time-stamped, to ``train.log``."""
         logger.log(level, text)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as f:
-            f.write(f"{stamp} {text}\n")
+        path = self.run_dir / LOG_FILE
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"{stamp} {text}\n")
+        except OSError as e:
+            raise write_error(path, e) from None
 
     def epoch(self, row: dict[str, Any], rows: list[dict[str, Any]], epochs: int) -> None:
         """Record one finished epoch: its summary line, ``summary.csv`` and the scalars."""
