@@ -7,9 +7,7 @@ State-dict keys, shapes and buffers equal the official model's (``prologue.*``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from os import PathLike
 from typing import Any, Literal
 
 import torch
@@ -29,7 +27,7 @@ from .layers import (
 )
 from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedLIF, FusedPLIF, neuron_factory
 from .pool import BufferPool
-from .weights import load_weights
+from .weights import load_pretrained
 
 __all__ = ["ResformerConfig", "SpikingResformer", "load_pretrained"]
 
@@ -289,30 +287,3 @@ class _MultiStepMaxPool(nn.Module):
         T, B = x.shape[:2]
         out = F.max_pool2d(x.flatten(0, 1), 3, 2, 1)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C, H/2, W/2]
-
-
-def load_pretrained(
-    model: nn.Module,
-    path_or_state_dict: str | PathLike | Mapping[str, torch.Tensor],
-    exclude: tuple[str, ...] = ("classifier",),
-) -> nn.modules.module._IncompatibleKeys:
-    """Load official or eventvision weights, leaving out keys that start with ``exclude``.
-
-    Accepts a raw state dict, a training checkpoint with the weights under ``"model"`` (or
-    ``"state_dict"``), or a path to either; strips a ``module.`` (DDP) prefix. Loads with
-    ``strict=False`` but returns and logs the missing and unexpected keys (the excluded
-    keys are not reported as missing). Shape mismatches raise ``CheckpointError``. Reads
-    with :func:`eventvision.models.weights.load_weights`.
-    """
-    result = load_weights(model, path_or_state_dict, exclude)
-    missing = result.missing_keys
-    if missing:
-        logger.warning("load_pretrained: %d missing keys: %s", len(missing), missing)
-    if result.unexpected_keys:
-        logger.warning(
-            "load_pretrained: %d unexpected keys: %s",
-            len(result.unexpected_keys),
-            result.unexpected_keys,
-        )
-    logger.info("load_pretrained: loaded weights (excluded %s)", exclude)
-    return result
