@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from spikingjelly.activation_based import base
 from torch import nn
 
 from ..errors import ConfigError
@@ -161,8 +162,11 @@ class ResformerConfig:
         return tuple(h for h, _ in self.stage_shapes())
 
 
-class SpikingResformer(nn.Module):
+class SpikingResformer(nn.Module, base.StepModule):
     """SpikingResformer; input ``[B, T, C, H, W]`` or ``[B, C, H, W]``, output ``[T, B, classes]``.
+
+    Multi-step only: spikingjelly's ``functional.set_step_mode(model, "s")`` raises and changes
+    nothing (every layer takes the whole sequence), ``"m"`` is accepted.
 
     Example:
         >>> from eventvision.models import create_model
@@ -268,6 +272,24 @@ class SpikingResformer(nn.Module):
             for name, m in self.named_modules()
             if isinstance(m, (FusedPLIF, ParametricLIFNode))
         }
+
+    def supported_step_mode(self) -> tuple[str, ...]:
+        """Only ``"m"``: convolutions, BN and DSSA all take the whole sequence ``[T, B, ...]``."""
+        return ("m",)
+
+    @property
+    def step_mode(self) -> str:
+        """Always ``"m"`` (spikingjelly's step-mode contract)."""
+        return "m"
+
+    @step_mode.setter
+    def step_mode(self, value: str) -> None:
+        if value != "m":
+            raise ValueError(
+                f"SpikingResformer runs multi-step only (its layers take whole sequences "
+                f"[T, B, ...]), so step_mode {value!r} cannot apply; its neurons support 's' "
+                f"on their own"
+            )
 
     def set_attention_backend(self, backend: str) -> None:
         """Eval-mode second DSSA product: "float" (official), "float_reassociated", "popcount"."""
