@@ -8,6 +8,10 @@ builds the same model as our ``create_model``. The entry points go through timm'
 out, a first conv for another channel count is adapted. ``checkpoint_path=`` loads a file
 strictly, as timm does for every model.
 
+Registering waits for timm: a variant is registered at once when ``timm.models`` is loaded, else
+right after it loads (a hook on its import), so ``import eventvision.models`` does not pay for
+importing timm (and torchvision) in a process that never uses them.
+
 ``url`` is empty: the official checkpoints (``checkpoint_max_acc1.pth``) are shared as a Google
 Drive folder, ``origin_url``, with no direct file links. Download one and pass
 ``pretrained_cfg_overlay=dict(file=path)``, or set ``url`` to a direct link (a mirror) and timm
@@ -16,12 +20,14 @@ downloads and caches it.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import torch
-from timm.models import build_model_with_cfg, resolve_pretrained_cfg
-from timm.models import register_model as _timm_register_model
 
 from ..errors import ConfigError
 
@@ -56,6 +62,8 @@ def _entry_point(name: str, build: Callable[..., Any]) -> Callable[..., Any]:
     """timm's entry point ``name(pretrained=False, **kwargs)`` over our variant ``build``."""
 
     def entry(pretrained: bool = False, **kwargs: Any) -> Any:
+        from timm.models import build_model_with_cfg, resolve_pretrained_cfg
+
         if pretrained:
             resolved = resolve_pretrained_cfg(
                 name, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay")
@@ -85,13 +93,47 @@ def _builder(name: str) -> Callable[..., Any]:
     return build
 
 
+_PENDING: dict[str, Callable[..., Any]] = {}
+
+
 def register_with_timm(name: str, build: Callable[..., Any]) -> None:
     """Register variant ``name`` (built by ``build(**overrides)``) in timm's model registry.
 
-    A name timm already knows (the official code registers the same six) is replaced, with
-    timm's warning.
+    At once when ``timm.models`` is loaded, else when it loads. A name timm already knows (the
+    official code registers the same six) is replaced, with timm's warning.
     """
-    default_cfgs[name] = _pretrained_cfg(build)
-    entry = _entry_point(name, build)
-    globals()[name] = entry
-    _timm_register_model(entry)
+    _PENDING[name] = build
+    if "timm.models" in sys.modules:
+        _register_pending()
+    elif not any(isinstance(f, _AfterTimmLoads) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterTimmLoads())
+
+
+def _register_pending() -> None:
+    from timm.models import register_model
+
+    while _PENDING:
+        name, build = _PENDING.popitem()
+        default_cfgs[name] = _pretrained_cfg(build)
+        entry = _entry_point(name, build)
+        globals()[name] = entry
+        register_model(entry)
+
+
+class _AfterTimmLoads(importlib.abc.MetaPathFinder):
+    """Finds ``timm.models`` as Python would, and registers the pending variants once it ran."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "timm.models":
+            return None
+        sys.meta_path.remove(self)  # once
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module: ModuleType) -> None:
+                run(module)
+                _register_pending()
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec

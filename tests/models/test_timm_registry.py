@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import timm
 import torch
@@ -102,3 +106,15 @@ def test_checkpoint_path_loads_strictly(tmp_path):
 def test_pretrained_without_weights_says_where_they_are():
     with pytest.raises(ConfigError, match=r"pretrained_cfg_overlay=dict\(file=.*drive\.google"):
         timm.create_model("spikingresformer_cifar", pretrained=True)
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch, then timm: about 5 s of CPU
+def test_importing_our_models_leaves_timm_unloaded_until_it_is_used():
+    code = (
+        "import sys, eventvision.models; assert 'timm' not in sys.modules, 'timm loaded'; "
+        "import timm; print(timm.list_models('spikingresformer_*'))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(list_models())
