@@ -22,7 +22,7 @@ from .config import Pipeline, pipeline_dict, pipeline_to_toml
 from .distributed import DistInfo
 from .logs import RunLog, dumps_strict
 from .loop import _dssa_rate_estimates
-from .options import global_batch_note
+from .options import device_notes, global_batch_note
 
 CONFIG_FILE = "pipeline.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -234,6 +234,8 @@ def _open_log(run_dir: Path, pipeline: Pipeline, info: DistInfo, start_epoch: in
         spec.batch_size, info.world_size, spec.accum_steps, spec.paper_global_batch
     )
     if note is not None:
+        log.line(note, logging.WARNING)
+    for note in device_notes(spec, info.device, info.distributed):
         log.line(note, logging.WARNING)
     return log
 
