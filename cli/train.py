@@ -166,6 +166,14 @@ _allow_stale = click.option(
 )
 
 
+_allow_other_data = click.option(
+    "--allow-other-data",
+    is_flag=True,
+    help="With --resume: accept another build of the data (same cache options) than the "
+    "run's.  [default: refuse]",
+)
+
+
 def _resolve(ctx: click.Context, kw: dict[str, Any]) -> tuple[Any, Path, bool]:
     """(pipeline, run folder, resume) from the shared options."""
     from eventvision.train import load_pipeline, load_run_pipeline
@@ -224,8 +232,9 @@ def _summary(result: Any) -> str:
 @click.command()
 @_recipe_options("cifar10dvs-direct")
 @_allow_stale
+@_allow_other_data
 @click.pass_context
-def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
+def train(ctx: click.Context, allow_stale: bool, allow_other_data: bool, **kw: Any) -> None:
     """Train a model on a frame cache or an image folder with a recipe from pipelines/.
 
     Under `torchrun --nproc-per-node N` the same command trains with DistributedDataParallel.
@@ -241,6 +250,7 @@ def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
         skip_nonfinite=kw["skip_nonfinite"],
         overwrite=kw["overwrite"],
         allow_stale=allow_stale,
+        allow_other_data=allow_other_data,
     )
     _echo_main(_summary(result))
 
@@ -254,9 +264,15 @@ def train(ctx: click.Context, allow_stale: bool, **kw: Any) -> None:
     help=f"Train the new classifier only. {_FROM_PIPELINE}",
 )
 @_allow_stale
+@_allow_other_data
 @click.pass_context
 def finetune(
-    ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None, allow_stale: bool, **kw: Any
+    ctx: click.Context,
+    checkpoint: Path,
+    freeze_backbone: bool | None,
+    allow_stale: bool,
+    allow_other_data: bool,
+    **kw: Any,
 ) -> None:
     """Fine-tune from CHECKPOINT (ours or an official one) with a new classifier for the data."""
     from eventvision.train import finetune as finetune_run
@@ -272,6 +288,7 @@ def finetune(
         skip_nonfinite=kw["skip_nonfinite"],
         overwrite=kw["overwrite"],
         allow_stale=allow_stale,
+        allow_other_data=allow_other_data,
     )
     _echo_main(_summary(result))
 
@@ -310,6 +327,11 @@ def finetune(
     help="Keep the result as eval-<cache-id>.json beside the checkpoint.",
 )
 @click.option("--progress/--no-progress", default=False, show_default=True, help="Progress bar.")
+@click.option(
+    "--allow-other-classes",
+    is_flag=True,
+    help="Evaluate on data whose class names differ from the checkpoint's.  [default: refuse]",
+)
 @_allow_stale
 def evaluate(
     checkpoint: Path, pipeline: str | None, settings: dict, allow_stale: bool, **kw: Any

@@ -10,6 +10,7 @@ __all__ = [
     "CacheError",
     "CacheMismatchError",
     "CacheBusyError",
+    "RunBusyError",
     "PathError",
     "UnknownModelError",
     "CheckpointError",
@@ -43,6 +44,10 @@ class CacheMismatchError(CacheError):
 
 class CacheBusyError(CacheError):
     """Another process is writing the same output (it holds the output's lock)."""
+
+
+class RunBusyError(EventVisionError):
+    """Another process is writing the same run folder (it holds the folder's lock)."""
 
 
 class PathError(EventVisionError, OSError):

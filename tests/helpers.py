@@ -26,12 +26,15 @@ def random_events(n: int, seed: int = 0, *, width: int = 128, height: int = 128,
     )
 
 
-def digest_tree(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``folder``, by relative path: equal digests, unchanged tree."""
+def digest_tree(folder: Path, skip: tuple[str, ...] = ("run.lock",)) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, by relative path: equal digests, unchanged tree.
+
+    ``skip``: names left out (a run folder's lock file holds the PID of its last holder).
+    """
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(Path(folder).rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name not in skip
     }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "eventvision"
-BASE = {"events", "errors", "__version__"}  # leaves every stage may use
+BASE = {"events", "errors", "files", "__version__"}  # leaves every stage may use
 LAYER = {"io": 1, "datasets": 2, "synth": 3, "frames": 3, "cache": 4, "data": 5, "train": 6}
 MODELS_USERS = {"data", "train"}  # data re-exports repeat_encode; train builds models
 

@@ -15,7 +15,7 @@ from ..errors import EventVisionError
 from ..frames import COUNT_DTYPE, bin_events, resize_frames
 from ..io.arrays import check_in_sensor
 from .events import write_event_samples
-from .layout import create_layout
+from .layout import create_h5, create_layout
 from .options import CacheOptions, PlannedSample
 
 __all__ = ["sample_frames", "BlockResult", "compute_block"]
@@ -126,7 +126,7 @@ def compute_block(
         kept = [by_index[i] for i in index]
         tmp = part + ".tmp"
         try:
-            with h5py.File(tmp, "w") as f:
+            with create_h5(tmp) as f:
                 create_layout(f, options, len(kept), with_index=True)
                 if kept:
                     _write_stored(f, options, stored, [s.source for s in kept])

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from .. import __version__
+from ..errors import PathError
+from ..files import create_fresh
 from .events import create_event_layout
 from .options import CacheOptions
 
-__all__ = ["SAMPLE_DATASETS", "create_layout", "write_attrs"]
+__all__ = ["SAMPLE_DATASETS", "create_h5", "create_layout", "write_attrs"]
 
 # Per-sample datasets besides ``frames``, with their stored dtypes.
 SAMPLE_DATASETS = {
@@ -22,6 +28,50 @@ SAMPLE_DATASETS = {
     "row": np.dtype(np.int64),
     "n_events": np.dtype(np.int64),
 }
+
+
+@contextmanager
+def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Write a new HDF5 temporary file in the ``with`` block; it is created fresh first.
+
+    h5py's ``"w"`` mode would truncate whatever ``path`` points to; the file is created here
+    as a new regular file (``O_EXCL | O_NOFOLLOW``: a planted link is refused,
+    ``eventvision.files.create_fresh``), and the handle h5py opens is checked to be that very
+    file. A failed write (disk full, file too large) raises PathError naming ``path``.
+    """
+    fd = create_fresh(path)
+    try:
+        mine = os.fstat(fd)
+        f = h5py.File(path, "w")
+        theirs = os.fstat(f.id.get_vfd_handle())
+        if (theirs.st_dev, theirs.st_ino) != (mine.st_dev, mine.st_ino):
+            f.close()
+            raise PathError(f"{path}: replaced while it was being opened; refusing to write")
+    finally:
+        os.close(fd)
+    try:
+        with f:
+            yield f
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, PathError) or not _is_write_error(e):
+            raise
+        Path(path).unlink(missing_ok=True)
+        raise PathError(f"{path}: cannot write: {_h5_reason(e)}") from None
+
+
+def _is_write_error(error: Exception) -> bool:
+    """Whether HDF5 reports a failed write (as OSError or RuntimeError, depending on the call)."""
+    return "write failed" in str(error)
+
+
+def _h5_reason(error: Exception) -> str:
+    """The OS's words inside an HDF5 error (``error message = 'File too large'``), or its text."""
+    found = re.search(r"error message = '([^']*)'", str(error))
+    if found:
+        return found.group(1)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0]
 
 
 def create_layout(f: h5py.File, options: CacheOptions, n: int, *, with_index: bool) -> None:

@@ -18,10 +18,11 @@ import numpy as np
 
 from ..datasets.folder import check_utf8_name
 from ..errors import CacheError, CacheMismatchError, FormatError
+from ..files import write_atomic
 from .build import compute_block
 from .events import copy_event_rows
 from .identity import check_build, new_build_id
-from .layout import SAMPLE_DATASETS, create_layout, write_attrs
+from .layout import SAMPLE_DATASETS, create_h5, create_layout, write_attrs
 from .lock import output_lock
 from .options import CacheOptions, Plan, plan_samples, source_manifest
 from .reader import check_sources, describe_options_difference, read_header
@@ -109,10 +110,11 @@ def write_cache(
     manifest = source_manifest(raw_root, plan.sources)
     with output_lock(out, wait=wait):  # one writer per output, to the end
         report = CacheReport(out, shard=shard)
+        parts = out.with_name(out.name + ".parts")
         if out.exists() and _reusable(out, options, manifest, shard, overwrite, raw_root):
             report.reused = True
+            shutil.rmtree(parts, ignore_errors=True)  # a writer killed while removing them
             return _report_existing(report, out, t_start)
-        parts = out.with_name(out.name + ".parts")
         done = _prepare_parts(parts, options, manifest, shard, block_samples, overwrite)
         my_blocks = [
             b for b in range(len(plan.blocks)) if shard is None or b % shard[1] == shard[0]
@@ -204,9 +206,7 @@ def _prepare_parts(parts: Path, options, manifest, shard, block_samples, overwri
         logger.warning("%s: written for other options or sources; restarting", parts)
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True)
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, state_file)
+    write_atomic(state_file, json.dumps(state))
     return set()
 
 
@@ -273,7 +273,7 @@ def _assemble(
         )
     tmp = out.with_name(out.name + ".tmp")
     columns = {name: [] for name in SAMPLE_DATASETS}
-    with h5py.File(tmp, "w") as g, _OpenInputs(inputs) as opened:
+    with create_h5(tmp) as g, _OpenInputs(inputs) as opened:
         create_layout(g, options, len(rows), with_index=shard is not None)
         if options.store == "events":
             copy_event_rows(g, [(k, r) for _, k, r in rows], lambda k: opened.get(k)[0])

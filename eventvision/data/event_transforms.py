@@ -11,6 +11,7 @@ from fresh entropy in the main process. The deterministic steps live in
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -50,20 +51,61 @@ SensorLike = Sensor | tuple[int, int, int]
 Range = float | tuple[float, float]
 
 
+# The largest time shift: t stays far inside int64 microseconds (about 285 years).
+MAX_SHIFT_US = 2**53
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _ratio_range(name: str, value: Range, lo: float, hi: float) -> tuple[float, float]:
-    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
-    if len(pair) != 2 or not lo <= pair[0] <= pair[1] <= hi:
+    """``value`` (a number or a (low, high) pair) checked to lie within ``[lo, hi]``."""
+    if _is_number(value):
+        pair: tuple = (value, value)
+    elif isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        pair = ()
+    if len(pair) != 2 or not all(_is_number(v) for v in pair) or not lo <= pair[0] <= pair[1] <= hi:
         raise ConfigError(f"{name}={value!r}: expected a number or (low, high) within [{lo}, {hi}]")
     return float(pair[0]), float(pair[1])
+
+
+def _whole(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` checked to be a whole number within ``[lo, hi]`` (``1e5`` is accepted)."""
+    whole = isinstance(value, (int, np.integer))
+    ok = _is_number(value) and (whole or (math.isfinite(value) and float(value).is_integer()))
+    if not ok or not lo <= value <= hi:  # type: ignore[operator]
+        raise ConfigError(f"{name}={value!r}: expected a whole number within [{lo}, {hi}]")
+    return int(value)  # type: ignore[call-overload]
+
+
+def _sensor(sensor: object) -> Sensor:
+    """``sensor`` as a Sensor of positive whole sizes that ``uint16`` coordinates can address."""
+    try:
+        width, height, *rest = sensor  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ConfigError(f"sensor {sensor!r}: expected (width, height, polarities)") from None
+    try:
+        size = (_whole("width", width, 1, 65536), _whole("height", height, 1, 65536))
+        polarities = _whole("polarities", rest[0], 1, 2) if rest else 2
+    except ConfigError as e:
+        raise ConfigError(f"sensor {sensor!r}: {e}") from None
+    return Sensor(*size, polarities)
 
 
 class EventTransform:
     """Base class: validates the sensor and seed, and supplies the per-worker generator."""
 
     def __init__(self, sensor: SensorLike = DVS128, seed: int | None = None) -> None:
-        self.sensor = Sensor(*sensor)
+        self.sensor = _sensor(sensor)
         if self.sensor.polarities != 2:
             raise ConfigError(f"sensor {tuple(self.sensor)}: event transforms need 2 polarities")
+        if seed is not None:
+            seed = _whole("seed", seed, 0, 2**63 - 1)
         self.seed = seed
         self._generator: np.random.Generator | None = None
         self._generator_key: tuple[int, int | None] | None = None
@@ -190,15 +232,16 @@ class SpatialJitter(EventTransform):
 
 
 class TimeShift(EventTransform):
-    """Add one integer offset uniform in ``[0, max_shift_us]`` to all timestamps."""
+    """Add one integer offset uniform in ``[0, max_shift_us]`` to all timestamps.
+
+    ``max_shift_us`` is a whole number within ``[0, MAX_SHIFT_US]`` (2**53 us), else ConfigError.
+    """
 
     def __init__(
         self, sensor: SensorLike = DVS128, max_shift_us: int = 100_000, seed: int | None = None
     ) -> None:
         super().__init__(sensor, seed)
-        if max_shift_us < 0:
-            raise ConfigError(f"max_shift_us={max_shift_us}: expected at least 0")
-        self.max_shift_us = int(max_shift_us)
+        self.max_shift_us = _whole("max_shift_us", max_shift_us, 0, MAX_SHIFT_US)
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw the offset and shift."""
@@ -328,6 +371,8 @@ class NDA(EventTransform):
         max_shear_deg: float = 30.0,
     ) -> None:
         super().__init__(sensor, seed)
+        if isinstance(ops, str) or not isinstance(ops, Sequence):
+            raise ConfigError(f"NDA ops {ops!r}: expected a non-empty subset of {NDA_OPS}")
         unknown = [op for op in ops if op not in NDA_OPS]
         if unknown or not ops:
             raise ConfigError(f"NDA ops {list(ops)!r}: expected a non-empty subset of {NDA_OPS}")

@@ -20,12 +20,14 @@ from .registry import register_model as register_model
 from .spikingresformer import ResformerConfig as ResformerConfig
 from .spikingresformer import SpikingResformer as SpikingResformer
 from .spikingresformer import load_pretrained as load_pretrained
+from .weights import LoadResult as LoadResult
 from .weights import load_weights as load_weights
 
 __all__ = [
     "EnergyReport",
     "FusedLIF",
     "FusedPLIF",
+    "LoadResult",
     "ResformerConfig",
     "SpikingResformer",
     "create_model",

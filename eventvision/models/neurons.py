@@ -6,8 +6,9 @@ recomputes the membrane potential in the backward pass, instead of spikingjelly'
 potential plus input plus float spikes. Their forward spikes and gradients equal those of
 spikingjelly's ``LIFNode`` / ``ParametricLIFNode`` with the same settings (the equations in
 docs/models.md: charge, fire at ``H >= v_threshold``, hard reset to ``v_reset`` with a detached
-reset, ATan surrogate). They subclass spikingjelly's ``MemoryModule``, so one
-``spikingjelly.activation_based.functional.reset_net(model)`` resets both kinds.
+reset, ATan surrogate). They subclass spikingjelly's ``neuron.BaseNode``, so one
+``spikingjelly.activation_based.functional.reset_net(model)`` resets both kinds, and
+``monitor.OutputMonitor(model, neuron.BaseNode)`` records every neuron layer of either kind.
 
 On the CPU the time loop runs in numba kernels (forward: one pass over the input; backward:
 recompute H block by block, then BPTT); elsewhere in torch ops, except on CUDA, where the
@@ -28,7 +29,7 @@ from typing import Literal
 import numpy as np
 import torch
 from numba import njit, prange
-from spikingjelly.activation_based import base, neuron, surrogate
+from spikingjelly.activation_based import neuron, surrogate
 from torch import nn
 
 from ..errors import ConfigError
@@ -277,8 +278,12 @@ class _MultiStepNeuron(torch.autograd.Function):
         return grad_x, grad_v0, grad_w, None, None, None, None, None, None, None
 
 
-class FusedLIF(base.MemoryModule):
-    """Multi-step LIF neuron (input ``[T, ...]``) as one autograd function; see module doc."""
+class FusedLIF(neuron.BaseNode):
+    """Multi-step LIF neuron (input ``[T, ...]``) as one autograd function; see module doc.
+
+    A spikingjelly ``BaseNode``: its monitors and ``functional`` tools see it. In single-step
+    mode (``step_mode = "s"``, input ``[N, ...]``) it runs spikingjelly's own step function.
+    """
 
     def __init__(
         self,
@@ -289,21 +294,41 @@ class FusedLIF(base.MemoryModule):
         alpha: float = 2.0,
         detach_reset: bool = True,
     ) -> None:
-        super().__init__()
         if not tau > 1.0:
             raise ConfigError(f"neuron tau must be > 1, got {tau}")
+        super().__init__(
+            float(v_threshold),
+            float(v_reset),
+            surrogate.ATan(alpha=float(alpha)),
+            bool(detach_reset),
+            step_mode="m",
+        )
         self.tau = float(tau)
         self.decay_input = decay_input
-        self.v_threshold = float(v_threshold)
-        self.v_reset = float(v_reset)
         self.alpha = float(alpha)
-        self.detach_reset = detach_reset
-        self.step_mode = "m"
-        self.register_memory("v", self.v_reset)
         self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
-    def supported_step_mode(self) -> tuple[str]:
-        return ("m",)
+    def supported_step_mode(self) -> tuple[str, ...]:
+        return ("s", "m")
+
+    def single_step_functional_forward(
+        self, inputs: tuple[torch.Tensor, ...], states: tuple[object, ...], **kwargs: object
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[object, ...]]:
+        """One step (``step_mode = "s"``), as spikingjelly's ``LIFNode`` computes it."""
+        from spikingjelly.activation_based.functional import lif_step, plif_step
+
+        step, k = (plif_step, self.w) if isinstance(self, FusedPLIF) else (lif_step, self.tau)
+        spike, v = step(
+            inputs[0],
+            states[0],
+            k,
+            self.decay_input,
+            self.v_threshold,
+            self.v_reset,
+            self.surrogate_function,
+            self.detach_reset,
+        )
+        return (spike,), (v, *states[1:])
 
     def _k(self) -> torch.Tensor | float:
         return self.tau
@@ -316,6 +341,8 @@ class FusedLIF(base.MemoryModule):
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """Spikes ``[T, ...]`` (same dtype as the input) of the input currents ``[T, ...]``."""
+        if self.step_mode == "s":
+            return self.single_step_forward(x_seq)
         if x_seq.device.type == "cuda":
             return self._forward_cuda(x_seq)
         spikes, v = _MultiStepNeuron.apply(

@@ -1,4 +1,4 @@
-"""Named SpikingResformer variants with their paper configs, timm-style.
+"""Named SpikingResformer variants with their paper configs, timm-style, in timm's registry too.
 
 Example:
     >>> from eventvision.models import create_model, list_models
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 
 from ..errors import ConfigError, UnknownModelError
+from ._timm import register_with_timm
 from .spikingresformer import ResformerConfig, SpikingResformer
 
 __all__ = ["register_model", "create_model", "list_models"]
@@ -22,8 +23,9 @@ _FIELDS = tuple(f.name for f in fields(ResformerConfig))
 
 
 def register_model(fn: Callable[..., SpikingResformer]) -> Callable[..., SpikingResformer]:
-    """Register a variant under its function name."""
+    """Register a variant under its function name, here and in timm's registry."""
     _REGISTRY[fn.__name__] = fn
+    register_with_timm(fn.__name__, fn)
     return fn
 
 

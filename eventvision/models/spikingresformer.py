@@ -7,13 +7,12 @@ State-dict keys, shapes and buffers equal the official model's (``prologue.*``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from os import PathLike
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from spikingjelly.activation_based import base
 from torch import nn
 
 from ..errors import ConfigError
@@ -29,7 +28,7 @@ from .layers import (
 )
 from .neurons import NEURON_IMPLS, NEURON_KINDS, FusedLIF, FusedPLIF, neuron_factory
 from .pool import BufferPool
-from .weights import load_weights
+from .weights import load_pretrained
 
 __all__ = ["ResformerConfig", "SpikingResformer", "load_pretrained"]
 
@@ -163,8 +162,11 @@ class ResformerConfig:
         return tuple(h for h, _ in self.stage_shapes())
 
 
-class SpikingResformer(nn.Module):
+class SpikingResformer(nn.Module, base.StepModule):
     """SpikingResformer; input ``[B, T, C, H, W]`` or ``[B, C, H, W]``, output ``[T, B, classes]``.
+
+    Multi-step only: spikingjelly's ``functional.set_step_mode(model, "s")`` raises and changes
+    nothing (every layer takes the whole sequence), ``"m"`` is accepted.
 
     Example:
         >>> from eventvision.models import create_model
@@ -271,6 +273,24 @@ class SpikingResformer(nn.Module):
             if isinstance(m, (FusedPLIF, ParametricLIFNode))
         }
 
+    def supported_step_mode(self) -> tuple[str, ...]:
+        """Only ``"m"``: convolutions, BN and DSSA all take the whole sequence ``[T, B, ...]``."""
+        return ("m",)
+
+    @property
+    def step_mode(self) -> str:
+        """Always ``"m"`` (spikingjelly's step-mode contract)."""
+        return "m"
+
+    @step_mode.setter
+    def step_mode(self, value: str) -> None:
+        if value != "m":
+            raise ValueError(
+                f"SpikingResformer runs multi-step only (its layers take whole sequences "
+                f"[T, B, ...]), so step_mode {value!r} cannot apply; its neurons support 's' "
+                f"on their own"
+            )
+
     def set_attention_backend(self, backend: str) -> None:
         """Eval-mode second DSSA product: "float" (official), "float_reassociated", "popcount"."""
         if backend not in ATTENTION_BACKENDS:
@@ -289,30 +309,3 @@ class _MultiStepMaxPool(nn.Module):
         T, B = x.shape[:2]
         out = F.max_pool2d(x.flatten(0, 1), 3, 2, 1)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C, H/2, W/2]
-
-
-def load_pretrained(
-    model: nn.Module,
-    path_or_state_dict: str | PathLike | Mapping[str, torch.Tensor],
-    exclude: tuple[str, ...] = ("classifier",),
-) -> nn.modules.module._IncompatibleKeys:
-    """Load official or eventvision weights, leaving out keys that start with ``exclude``.
-
-    Accepts a raw state dict, a training checkpoint with the weights under ``"model"`` (or
-    ``"state_dict"``), or a path to either; strips a ``module.`` (DDP) prefix. Loads with
-    ``strict=False`` but returns and logs the missing and unexpected keys (the excluded
-    keys are not reported as missing). Shape mismatches raise ``CheckpointError``. Reads
-    with :func:`eventvision.models.weights.load_weights`.
-    """
-    result = load_weights(model, path_or_state_dict, exclude)
-    missing = result.missing_keys
-    if missing:
-        logger.warning("load_pretrained: %d missing keys: %s", len(missing), missing)
-    if result.unexpected_keys:
-        logger.warning(
-            "load_pretrained: %d unexpected keys: %s",
-            len(result.unexpected_keys),
-            result.unexpected_keys,
-        )
-    logger.info("load_pretrained: loaded weights (excluded %s)", exclude)
-    return result

@@ -7,8 +7,10 @@ prefix, checks shapes and reports missing and unexpected keys.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,8 +27,12 @@ __all__ = [
     "is_excluded",
     "check_state_dict",
     "load_weights",
+    "load_pretrained",
+    "LoadResult",
     "model_state_dict",
 ]
+
+logger = logging.getLogger(__name__)
 
 Source = str | os.PathLike | Mapping[str, Any]
 
@@ -163,6 +169,120 @@ def load_weights(
     result = target.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not is_excluded(k, exclude)]
     return nn.modules.module._IncompatibleKeys(missing, list(result.unexpected_keys))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What :func:`load_pretrained` did with each tensor, and why; ``str()`` says it in one line.
+
+    Args:
+        source: the file (or "state dict") read.
+        model_tensors: tensors in the model's state dict.
+        loaded: model keys given the checkpoint's tensor, in the model's order.
+        excluded: checkpoint keys left out because the caller named them in ``exclude``.
+        mismatched: ``"key: checkpoint (a, b) vs model (c, d)"`` for each shape that differs;
+            the model keeps its own tensor.
+        missing: model keys the checkpoint lacks; the model keeps its own tensor.
+        unexpected: checkpoint keys the model lacks.
+    """
+
+    source: str
+    model_tensors: int
+    loaded: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+    mismatched: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+
+    @property
+    def missing_keys(self) -> list[str]:
+        """Model keys not loaded because the checkpoint lacks them (``load_state_dict``'s name)."""
+        return list(self.missing)
+
+    @property
+    def unexpected_keys(self) -> list[str]:
+        """Checkpoint keys the model has no place for (``load_state_dict``'s name)."""
+        return list(self.unexpected)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every tensor that was not excluded was loaded, and nothing was left over."""
+        return not (self.mismatched or self.missing or self.unexpected)
+
+    def problems(self) -> str:
+        """The keys that were not loaded though not excluded, grouped by reason."""
+        parts = []
+        if self.mismatched:
+            parts.append(f"{len(self.mismatched)} shapes differ ({_few(self.mismatched)})")
+        if self.missing:
+            parts.append(f"{len(self.missing)} keys missing ({_few(self.missing)})")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected ({_few(self.unexpected)})")
+        return "; ".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.source}: loaded {len(self.loaded)} of {self.model_tensors} model tensors"
+        if self.excluded:
+            text += f"; excluded as asked: {_few(self.excluded)}"
+        if not self.complete:
+            text += f"; not loaded: {self.problems()}"
+        return text
+
+    __repr__ = __str__
+
+
+def _few(items: tuple[str, ...], n: int = 4) -> str:
+    head = ", ".join(items[:n])
+    return head if len(items) <= n else f"{head}, ... {len(items) - n} more"
+
+
+def load_pretrained(
+    model: nn.Module,
+    source: Source,
+    exclude: tuple[str, ...] = (),
+    strict: bool = False,
+) -> LoadResult:
+    """Load every tensor of ``source`` whose key and shape fit ``model``, except under ``exclude``.
+
+    Nothing is left out unless named: ``exclude=("classifier",)`` keeps the model's own head.
+    Shapes that differ, keys the checkpoint lacks and keys the model lacks are skipped and
+    reported; the result says what was loaded, skipped and why, and is logged (INFO when
+    complete, WARNING otherwise).
+
+    Args:
+        source: a path or a dict: a state dict, our checkpoint or the official one.
+        exclude: module prefixes to leave out, e.g. ``("classifier",)`` for a new head.
+        strict: raise CheckpointError instead of skipping anything that is not excluded.
+
+    Raises:
+        CheckpointError: unreadable source, no tensor that fits, or (``strict``) a skipped key.
+
+    Example:
+        >>> load_pretrained(model, "runs/x/best.pt")  # doctest: +SKIP
+        runs/x/best.pt: loaded 312 of 312 model tensors
+    """
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "state dict"
+    target = getattr(model, "module", model)
+    state = read_state_dict(source)
+    own = target.state_dict()
+    kept = {k: v for k, v in state.items() if not is_excluded(k, exclude)}
+    fits = {k: v for k, v in kept.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    result = LoadResult(
+        source=name,
+        model_tensors=len(own),
+        loaded=tuple(k for k in own if k in fits),
+        excluded=tuple(k for k in state if is_excluded(k, exclude)),
+        mismatched=tuple(_shape_errors(own, kept)),
+        missing=tuple(k for k in own if k not in state and not is_excluded(k, exclude)),
+        unexpected=tuple(k for k in kept if k not in own),
+    )
+    if strict and not result.complete:
+        raise CheckpointError(f"{name}: weights of another architecture: {result.problems()}")
+    if kept and not fits:
+        raise CheckpointError(f"{name}: no tensor fits the model: {result.problems()}")
+    target.load_state_dict(fits, strict=False)
+    logger.log(logging.INFO if result.complete else logging.WARNING, "%s", result)
+    return result
 
 
 def model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

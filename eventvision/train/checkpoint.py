@@ -14,11 +14,12 @@ import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
+from ..files import open_fresh, write_error
 from ..models.weights import check_state_dict, model_state_dict, read_checkpoint
 
 __all__ = [
@@ -38,20 +39,41 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike) -> Path
     """Write ``payload`` with ``torch.save`` to a temporary file, fsync it, rename it to ``path``.
 
     A reader (or a crash at any moment) sees either the previous file or the complete new one.
+    The temporary ``.NAME.tmp`` is created fresh (``eventvision.files.open_fresh``: a planted
+    link is refused); a failed write raises PathError naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(dict(payload), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path.parent, e, "cannot create the folder") from None
+    with open_fresh(path) as (_, f):
+        writer = _Writer(f)
+        try:
+            torch.save(dict(payload), writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None  # torch reports a failed write as a RuntimeError
     return path
+
+
+class _Writer:
+    """A binary file for ``torch.save`` that keeps the ``OSError`` of a failed write."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -195,6 +195,11 @@ class TrainSpec:
         for key in ("label_smoothing", "mixup_prob", "mixup_switch_prob"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"[train] {key} must be in [0, 1], got {getattr(self, key)}")
+        if self.mixes and self.batch_size % 2:
+            raise ConfigError(
+                f"[train] mixup/cutmix pair each sample with the batch's reverse (timm's Mixup) "
+                f"and need an even batch_size, got {self.batch_size}"
+            )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(
                 f"[train] device must be auto, cpu, cuda or cuda:N, got {self.device!r}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..files import write_atomic
 from .logs import dumps_strict
 
 __all__ = ["cache_id", "eval_record", "save_eval", "read_evals"]
@@ -56,10 +57,7 @@ def save_eval(record: dict[str, Any], checkpoint: Path) -> Path:
     opts = record["options"]
     name = cache_id(record["data"], record["split"], opts["time_steps"], opts["size"], checkpoint)
     out = Path(checkpoint).parent / f"eval-{name}.json"
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(dumps_strict(record) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_atomic(out, dumps_strict(record) + "\n")
 
 
 def read_evals(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -68,6 +68,7 @@ def evaluate(
     overrides: dict[str, Any] | None = None,
     save: bool = True,
     allow_stale: bool = False,
+    allow_other_classes: bool = False,
 ) -> EvalResult:
     """Evaluate a checkpoint (or a run folder's best one) on a split of its data.
 
@@ -83,6 +84,8 @@ def evaluate(
         overrides: further ``{"section.key": value}`` pairs, as ``--set`` gives them.
         save: write the record ``eval-<cache-id>.json`` beside the checkpoint (``EvalResult.path``).
         allow_stale: use a frame cache whose raw sources changed since its build.
+        allow_other_classes: evaluate on data whose class names differ from those the
+            checkpoint was trained on (else ConfigError).
     """
     path = _resolve_checkpoint(Path(checkpoint))
     ckpt = load_checkpoint(path)
@@ -102,6 +105,8 @@ def evaluate(
         train_ds, test_ds, classes = build_datasets(
             pipeline, augment=False, allow_stale=allow_stale
         )
+        if not allow_other_classes:
+            _check_classes(path, ckpt.get("classes"), classes, pipeline.data.path)
         dataset = test_ds if split == "test" else train_ds
         model = build_model(pipeline, _num_classes(pipeline, classes))
         check_state_dict(model, ckpt["model"], str(path))
@@ -138,6 +143,21 @@ def evaluate(
         saved = save_eval(eval_record(result, path, pipeline, split), path)
         result = replace(result, path=saved)
     return result
+
+
+def _check_classes(path: Path, trained: Any, classes: list[str], data: str) -> None:
+    """Refuse data whose class names differ from the checkpoint's (when it records them)."""
+    if not isinstance(trained, list) or list(trained) == list(classes):
+        return
+    pairs = zip(trained, classes, strict=False)
+    diff = next(
+        (f"class {i} is {a!r} there, {b!r} here" for i, (a, b) in enumerate(pairs) if a != b),
+        f"{len(trained)} classes there, {len(classes)} here",
+    )
+    raise ConfigError(
+        f"{path}: trained on other classes than {data} holds ({diff}); its accuracy there "
+        "would mean nothing; pass --allow-other-classes to evaluate anyway"
+    )
 
 
 def _eval_overrides(

@@ -9,16 +9,17 @@ scalars go to ``RUN/tb`` when the optional ``tensorboard`` package is installed 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
 import os
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from ..files import write_atomic, write_error
 
 __all__ = [
     "LOG_FILE",
@@ -110,24 +111,31 @@ def format_epoch(row: dict[str, Any], epochs: int, elapsed_s: float) -> str:
 
 
 def write_summary_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> Path:
-    """Write ``rows`` (``metrics.jsonl`` rows) as timm's ``summary.csv``, atomically.
+    """Write ``rows`` (``metrics.jsonl`` rows) as ``summary.csv`` with timm's ``update_summary``.
 
     Columns: ``epoch, train_loss, train_top1, train_top5, eval_loss, eval_top1, eval_top5``,
     the EMA model's ``eval_ema_*`` when it was evaluated, then ``lr``; a missing or non-finite
-    value is an empty cell.
+    value is an empty cell. The whole file is rewritten (a resumed run drops the rows after its
+    checkpoint) into a temporary file that replaces it.
     """
+    from timm.utils import update_summary
+
     rows = list(rows)
     keys = [k for k in _CSV_COLUMNS if not k.startswith("ema_") or any(k in r for r in rows)]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([_CSV_COLUMNS[k] for k in keys])
-    for r in rows:
-        writer.writerow(["" if json_safe(r.get(k)) is None else r[k] for k in keys])
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    with tempfile.TemporaryDirectory() as scratch:  # timm appends; the run file is replaced
+        tmp = Path(scratch) / "summary.csv"
+        tmp.touch()
+        for i, r in enumerate(rows):
+            cells = {_CSV_COLUMNS[k]: json_safe(r.get(k)) for k in keys}  # None: an empty cell
+            update_summary(
+                cells["epoch"],
+                {c[6:]: v for c, v in cells.items() if c.startswith("train_")},
+                {c[5:]: v for c, v in cells.items() if c.startswith("eval_")},
+                str(tmp),
+                lr="" if cells["lr"] is None else cells["lr"],  # timm drops a None lr's column
+                write_header=i == 0,
+            )
+        return write_atomic(path, tmp.read_text(encoding="utf-8"))
 
 
 def _summary_writer(log_dir: Path, purge_step: int) -> Any:
@@ -167,8 +175,12 @@ class RunLog:
         """Log ``text`` and append it, time-stamped, to ``train.log``."""
         logger.log(level, text)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as f:
-            f.write(f"{stamp} {text}\n")
+        path = self.run_dir / LOG_FILE
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"{stamp} {text}\n")
+        except OSError as e:
+            raise write_error(path, e) from None
 
     def epoch(self, row: dict[str, Any], rows: list[dict[str, Any]], epochs: int) -> None:
         """Record one finished epoch: its summary line, ``summary.csv`` and the scalars."""

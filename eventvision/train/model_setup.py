@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from .config import Pipeline
 
 logger = logging.getLogger(__name__)
+_RUN_LOG = logging.getLogger("eventvision.train.logs")  # shown by the CLI unless -q
 
 
 def build_model(pipeline: Pipeline, num_classes: int | None = None) -> nn.Module:
@@ -30,16 +31,15 @@ def build_model(pipeline: Pipeline, num_classes: int | None = None) -> nn.Module
 
 
 def _load_backbone(model: nn.Module, path: str) -> None:
-    """Initialise every weight except the classifier from a checkpoint of the same backbone."""
-    from ..models.weights import load_weights
+    """Initialise every weight except the classifier from a checkpoint of the same backbone.
 
-    result = load_weights(model, path, exclude=("classifier",), strict=True)
-    logger.info(
-        "loaded backbone from %s (missing %s, unexpected %s)",
-        path,
-        list(result.missing_keys),
-        list(result.unexpected_keys),
-    )
+    The classifier is excluded by name (the run trains a new head for its classes), every other
+    tensor must fit; what was loaded and left out is shown with the run's epoch lines.
+    """
+    from ..models.weights import load_pretrained
+
+    result = load_pretrained(model, path, exclude=("classifier",), strict=True)
+    _RUN_LOG.info("fine-tuning from %s (a fresh classifier for the data's classes)", result)
 
 
 def _freeze_backbone(model: nn.Module) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "accum_group",
     "updates_per_epoch",
     "global_batch_note",
+    "device_notes",
 ]
 
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -90,3 +91,24 @@ def global_batch_note(
     if paper_global_batch % per_update == 0:
         return f"{text}; --accum-steps {paper_global_batch // per_update} matches it"
     return f"{text}; choose --batch-size and --accum-steps whose product is {paper_global_batch}"
+
+
+def device_notes(spec: Any, device: torch.device, distributed: bool) -> list[str]:
+    """A warning for each ``[train]`` option that cannot apply on ``device``, with the fix.
+
+    ``spec`` is the pipeline's ``TrainSpec``. Float16 autocast needs CUDA (bfloat16 works on
+    the CPU); SyncBatchNorm needs several processes (distributed CPU runs refuse it outright).
+    """
+    notes = []
+    if spec.amp and spec.amp_dtype == "float16" and device.type != "cuda":
+        notes.append(
+            f'[train] amp = true with amp_dtype = "float16" needs CUDA: this run on {device} '
+            'trains in float32 (amp_dtype = "bfloat16" autocasts on the CPU; amp = false '
+            "silences this)"
+        )
+    if spec.sync_bn and not distributed:
+        notes.append(
+            "[train] sync_bn = true has nothing to synchronise in a single process: batch "
+            "statistics stay this process's (sync_bn = false silences this)"
+        )
+    return notes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,18 +15,22 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, RunBusyError
+from ..files import copy_atomic, hold_lock, write_atomic, write_error
 from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_state_dict, rng_state
-from .config import Pipeline, pipeline_dict
+from .config import Pipeline, pipeline_dict, pipeline_to_toml
 from .distributed import DistInfo
 from .logs import RunLog, dumps_strict
 from .loop import _dssa_rate_estimates
-from .options import global_batch_note
+from .options import device_notes, global_batch_note
 
 CONFIG_FILE = "pipeline.toml"
 METRICS_FILE = "metrics.jsonl"
 LAST_CKPT = "last.pt"
 BEST_CKPT = "best.pt"
+LOCK_FILE = "run.lock"  # held (flock) by the one process writing the run; it stays
+
+logger = logging.getLogger(__name__)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -67,6 +73,51 @@ def _differences(a: Pipeline, b: Pipeline) -> list[str]:
     return out
 
 
+@contextmanager
+def run_lock(run_dir: Path, hold: bool = True) -> Iterator[None]:
+    """Hold the run folder's lock for the ``with`` block: one writer per run folder.
+
+    The folder is created if missing and ``run.lock`` inside it is locked with ``flock``
+    (``O_NOFOLLOW``, a regular file: ``eventvision.files.hold_lock``). If the block fails before
+    anything but the lock was written, the lock file (and the folder, if made here) goes again.
+    ``hold=False`` (ranks other than 0) does nothing.
+
+    Raises:
+        RunBusyError: another process holds the lock; the message names its PID.
+        PathError: the folder or the lock file cannot be created, or the lock file is a link.
+    """
+    if not hold:
+        yield
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder")
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(run_dir, e, "cannot create the run folder") from None
+    lock = run_dir / LOCK_FILE
+    fresh = not os.path.lexists(lock)
+
+    def busy(pid: str) -> RunBusyError:
+        return RunBusyError(
+            f"{run_dir}: another process (PID {pid}) is writing this run folder; wait for it "
+            "to finish or choose another --out"
+        )
+
+    try:
+        with hold_lock(lock, busy):
+            try:
+                yield
+            except BaseException:
+                if fresh and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+                    lock.unlink()  # still held: nobody else can have taken it meanwhile
+                raise
+    finally:
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
 def _check_run_dir(
     run_dir: Path, pipeline: Pipeline, resume: bool, overwrite: bool = False
 ) -> dict[str, Any] | None:
@@ -79,7 +130,7 @@ def _check_run_dir(
         raise ConfigError(f"{run_dir}: exists and is not a folder")
     config = run_dir / CONFIG_FILE
     if not config.is_file():
-        if run_dir.is_dir() and any(run_dir.iterdir()):
+        if run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
             raise ConfigError(
                 f"{run_dir}: folder is not empty and holds no run ({CONFIG_FILE} missing); "
                 "choose another --out"
@@ -123,10 +174,48 @@ def _check_epochs(run_dir: Path, ckpt: dict[str, Any], epochs: int) -> None:
         )
 
 
+def write_run_config(run_dir: Path, pipeline: Pipeline) -> None:
+    """Write ``pipeline.toml`` atomically, and only when its text changes (a resume)."""
+    path, text = run_dir / CONFIG_FILE, pipeline_to_toml(pipeline)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_atomic(path, text)
+
+
 def _write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = run_dir / f".{METRICS_FILE}.tmp"
-    tmp.write_text("".join(dumps_strict(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, run_dir / METRICS_FILE)
+    write_atomic(run_dir / METRICS_FILE, "".join(dumps_strict(r) + "\n" for r in rows))
+
+
+def repair_best(run_dir: Path, last: dict[str, Any]) -> bool:
+    """Make ``best.pt`` agree with ``last.pt``'s ``best_metric`` after a kill; True if repaired.
+
+    ``last.pt`` is written before ``best.pt``, so a kill between the two leaves ``best.pt``
+    behind (or missing) exactly when the last finished epoch was the new best: ``last.pt``
+    then holds the best weights, and is copied.
+    """
+    best_path = run_dir / BEST_CKPT
+    want = float(last.get("best_metric", 0.0))
+    if best_path.is_file():
+        try:
+            best = load_checkpoint(best_path)
+        except CheckpointError:
+            best = {}
+        found = best.get("best_metric")
+        if found is not None and float(found) >= want and best.get("epoch", 0) <= last["epoch"]:
+            return False
+    copy_atomic(run_dir / LAST_CKPT, best_path)
+    logger.warning(
+        "%s: behind %s (an interrupted save); replaced by %s (best %.2f%%, epoch %d)",
+        best_path,
+        LAST_CKPT,
+        LAST_CKPT,
+        want,
+        int(last["epoch"]),
+    )
+    return True
 
 
 def _open_log(run_dir: Path, pipeline: Pipeline, info: DistInfo, start_epoch: int) -> RunLog | None:
@@ -145,6 +234,8 @@ def _open_log(run_dir: Path, pipeline: Pipeline, info: DistInfo, start_epoch: in
         spec.batch_size, info.world_size, spec.accum_steps, spec.paper_global_batch
     )
     if note is not None:
+        log.line(note, logging.WARNING)
+    for note in device_notes(spec, info.device, info.distributed):
         log.line(note, logging.WARNING)
     return log
 

@@ -8,15 +8,16 @@ count, and change workers or device (docs/training.md, "Runs").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import CacheMismatchError, ConfigError
+from ..files import write_atomic
 from .config import Pipeline
 from .logs import LOG_FILE, SUMMARY_FILE, TENSORBOARD_DIR
 
@@ -48,7 +49,8 @@ def absolute_data_path(pipeline: Pipeline) -> Pipeline:
 
 
 def data_identity(pipeline: Pipeline) -> dict[str, Any]:
-    """The data's path and, for a frame cache, its options hash and build id (None if absent)."""
+    """The data's path and, for a frame cache, its options hash, build id, planned samples,
+    classes and a digest of its source manifest (None where absent)."""
     spec = pipeline.data
     identity: dict[str, Any] = {"path": spec.path, "format": spec.format}
     if spec.format == "frames" and Path(spec.path).is_file():
@@ -57,11 +59,38 @@ def data_identity(pipeline: Pipeline) -> dict[str, Any]:
         header = read_header(spec.path)
         for key in ("options_hash", "build_id"):
             identity[key] = None if header.get(key) is None else str(header[key])
+        identity["samples"] = header.get("n_planned")
+        identity["classes"] = header.get("classes")
+        manifest = json.dumps(header.get("manifest"), sort_keys=True).encode()
+        identity["sources"] = hashlib.sha256(manifest).hexdigest()[:16]
     return identity
 
 
-def check_same_data(run_dir: Path, identity: dict[str, Any]) -> None:
-    """Refuse to resume on data whose cache options differ from the run's recorded ones."""
+# What tells two builds apart, with the words for it.
+_BUILD_KEYS = {"sources": "its source files", "samples": "its sample count", "classes": "classes"}
+
+
+def _other_build(saved: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    """How the data differs from the run's build, or None when it is that build."""
+    old, new = saved.get("build_id"), identity.get("build_id")
+    if old is None or new is None or old == new:
+        return None
+    differ = [
+        f"{words} ({saved[key]!r} there, {identity[key]!r} here)" if key != "sources" else words
+        for key, words in _BUILD_KEYS.items()
+        if key in saved and key in identity and saved[key] != identity[key]
+    ]
+    what = "; ".join(differ) if differ else "same sources and samples, built again"
+    return f"build {new!r} here, {old!r} in the run: {what}"
+
+
+def check_same_data(
+    run_dir: Path, identity: dict[str, Any], allow_other_data: bool = False
+) -> None:
+    """Refuse to resume on data whose cache options or build differ from the run's recorded ones.
+
+    ``allow_other_data`` accepts another build of the same options (logged).
+    """
     path = run_dir / DATA_FILE
     if not path.is_file():
         return  # a run from before data.json: nothing recorded to compare
@@ -73,15 +102,21 @@ def check_same_data(run_dir: Path, identity: dict[str, Any]) -> None:
                 f"{saved.get(key)!r} (data {saved.get('path')}); a resume may only move the "
                 "same data"
             )
+    other = _other_build(saved, identity)
+    if other is not None and not allow_other_data:
+        raise CacheMismatchError(
+            f"{identity['path']}: not the data the run was trained on ({other}; data "
+            f"{saved.get('path')}); resume on it anyway with --allow-other-data"
+        )
+    if other is not None:
+        logger.warning("%s: resuming on other data: %s", identity["path"], other)
     if saved.get("path") != identity["path"]:
         logger.info("data moved: %s -> %s", saved.get("path"), identity["path"])
 
 
 def write_data_identity(run_dir: Path, identity: dict[str, Any]) -> None:
     """Write ``data.json`` atomically."""
-    tmp = run_dir / f".{DATA_FILE}.tmp"
-    tmp.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / DATA_FILE)
+    write_atomic(run_dir / DATA_FILE, json.dumps(identity, indent=1) + "\n")
 
 
 def resume_changes(values: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +136,23 @@ def resume_changes(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete the temporary files a killed write left (``.NAME.tmp`` / ``.NAME.tmp-PID``)."""
+    """Delete the temporaries a killed write of a run file left (``.NAME.tmp``, ``.NAME.tmp-PID``).
+
+    Only the run files' own temporaries go (never, say, ``evaluate``'s), and only under the run
+    folder's lock (``rundir.run_lock``), so never those of a live run. A link is unlinked, never
+    followed.
+    """
     if not run_dir.is_dir():
         return []
-    stale = [p for p in run_dir.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    names = {f".{name}.tmp" for name in RUN_FILES}
+    stale = [
+        p
+        for p in run_dir.iterdir()
+        if p.name.partition("-")[0] in names
+        and (p.name in names or p.name.partition("-")[2].isdigit())
+    ]
     for p in stale:
-        if p.is_file():
+        if p.is_symlink() or p.is_file():
             p.unlink()
             logger.info("removed %s, left by an interrupted write", p)
     return stale

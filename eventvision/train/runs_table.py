@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EventVisionError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RunSummary", "summarize_run", "list_runs", "format_runs"]
 
@@ -17,7 +21,9 @@ class RunSummary:
     """What ``eventvision runs`` shows of one run folder.
 
     ``status`` is ``done`` (every epoch recorded), ``stopped`` (fewer; resume it with
-    ``train --resume``) or ``empty`` (configured, no epoch finished yet).
+    ``train --resume``), ``empty`` (configured, no epoch finished yet), ``running`` (a process
+    holds the folder's lock) or ``unreadable`` (``pipeline.toml`` cannot be read; ``error``
+    says why).
     """
 
     path: Path
@@ -29,14 +35,22 @@ class RunSummary:
     last_acc1: float
     wall_s: float
     status: str
+    error: str = ""
 
 
 def summarize_run(run_dir: str | os.PathLike) -> RunSummary:
-    """Summarise one run folder from its ``pipeline.toml`` and ``metrics.jsonl``."""
+    """Summarise one run folder from its ``pipeline.toml`` and ``metrics.jsonl``.
+
+    A folder whose ``pipeline.toml`` cannot be read gives status ``unreadable`` (and why).
+    """
     from .trainer import load_run_pipeline, read_metrics
 
     run_dir = Path(run_dir)
-    pipeline = load_run_pipeline(run_dir)
+    try:
+        pipeline = load_run_pipeline(run_dir)
+    except (EventVisionError, OSError, UnicodeDecodeError) as e:
+        nan = math.nan
+        return RunSummary(run_dir, "?", "?", 0, 0, nan, nan, 0.0, "unreadable", str(e))
     rows = read_metrics(run_dir)
     accs = [r["test_acc1"] for r in rows if isinstance(r.get("test_acc1"), (int, float))]
     done = len(rows)
@@ -50,8 +64,26 @@ def summarize_run(run_dir: str | os.PathLike) -> RunSummary:
         best_acc1=max(accs) if accs else math.nan,
         last_acc1=accs[-1] if accs else math.nan,
         wall_s=sum(float(r.get("epoch_time_s") or 0.0) for r in rows),
-        status="done" if done >= total else ("stopped" if done else "empty"),
+        status=_status(run_dir, done, total),
     )
+
+
+def _status(run_dir: Path, done: int, total: int) -> str:
+    """``running`` while a process holds the run's lock, else done, stopped or empty."""
+    from .rundir import LOCK_FILE
+
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        fd = None
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return "running"
+        finally:
+            os.close(fd)
+    return "done" if done >= total else ("stopped" if done else "empty")
 
 
 def list_runs(folder: str | os.PathLike) -> list[RunSummary]:
@@ -59,7 +91,11 @@ def list_runs(folder: str | os.PathLike) -> list[RunSummary]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder")
-    return [summarize_run(p.parent) for p in sorted(folder.rglob("pipeline.toml"))]
+    runs = [summarize_run(p.parent) for p in sorted(folder.rglob("pipeline.toml"))]
+    for run in runs:
+        if run.status == "unreadable":
+            logger.warning("%s: unreadable run folder: %s", run.path, run.error)
+    return runs
 
 
 def _clock(seconds: float) -> str:
@@ -78,8 +114,8 @@ def format_runs(runs: list[RunSummary]) -> str:
             r.pipeline,
             r.model,
             f"{r.epochs_done}/{r.epochs}",
-            f"{r.best_acc1:.2f}",
-            f"{r.last_acc1:.2f}",
+            "-" if r.status == "unreadable" else f"{r.best_acc1:.2f}",
+            "-" if r.status == "unreadable" else f"{r.last_acc1:.2f}",
             _clock(r.wall_s),
             r.status,
         )

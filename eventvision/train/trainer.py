@@ -29,7 +29,7 @@ from ..data import EpochSampler, make_loader, set_loader_epoch
 from ..errors import CheckpointError, ConfigError
 from ._data import build_datasets
 from .checkpoint import check_state_dict, model_state_dict, save_checkpoint, set_rng_state
-from .config import Pipeline, pipeline_to_toml
+from .config import Pipeline
 from .distributed import DistInfo, average_buffers, barrier, check_sync_bn, wrap_model
 from .evaluation import EvalResult, evaluate
 from .guards import NonFiniteGuard
@@ -50,6 +50,9 @@ from .rundir import (
     _write_metrics,
     load_run_pipeline,
     read_metrics,
+    repair_best,
+    run_lock,
+    write_run_config,
 )
 from .runs import (
     absolute_data_path,
@@ -119,6 +122,7 @@ class _Run:
     best: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
     log: Any = None
+    classes: list[str] = field(default_factory=list)
 
 
 class _Loaders(NamedTuple):
@@ -138,6 +142,7 @@ def train(
     skip_nonfinite: int = 0,
     overwrite: bool = False,
     allow_stale: bool = False,
+    allow_other_data: bool = False,
 ) -> RunResult:
     """Train ``pipeline`` into ``run_dir``; with ``resume`` continue the run saved there exactly.
 
@@ -155,6 +160,7 @@ def train(
             (each logged); the next one raises NonFiniteError. 0: the first one raises.
         overwrite: replace the run saved in ``run_dir`` (its files only) instead of refusing.
         allow_stale: use a frame cache whose raw sources changed since its build.
+        allow_other_data: resume on another build of the cache than the run's (same options).
 
     Raises:
         ConfigError, CacheError, CheckpointError: bad options, data or run folder; nothing is
@@ -163,7 +169,7 @@ def train(
     run_dir = Path(run_dir)
     pipeline = absolute_data_path(pipeline)  # the run folder must work from any directory
     spec = pipeline.train
-    with _distributed(spec.device) as info:
+    with _distributed(spec.device) as info, run_lock(run_dir, info.is_main):
         check_sync_bn(spec.sync_bn, info)
         seed_everything(spec.seed)
         train_ds, test_ds, classes = build_datasets(pipeline, allow_stale=allow_stale)
@@ -172,8 +178,11 @@ def train(
             model = build_model(pipeline, num_classes)
         ckpt = _check_run_dir(run_dir, pipeline, resume, overwrite)
         identity = data_identity(pipeline)
-        _init_weights(model, pipeline, run_dir, ckpt, identity)
+        if ckpt is not None:
+            check_same_data(run_dir, identity, allow_other_data)
+        _init_weights(model, pipeline, run_dir, ckpt)
         run = _make_run(pipeline, run_dir, info, model, ckpt)
+        run.classes = list(classes)
         _seed_ranks(run_dir, ckpt, info, spec.seed)
         loaders = _make_loaders(pipeline, train_ds, test_ds, info)
         _start_run_folder(run, identity, overwrite)
@@ -183,11 +192,10 @@ def train(
 
 
 def _init_weights(
-    model: nn.Module, pipeline: Pipeline, run_dir: Path, ckpt: dict[str, Any] | None, identity: Any
+    model: nn.Module, pipeline: Pipeline, run_dir: Path, ckpt: dict[str, Any] | None
 ) -> None:
     """Check a resumed run's data, epochs and weights, or load a pretrained backbone; freeze."""
     if ckpt is not None:
-        check_same_data(run_dir, identity)
         _check_epochs(run_dir, ckpt, pipeline.train.epochs)
         check_state_dict(model, ckpt["model"], str(run_dir / LAST_CKPT))
     elif pipeline.model.pretrained:
@@ -267,9 +275,11 @@ def _start_run_folder(run: _Run, identity: Any, overwrite: bool) -> None:
             clear_run(run.run_dir)
         remove_stale_temporaries(run.run_dir)
         run.run_dir.mkdir(parents=True, exist_ok=True)
-        (run.run_dir / CONFIG_FILE).write_text(pipeline_to_toml(run.pipeline), encoding="utf-8")
+        write_run_config(run.run_dir, run.pipeline)
         write_data_identity(run.run_dir, identity)
         _write_metrics(run.run_dir, run.rows)
+        if run.start_epoch:  # a kill between the two checkpoint writes left best.pt behind
+            repair_best(run.run_dir, {"epoch": run.start_epoch, "best_metric": run.best})
     run.log = _open_log(run.run_dir, run.pipeline, run.info, run.start_epoch)
     barrier(run.info)
 
@@ -367,9 +377,10 @@ def _save_epoch(
     )
     if run.ema is not None:
         payload["model_ema"] = model_state_dict(run.ema.module)
+    payload["classes"] = run.classes
     if info.is_main:
         _write_metrics(run.run_dir, run.rows)
-        save_checkpoint(payload, run.run_dir / LAST_CKPT)
+        save_checkpoint(payload, run.run_dir / LAST_CKPT)  # first: repair_best relies on it
         if improved:
             save_checkpoint(payload, run.run_dir / BEST_CKPT)
         if run.log is not None:
@@ -400,6 +411,7 @@ def finetune(
     skip_nonfinite: int = 0,
     overwrite: bool = False,
     allow_stale: bool = False,
+    allow_other_data: bool = False,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
@@ -419,4 +431,5 @@ def finetune(
         skip_nonfinite=skip_nonfinite,
         overwrite=overwrite,
         allow_stale=allow_stale,
+        allow_other_data=allow_other_data,
     )

@@ -67,3 +67,19 @@ def test_wait_waits_for_the_holder_then_builds(raw_root, tmp_path):
     result = _preprocess(raw_root, out, "--wait")
     thread.join()
     assert result.exit_code == 0 and "wrote cache" in result.output, result.output
+
+
+@pytest.mark.parametrize("planted", ["c.h5.lock", "c.h5.tmp"])
+def test_a_planted_link_is_refused_and_its_target_untouched(raw_root, tmp_path, planted):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out" / "c.h5"
+    out.parent.mkdir()
+    (out.parent / planted).symlink_to(victim)
+    result = _preprocess(raw_root, out)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and str(out.parent / planted) in lines[0], result.output
+    assert "symbolic link" in lines[0]
+    assert victim.read_text() == "precious\n" and not out.exists()
+    assert (out.parent / planted).is_symlink()  # left for its owner to look at

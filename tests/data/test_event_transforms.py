@@ -22,6 +22,7 @@ from eventvision.data.event_transforms import (
     SpatialJitter,
     TimeReverse,
     TimeScale,
+    TimeShift,
     event_mix,
     make_event_augmentation,
 )
@@ -164,6 +165,37 @@ def test_bad_magnitudes_are_refused():
         DropEvents(ratio=(0.5, 0.2))
     with pytest.raises(ConfigError, match="p="):
         FlipLR(p=1.5)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: TimeShift(max_shift_us=float("inf")), "max_shift_us=inf"),
+        (lambda: TimeShift(max_shift_us=float("nan")), "max_shift_us=nan"),
+        (lambda: TimeShift(max_shift_us=1.5), "whole number"),
+        (lambda: TimeShift(max_shift_us=2**70), "whole number"),
+        (lambda: TimeShift(max_shift_us="100"), "whole number"),
+        (lambda: TimeShift(max_shift_us=-1), "whole number"),
+        (lambda: FlipLR((-5, 10, 2)), "width=-5"),
+        (lambda: CropZoom((0, 16, 2)), "width=0"),
+        (lambda: DropByArea((16, 2.5, 2)), "height=2.5"),
+        (lambda: FlipLR((16,)), "expected \\(width, height, polarities\\)"),
+        (lambda: FlipLR(seed=-1), "seed=-1"),
+        (lambda: FlipLR(p=True), "p=True"),
+        (lambda: CropZoom(scale="ab"), "scale='ab'"),
+        (lambda: SpatialJitter(sigma=float("inf")), "sigma=inf"),
+        (lambda: NDA(ops="flip"), "NDA ops 'flip'"),
+        (lambda: NDA(ops=3), "NDA ops 3"),
+    ],
+)
+def test_bad_parameters_are_config_errors_at_construction(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_whole_float_parameters_are_accepted():
+    assert TimeShift(max_shift_us=1e5).max_shift_us == 100_000
+    assert TimeShift(DVS128, max_shift_us=np.int64(7), seed=np.int64(3)).seed == 3
 
 
 def test_event_mix_weights_are_the_shares_of_mixed_events():

@@ -89,3 +89,68 @@ def test_make_neuron_rejects_bad_options():
         make_neuron("alif")
     with pytest.raises(ConfigError, match="unknown neuron options \\['backend'\\]"):
         make_neuron("lif", backend="cupy")
+
+
+@pytest.mark.parametrize("kind", ["lif", "plif"])
+def test_single_step_mode_equals_spikingjellys_step_by_step(kind):
+    # set_step_mode(..., "s"): one step [N, ...] per call, gradients through the steps (BPTT)
+    torch.manual_seed(2)
+    fused, stock = _pair(kind, torch.float32)
+    functional.set_step_mode(fused, "s")
+    stock.step_mode = "s"
+    x1 = (torch.randn(6, 4, 5) * 1.5 + 0.7).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    s1 = torch.stack([fused(x1[t]) for t in range(6)])
+    s2 = torch.stack([stock(x2[t]) for t in range(6)])
+    assert torch.equal(s1, s2)
+    g = torch.randn_like(s1)
+    (s1 * g).sum().backward()
+    (s2 * g).sum().backward()
+    assert torch.equal(x1.grad, x2.grad)
+    if kind == "plif":
+        assert torch.equal(fused.w.grad, stock.w.grad)
+    functional.reset_net(fused)
+    functional.set_step_mode(fused, "m")
+    assert torch.equal(fused(x1.detach()), s1)  # the same spikes as one multi-step call
+
+
+@pytest.mark.parametrize("impl", ["fused", "spikingjelly"])
+def test_spikingjellys_output_monitor_records_every_neuron_layer(impl):
+    from spikingjelly.activation_based import monitor, neuron
+
+    from eventvision.models import create_model
+
+    model = create_model(
+        "spikingresformer_dvsg",
+        planes=(8, 16, 32),
+        num_heads=(1, 2, 4),
+        group_size=8,
+        img_size=16,
+        T=2,
+        neuron_impl=impl,
+    )
+    layers = [n for n, m in model.named_modules() if isinstance(m, (FusedLIF, LIFNode))]
+    layers += [n for n, m in model.named_modules() if isinstance(m, ParametricLIFNode)]
+    mon = monitor.OutputMonitor(model, neuron.BaseNode)
+    assert sorted(mon.monitored_layers) == sorted(layers) and len(layers) == 38
+    with torch.no_grad():
+        model(torch.rand(3, 2, 3, 16, 16) * 3)
+    assert len(mon.records) == len(layers)
+    assert all(r.shape[:2] == (2, 3) for r in mon.records)  # [T, B, ...] of each layer
+    assert all(set(r.unique().tolist()) <= {0.0, 1.0} for r in mon.records)
+    rates = [float(r.mean()) for r in mon.records]  # the field's firing-rate measurement
+    assert any(r > 0 for r in rates)
+    mon.remove_hooks()
+
+
+def test_set_step_mode_on_the_model_is_refused_in_one_line_and_changes_nothing():
+    from eventvision.models import create_model
+
+    model = create_model("spikingresformer_dvsg", planes=(8, 16, 32), num_heads=(1, 2, 4),
+                         group_size=8, img_size=16, T=2)  # fmt: skip
+    with pytest.raises(ValueError, match="multi-step only") as err:
+        functional.set_step_mode(model, "s")
+    assert "\n" not in str(err.value)
+    assert {m.step_mode for m in model.modules() if isinstance(m, FusedLIF)} == {"m"}
+    functional.set_step_mode(model, "m")
+    assert model.step_mode == "m"

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from eventvision.errors import CheckpointError
+from eventvision.errors import CheckpointError, PathError
 from eventvision.train.checkpoint import (
     check_state_dict,
     load_checkpoint,
@@ -76,3 +78,37 @@ def test_rng_state_round_trip_through_a_checkpoint(tmp_path):
     random.seed(9), np.random.seed(9), torch.manual_seed(9)
     set_rng_state(torch.load(tmp_path / "r.pt", weights_only=True)["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == want
+
+
+# save_checkpoint in a process whose files may not grow past 64 KiB: the write fails (EFBIG).
+SMALL_FILES = """
+import resource, signal, sys, torch
+from eventvision.train.checkpoint import save_checkpoint
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+try:
+    save_checkpoint({"model": {"w": torch.zeros(1 << 16)}}, sys.argv[1])
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+
+
+def test_a_failed_write_names_the_checkpoint_and_keeps_the_old_one(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.ones(2)}, "epoch": 1}, path)
+    before = path.read_bytes()
+    out = subprocess.run(
+        [sys.executable, "-c", SMALL_FILES, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == f"PathError {path}: cannot write: File too large", out
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left
+
+
+def test_a_planted_temporary_link_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / ".last.pt.tmp").symlink_to(victim)
+    with pytest.raises(PathError, match="symbolic link"):
+        save_checkpoint({"model": {"w": torch.ones(2)}}, tmp_path / "last.pt")
+    assert victim.read_text() == "precious\n" and not (tmp_path / "last.pt").exists()

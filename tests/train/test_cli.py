@@ -80,6 +80,9 @@ def cli_run(cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     text = ok("train", "--data", cache, "--out", out, "--epochs", "1", *TINY)
     assert f"run {out}: 1 epochs" in text
+    # the recipe's amp = true cannot apply on the CPU: said on stderr and in train.log
+    warning = '[train] amp = true with amp_dtype = "float16" needs CUDA'
+    assert f"WARNING: {warning}" in text and warning in (out / "train.log").read_text()
     return out
 
 

@@ -91,6 +91,13 @@ def test_summary_csv_adds_ema_columns_only_when_evaluated(tmp_path):
     assert header[0] == "epoch" and header[-1] == "lr"
 
 
+def test_summary_csv_keeps_columns_aligned_when_values_are_missing(tmp_path):
+    rows = [_row(0), _row(1, lr=math.nan, train_loss=None)]
+    a, b, c = list(csv.reader(write_summary_csv(tmp_path / SUMMARY_FILE, rows).open()))
+    assert len(a) == len(b) == len(c) and a[-1] == "lr" and a[1] == "train_loss"
+    assert c[-1] == "" and c[1] == "" and b[-1] == str(rows[0]["lr"])
+
+
 def test_epoch_line_by_hand():
     line = format_epoch(_row(1), epochs=10, elapsed_s=3725.2)
     assert line == (

@@ -10,10 +10,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from eventvision.train import lr_at_epoch
+from eventvision.train.config import TrainSpec
 from eventvision.train.distributed import DistInfo
 from eventvision.train.options import (
     accum_group,
     autocast_context,
+    device_notes,
     global_batch_note,
     make_ema,
     make_scaler,
@@ -128,3 +130,17 @@ def test_global_batch_note():
     note = global_batch_note(32, 1, 1, 256)
     assert "global batch 32" in note and "paper's 256" in note and "--accum-steps 8" in note
     assert "product is 256" in global_batch_note(48, 1, 1, 256)
+
+
+def test_an_option_that_cannot_apply_on_the_device_is_named():
+    cuda = torch.device("cuda", 0)
+    (amp,) = device_notes(TrainSpec(amp=True), CPU, distributed=False)
+    assert amp.startswith('[train] amp = true with amp_dtype = "float16" needs CUDA')
+    assert "on cpu trains in float32" in amp and "\n" not in amp
+    assert autocast_context(CPU, True, "float16").__class__.__name__ == "nullcontext"  # the fact
+    assert device_notes(TrainSpec(amp=True), cuda, distributed=False) == []
+    assert device_notes(TrainSpec(amp=True, amp_dtype="bfloat16"), CPU, distributed=False) == []
+    assert device_notes(TrainSpec(amp=False), CPU, distributed=False) == []
+    (sync,) = device_notes(TrainSpec(amp=False, sync_bn=True), cuda, distributed=False)
+    assert sync.startswith("[train] sync_bn = true has nothing to synchronise")
+    assert device_notes(TrainSpec(amp=False, sync_bn=True), cuda, distributed=True) == []

@@ -131,7 +131,7 @@ def test_temporary_checkpoint_of_a_killed_write_is_removed_on_restart(cache, tmp
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == -9, proc.stderr[-2000:]
     leftovers = [p.name for p in run.iterdir() if ".tmp" in p.name]
-    assert leftovers and leftovers[0].startswith(".last.pt.tmp-"), sorted(os.listdir(run))
+    assert leftovers and leftovers[0] == ".last.pt.tmp", sorted(os.listdir(run))
     result = train(load_pipeline(run / "pipeline.toml"), run, resume=True)
     assert result.epochs == 2 and load_checkpoint(run / "last.pt")["epoch"] == 2
     assert not [p.name for p in run.iterdir() if ".tmp" in p.name]

@@ -129,3 +129,61 @@ def test_mixer_equals_timm_mixup_batch_mode(mixup: float, cutmix: float, smoothi
         want_x, want_t = theirs(x.clone(), y)
         assert torch.equal(got_x, want_x), seed
         assert torch.allclose(got_t, want_t, atol=1e-7), seed
+
+
+def test_frames_are_cut_and_mixed_with_one_box_for_every_step_like_timm():
+    import numpy as np
+    from timm.data import Mixup
+
+    spec = TrainSpec(mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.1)
+    x = torch.randn(4, 3, 2, 8, 8, generator=torch.Generator().manual_seed(0))  # [B, T, C, H, W]
+    y = torch.tensor([0, 1, 2, 3])
+    before = x.clone()
+    np.random.seed(3)
+    got_x, got_t = _Mixer(spec, num_classes=5)(x, y)
+    assert torch.equal(x, before)  # the input is not written to
+    pasted = got_x != x  # [B, T, C, H, W]
+    assert pasted.any() and bool((pasted == pasted[:, :1, :1]).all())  # one box, every step
+    box = pasted[0, 0, 0]
+    rows, cols = box.any(1).nonzero().flatten(), box.any(0).nonzero().flatten()
+    region = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    assert torch.equal(got_x[..., region[0], region[1]], x.flip(0)[..., region[0], region[1]])
+    np.random.seed(3)
+    mixup = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=5)
+    want_x, want_t = mixup(x.reshape(4, 6, 8, 8).clone(), y)
+    assert torch.equal(got_x, want_x.reshape(x.shape)) and torch.equal(got_t, want_t)
+
+
+def test_mixing_needs_an_even_batch():
+    from eventvision.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="need an even batch_size, got 3"):
+        TrainSpec(mixup_alpha=0.5, batch_size=3)
+    TrainSpec(mixup_alpha=0.0, batch_size=3)  # no mixing: any batch
+    mixer = _Mixer(TrainSpec(mixup_alpha=0.5), num_classes=3)
+    with pytest.raises(ConfigError, match="need an even batch, got 3 samples"):
+        mixer(torch.zeros(3, 2, 1, 4, 4), torch.tensor([0, 1, 2]))
+
+
+def test_lr_is_timms_cosine_scheduler_on_the_optimizer():
+    from timm.scheduler import CosineLRScheduler
+
+    from eventvision.train.schedule import lr_schedule
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=5e-4)
+    scheduler = lr_schedule(5e-4, 20, warmup_epochs=3, optimizer=opt)
+    assert isinstance(scheduler, CosineLRScheduler) and scheduler.optimizer is opt
+    for e in [0, 1, 2.5, 3, 10, 19]:
+        scheduler.step(e)
+        assert opt.param_groups[0]["lr"] == lr_at_epoch(e, 5e-4, 20)
+    # the fractional warm-up (warmup_per_iter) is the straight line between epochs
+    assert lr_at_epoch(0.5, 5e-4, 20) == pytest.approx(1e-5 + 0.5 * (5e-4 - 1e-5) / 3, rel=1e-12)
+
+
+def test_topk_counts_equal_a_plain_count_on_random_logits():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(37, 7, generator=gen)
+    target = torch.randint(0, 7, (37,), generator=gen)
+    rank = (logits > logits.gather(1, target[:, None])).sum(1)  # classes scored above the target
+    want = [float((rank < k).sum()) for k in (1, 5)]
+    assert _topk_correct(logits, target, (1, 5)) == want

@@ -101,12 +101,16 @@ def test_bad_data_is_reported_before_anything_is_written(cache, tmp_path):
     assert not out.exists()
 
 
-def test_finetune_loads_the_backbone_and_trains_a_new_classifier(run, tmp_path):
+def test_finetune_loads_the_backbone_and_trains_a_new_classifier(run, tmp_path, caplog):
     run_dir, _ = run
     three = write_cache(tmp_path / "three.h5", classes=CLASSES[:3], seed=1)
     pipe = tiny_pipeline(three, **{"model.num_classes": 3, "train.epochs": 1})
-    result = finetune(pipe, run_dir / "last.pt", tmp_path / "ft", freeze_backbone=True)
+    with caplog.at_level("INFO", logger="eventvision.train.logs"):
+        result = finetune(pipe, run_dir / "last.pt", tmp_path / "ft", freeze_backbone=True)
     source = torch.load(run_dir / "last.pt", weights_only=True)["model"]
+    n = len(source)  # what was loaded and what was left out, by name, with the epoch lines
+    said = f"fine-tuning from {run_dir / 'last.pt'}: loaded {n - 1} of {n} model tensors"
+    assert f"{said}; excluded as asked: classifier.weight (a fresh" in caplog.text
     tuned = torch.load(result.last_checkpoint, weights_only=True)["model"]
     assert tuned["classifier.weight"].shape[0] == 3
     params = [
