@@ -30,6 +30,7 @@ _FLAG_KEYS = {
     "size": "data.size",
     "augment": "data.augment",
     "workers": "data.workers",
+    "val_fraction": "data.val_fraction",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "lr": "train.lr",
@@ -86,6 +87,12 @@ def _recipe_options(default_pipeline: str) -> Callable:
         click.option("--lr", type=float, help=f"Peak learning rate. {_FROM_PIPELINE}"),
         click.option("--weight-decay", type=float, help=f"AdamW weight decay. {_FROM_PIPELINE}"),
         click.option("--workers", type=int, help=f"DataLoader workers. {_FROM_PIPELINE}"),
+        click.option(
+            "--val-fraction",
+            type=float,
+            help="Hold out this share of each train class (seeded by --seed) for validation; "
+            f"best.pt is then chosen on it, 0 = none. {_FROM_PIPELINE}",
+        ),
         click.option("--seed", type=int, help=f"Random seed. {_FROM_PIPELINE}"),
         click.option("--device", help=f"auto, cpu, cuda or cuda:N. {_FROM_PIPELINE}"),
         click.option("--clip-grad", type=float, help=f"Max grad norm, 0 = off. {_FROM_PIPELINE}"),
@@ -211,10 +218,10 @@ def _progress(flag: bool | None) -> bool:
 
 
 def _summary(result: Any) -> str:
-    final = result.final
+    from eventvision.train.logs import format_scores
+
     return (
-        f"run {result.run_dir}: {result.epochs} epochs, held-out top-1 "
-        f"{final.get('test_acc1', float('nan')):.2f}% (best {result.best_acc1:.2f}%), "
+        f"run {result.run_dir}: {result.epochs} epochs, {format_scores(result.scores)}; "
         f"checkpoints {result.last_checkpoint.name} and {result.best_checkpoint.name}"
     )
 
@@ -282,7 +289,7 @@ def finetune(
 )
 @click.option(
     "--split",
-    type=click.Choice(["test", "train"]),
+    type=click.Choice(["test", "train", "val"]),
     default="test",
     show_default=True,
     help="Which split to evaluate.",

@@ -65,6 +65,7 @@ class DataSpec:
     interpolation: str = "bilinear"
     test_crop_pct: float = 1.0
     workers: int = 0
+    val_fraction: float = 0.0  # share of each train class held out for validation (train.seed)
 
     def __post_init__(self) -> None:
         _coerce_fields(self, "data")
@@ -93,6 +94,8 @@ class DataSpec:
             raise ConfigError(f"[data] test_crop_pct must be in (0, 1], got {self.test_crop_pct}")
         if self.workers < 0:
             raise ConfigError(f"[data] workers must be >= 0, got {self.workers}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"[data] val_fraction must be in [0, 1), got {self.val_fraction}")
 
 
 @dataclass(frozen=True)
