@@ -279,7 +279,10 @@ def _grid_sampler(space: dict[str, list[int]]) -> Any:
 
 
 def _study(spec: SweepSpec, out: Path, storage: str | None) -> Any:
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("sweeps need Optuna: pip install 'eventvision[sweep]'") from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     digest = hashlib.sha256(json.dumps(spec.identity(), sort_keys=True).encode()).hexdigest()
