@@ -166,8 +166,8 @@ def _frame_datasets(
         raise ConfigError(
             f"[data] augment {spec.augment!r} is for images; frame caches take dvs or none"
         )
-    # seed=None: augmentation draws from torch's global RNG (per-worker seeded by the loader),
-    # which checkpoints save, so a resumed run augments exactly as an uninterrupted one.
+    # seed=None: augmentation draws from torch's global RNG, which make_loader seeds for every
+    # item from (seed, epoch, index): a resumed run augments exactly as an uninterrupted one.
     transform = DVSAugment(seed=None) if augment and spec.augment == "dvs" else None
     train = FrameDataset(path, "train", channels=spec.channels, transform=transform)
     test = FrameDataset(path, "test", channels=spec.channels)
@@ -234,8 +234,8 @@ def _refuse_event_augmentation(path: Path, name: str) -> None:
 class _TorchDrawn:
     """An event transform whose generator is drawn from torch's RNG for every sample.
 
-    As `DVSAugment(seed=None)`: torch's RNG is seeded per run, per epoch and per worker by the
-    trainer and saved in checkpoints, so a resumed run augments exactly as an uninterrupted one.
+    As `DVSAugment(seed=None)`: make_loader seeds torch's RNG for every item from (seed, epoch,
+    index), so a resumed run augments exactly as an uninterrupted one, with any worker count.
     """
 
     def __init__(self, transform: Callable[..., Any]) -> None:

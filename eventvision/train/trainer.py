@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import EpochSampler, make_loader, set_loader_epoch
+from ..data.loader import loader_sampler
 from ..errors import CheckpointError, ConfigError
 from ._data import build_datasets, build_validation, validation_identity
 from .checkpoint import check_state_dict, model_state_dict, save_checkpoint, set_rng_state
@@ -267,7 +268,7 @@ def _make_loaders(
     val_loader = None
     if val_ds is not None:
         val_loader = make_loader(val_ds, spec.batch_size, False, workers, spec.seed, **where)
-    sampler = train_loader.sampler
+    sampler = loader_sampler(train_loader)
     assert isinstance(sampler, EpochSampler)
     return _Loaders(sampler, train_loader, test_loader, val_loader)
 
