@@ -44,6 +44,7 @@ _FLAG_KEYS = {
     "ema_decay": "train.ema_decay",
     "amp_dtype": "train.amp_dtype",
     "warmup_per_iter": "train.warmup_per_iter",
+    "ddp_bb": "train.ddp_broadcast_buffers",
 }
 
 
@@ -119,6 +120,13 @@ def _recipe_options(default_pipeline: str) -> Callable:
             "--warmup-per-iter/--warmup-per-epoch",
             default=None,
             help=f"Raise the warm-up LR every step. {_FROM_PIPELINE}",
+        ),
+        click.option(
+            "--ddp-bb/--no-ddp-bb",
+            default=None,
+            help="Several processes: DDP broadcasts rank 0's BN/DSSA buffers at every forward "
+            "(timm's default) instead of averaging the rank-local ones at each epoch's end.  "
+            "[default: the pipeline's value, off]",
         ),
         click.option(
             "--set",

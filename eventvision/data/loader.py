@@ -84,7 +84,9 @@ class _SeededItems(Dataset):
             return self.dataset[index]
 
     def __getattr__(self, name: str) -> Any:
-        if name == "dataset":  # not set yet (unpickling)
+        # never forward "dataset" (not set yet while unpickling) or dunders: a Subset's
+        # __getitems__ would make the DataLoader skip the per-item seeding
+        if name == "dataset" or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 

@@ -173,6 +173,10 @@ class TrainSpec:
     paper_global_batch: int = 0  # the paper's global batch, for the start-of-run check; 0 = none
     channels_last: bool = True  # CUDA only
     sync_bn: bool = False  # distributed CUDA runs only
+    # Several processes: BN/DSSA buffers stay rank-local and are averaged at each epoch's end
+    # (false, timm's --dist-bn reduce), or DDP broadcasts rank 0's at every forward and at the
+    # epoch's end (true, DDP's broadcast_buffers). One of the two, never both.
+    ddp_broadcast_buffers: bool = False
     seed: int = 12450
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
 

@@ -31,7 +31,7 @@ from ..errors import CheckpointError, ConfigError
 from ._data import build_datasets, build_validation, validation_identity
 from .checkpoint import check_state_dict, model_state_dict, save_checkpoint, set_rng_state
 from .config import Pipeline, pipeline_to_toml
-from .distributed import DistInfo, average_buffers, barrier, check_sync_bn, wrap_model
+from .distributed import DistInfo, barrier, check_sync_bn, sync_buffers, wrap_model
 from .evaluation import EvalResult, evaluate
 from .guards import NonFiniteGuard
 from .logs import format_scores, run_scores
@@ -184,7 +184,7 @@ def train(
         _seed_ranks(run_dir, ckpt, info, spec.seed)
         loaders = _make_loaders(pipeline, train_ds, test_ds, info, val_ds)
         _start_run_folder(run, identity, overwrite)
-        net = wrap_model(model, info, sync_bn=spec.sync_bn)
+        net = wrap_model(model, info, spec.sync_bn, spec.ddp_broadcast_buffers)
         ctx = _epoch_context(run, num_classes, progress, skip_nonfinite)
         return _fit(run, net, ctx, loaders, on_epoch)
 
@@ -353,9 +353,10 @@ def _train_epoch(
     desc = f"epoch {epoch + 1}/{spec.epochs}"
     warmup = partial(epoch_lr, spec) if warm else None
     tr = _run_epoch(net, loaders.train, replace(ctx, desc=desc, epoch=epoch, warmup_lr=warmup))
-    average_buffers(model, run.info)  # one model on every rank before eval and checkpoint
+    broadcast = spec.ddp_broadcast_buffers  # one model on every rank before eval and checkpoint
+    sync_buffers(model, run.info, broadcast)
     if run.ema is not None:
-        average_buffers(run.ema.module, run.info)  # its buffers followed rank-local statistics
+        sync_buffers(run.ema.module, run.info, broadcast)  # they followed rank-local statistics
     eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, ema=None, guard=None)
     te = _run_epoch(model, loaders.test, replace(eval_ctx, desc="eval"))
     va = None

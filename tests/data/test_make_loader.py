@@ -127,3 +127,10 @@ def test_the_same_seed_gives_the_same_augmentations_for_any_worker_count(frame_c
     # the items of epoch 0 and 1 are drawn differently (not one draw per item forever)
     flat = [x for epoch in reference for batch, _ in epoch for x in batch]
     assert len({tuple(x[-3:].tolist()) for x in flat}) == len(flat)
+
+
+def test_evaluation_shards_load_every_item_once_under_its_seed(frame_cache):
+    ds = FrameDataset(frame_cache[0], "test")
+    shards = [make_loader(ds, 2, train=False, rank=r, world_size=2) for r in (0, 1)]
+    labels = [y.tolist() for loader in shards for _, y in loader]
+    assert sorted(sum(labels, [])) == sorted(int(ds[i][1]) for i in range(len(ds)))
