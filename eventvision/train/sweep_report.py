@@ -92,12 +92,12 @@ def sweep_rows(out: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]]
     return config_keys, rows
 
 
-def _cell(mean: float, std: float, digits: int) -> str:
+def _cell(mean: float, std: float, fmt: str) -> str:
     if not math.isfinite(mean):
         return "-"
     if not math.isfinite(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+        return format(mean, fmt)
+    return f"{format(mean, fmt)} ± {format(std, fmt)}"
 
 
 def _markdown(config_keys: list[str], rows: list[dict[str, Any]], out: Path) -> str:
@@ -118,8 +118,8 @@ def _markdown(config_keys: list[str], rows: list[dict[str, Any]], out: Path) -> 
         cells = [_value_text(r[k]) for k in config_keys]
         cells += [f"{r['runs']}/{r['of']}", r["selected_on"] or "-"]
         for key in _NUMBERS:
-            digits = 2 if key.startswith("test") else (1 if key == "wall_s" else 4)
-            cells.append(_cell(r[f"{key}_mean"], r[f"{key}_std"], digits))
+            fmt = ".2f" if key.startswith("test") else (".1f" if key == "wall_s" else ".3g")
+            cells.append(_cell(r[f"{key}_mean"], r[f"{key}_std"], fmt))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
