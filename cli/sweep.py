@@ -11,7 +11,7 @@ class _SweepGroup(click.Group):
     """`sweep SPEC ...` runs the sweep; `sweep report DIR` writes its tables."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 

@@ -103,8 +103,9 @@ def test_bad_specs_are_one_line_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=None) as err:
         load_spec(path)
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
-    r = _invoke("sweep", path, "--out", tmp_path / "out", code=1)
+    r = _invoke("sweep", "--out", tmp_path / "out", path, code=1)  # options first work too
     assert r.output.count("\n") == 1 and message in r.output, r.output
+    assert not (tmp_path / "out").exists()  # nothing written for a bad spec
 
 
 def test_sweep_runs_each_point_into_a_run_folder_restarts_and_reports(small):
