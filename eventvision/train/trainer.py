@@ -254,8 +254,8 @@ def _make_loaders(
     """The epoch sampler and the training, test and validation loaders; refuse an empty epoch."""
     spec, workers = pipeline.train, pipeline.data.workers
     where = {"rank": info.rank, "world_size": info.world_size}
-    # Workers restart every epoch, reseeded by set_loader_epoch: a resumed run draws the same
-    # augmentations as an uninterrupted one.
+    # Every item loads under a seed of (seed, epoch, index) (make_loader): a resumed run draws
+    # the same augmentations as an uninterrupted one, with any number of workers.
     train_loader = make_loader(
         train_ds, spec.batch_size, True, workers, spec.seed, persistent_workers=False, **where
     )
