@@ -126,6 +126,8 @@ def test_sweep_runs_each_point_into_a_run_folder_restarts_and_reports(small):
     table = _invoke("runs", out).stdout  # ordinary run folders
     assert table.count(" done") == 2 and " validation " in table
     _invoke("evaluate", out / names[0], "--no-energy")
+    _invoke("plot", out / names[0])
+    assert (out / names[0] / "curves.png").is_file()
     _invoke("sweep", "report", out)
     with open(out / "results.csv") as f:
         (row,) = list(csv.DictReader(f))
