@@ -62,7 +62,11 @@ JOURNAL_FILE = "optuna.journal"
 LOCK_DIR = ".locks"
 SEED_KEYS = ("train.seed",)  # grid keys that repeat a configuration (mean ± std over them)
 # Flags whose long name is not the pipeline field's name (as `eventvision train` takes them).
-_FLAG_ALIASES = {"data": "data.path", "model": "model.name"}
+_FLAG_ALIASES = {
+    "data": "data.path",
+    "model": "model.name",
+    "ddp_bb": "train.ddp_broadcast_buffers",
+}
 
 
 @dataclass(frozen=True)

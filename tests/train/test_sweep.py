@@ -214,3 +214,12 @@ def test_two_workers_share_the_grid_and_a_killed_workers_point_is_resumed(small,
     trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(t.params["train.lr"] for t in complete) == [0, 1]
+
+
+def test_every_train_flag_is_a_spec_key_by_its_long_name():
+    from eventvision.cli.train import _FLAG_KEYS
+
+    from eventvision.train.sweep import _pipeline_key
+
+    for flag, key in _FLAG_KEYS.items():
+        assert _pipeline_key(flag.replace("_", "-"), "spec") == key, flag
