@@ -76,6 +76,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "models",
         "List the registered model variants with parameters, default input size and T.",
     ),
+    "sweep": (
+        "sweep",
+        "sweep",
+        "Run a grid of runs from SPEC.toml on Optuna (any number of workers), or report one.",
+    ),
 }
 
 

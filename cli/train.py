@@ -31,6 +31,7 @@ _FLAG_KEYS = {
     "size": "data.size",
     "augment": "data.augment",
     "workers": "data.workers",
+    "val_fraction": "data.val_fraction",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "lr": "train.lr",
@@ -44,6 +45,7 @@ _FLAG_KEYS = {
     "ema_decay": "train.ema_decay",
     "amp_dtype": "train.amp_dtype",
     "warmup_per_iter": "train.warmup_per_iter",
+    "ddp_bb": "train.ddp_broadcast_buffers",
 }
 
 
@@ -88,6 +90,12 @@ def _recipe_options(default_pipeline: str) -> Callable:
         click.option("--lr", type=float, help=f"Peak learning rate. {_FROM_PIPELINE}"),
         click.option("--weight-decay", type=float, help=f"AdamW weight decay. {_FROM_PIPELINE}"),
         click.option("--workers", type=int, help=f"DataLoader workers. {_FROM_PIPELINE}"),
+        click.option(
+            "--val-fraction",
+            type=float,
+            help="Hold out this share of each train class (seeded by --seed) for validation; "
+            f"best.pt is then chosen on it, 0 = none. {_FROM_PIPELINE}",
+        ),
         click.option("--seed", type=int, help=f"Random seed. {_FROM_PIPELINE}"),
         click.option("--device", help=f"auto, cpu, cuda or cuda:N. {_FROM_PIPELINE}"),
         click.option("--clip-grad", type=float, help=f"Max grad norm, 0 = off. {_FROM_PIPELINE}"),
@@ -114,6 +122,13 @@ def _recipe_options(default_pipeline: str) -> Callable:
             "--warmup-per-iter/--warmup-per-epoch",
             default=None,
             help=f"Raise the warm-up LR every step. {_FROM_PIPELINE}",
+        ),
+        click.option(
+            "--ddp-bb/--no-ddp-bb",
+            default=None,
+            help="Several processes: DDP broadcasts rank 0's BN/DSSA buffers at every forward "
+            "(timm's default) instead of averaging the rank-local ones at each epoch's end.  "
+            "[default: the pipeline's value, off]",
         ),
         click.option(
             "--set",
@@ -221,10 +236,10 @@ def _progress(flag: bool | None) -> bool:
 
 
 def _summary(result: Any) -> str:
-    final = result.final
+    from eventvision.train.logs import format_scores
+
     return (
-        f"run {result.run_dir}: {result.epochs} epochs, held-out top-1 "
-        f"{final.get('test_acc1', float('nan')):.2f}% (best {result.best_acc1:.2f}%), "
+        f"run {result.run_dir}: {result.epochs} epochs, {format_scores(result.scores)}; "
         f"checkpoints {result.last_checkpoint.name} and {result.best_checkpoint.name}"
     )
 
@@ -301,7 +316,7 @@ def finetune(
 )
 @click.option(
     "--split",
-    type=click.Choice(["test", "train"]),
+    type=click.Choice(["test", "train", "val"]),
     default="test",
     show_default=True,
     help="Which split to evaluate.",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.utils.data import get_worker_info
 
 from ..errors import ConfigError
+from .loader import mix_seeds, sample_seed
 
 # torchvision is imported where it is used: it takes seconds to import, and every spawned
 # DataLoader worker pays that again even when it only reads frames.
@@ -85,9 +85,9 @@ class DVSAugment:
     likewise, around a uniform pixel (cy, cx), clipped at the border (side 20 at 64 px, 42 at 128).
 
     Randomness: `__call__(frames, generator)` draws from `generator` when given; otherwise from
-    a private generator seeded with `seed` (in a DataLoader worker, seeded from `seed` and the
-    worker's own seed, so workers and epochs differ but a seeded loader repeats); with
-    `seed=None`, from torch's global RNG, which DataLoader seeds per worker.
+    a private generator seeded with `seed` (inside `make_loader`, with `seed` mixed with the
+    item's `sample_seed`, so items and epochs differ but a seeded loader repeats for any number
+    of workers); with `seed=None`, from torch's global RNG, which `make_loader` seeds per item.
 
     Example:
         >>> aug = DVSAugment(seed=0)
@@ -171,11 +171,11 @@ class DVSAugment:
 
     def _own_generator(self) -> torch.Generator | None:
         if self.seed is None:
-            return None
-        info = get_worker_info()
-        key = (os.getpid(), None if info is None else info.seed)
+            return None  # torch's global RNG: make_loader seeds it for every item
+        sample = sample_seed()
+        key = (os.getpid(), sample)
         if self._generator is None or self._generator_key != key:
-            seed = self.seed if info is None else _mix_seeds(self.seed, info.seed)
+            seed = self.seed if sample is None else mix_seeds(self.seed, sample)
             self._generator = torch.Generator().manual_seed(seed)
             self._generator_key = key
         return self._generator
@@ -195,14 +195,6 @@ class DVSAugment:
 
 def _randint_symmetric(bound: int, generator: torch.Generator | None) -> int:
     return int(torch.randint(-bound, bound + 1, (), generator=generator))
-
-
-def _mix_seeds(a: int, b: int) -> int:
-    # splitmix64-style mixing so that (seed, worker seed) pairs do not collide trivially
-    z = (a * 0x9E3779B97F4A7C15 + b) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFF
 
 
 # Our names for timm's auto_augment strings: "autoaugment" is AutoAugment's original policy.

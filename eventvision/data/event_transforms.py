@@ -1,10 +1,10 @@
-"""Random event transforms: structured events in, structured events out, seeded per worker.
+"""Random event transforms: structured events in, structured events out, seeded per loaded item.
 
 Every transform is called as tonic's are, ``transform(events)``, and also takes an explicit
 ``numpy.random.Generator`` as ``transform(events, rng)``. Without one it draws from a private
-generator: seeded from ``seed`` (mixed with the DataLoader worker's seed inside a worker, so
-workers differ and a seeded loader repeats), or with ``seed=None`` from the worker's seed, or
-from fresh entropy in the main process. The deterministic steps live in
+generator: inside `make_loader`, seeded from the item's ``sample_seed`` (mixed with ``seed``
+when given), so a seeded loader repeats for any number of workers; outside a loader, seeded
+with ``seed``, or from fresh entropy with ``seed=None``. The deterministic steps live in
 `eventvision.data.event_ops`; docs/data.md ("Event transforms") lists the rules and magnitudes.
 """
 
@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from torch.utils.data import get_worker_info
 
 from ..errors import ConfigError
 from ..events import DVS128, Sensor
 from . import event_ops as ops
-from .augment import _mix_seeds
+from .loader import mix_seeds, sample_seed
 
 __all__ = [
     "EventTransform",
@@ -121,13 +120,13 @@ class EventTransform:
     def _rng(self, rng: np.random.Generator | None) -> np.random.Generator:
         if rng is not None:
             return rng
-        info = get_worker_info()
-        key = (os.getpid(), None if info is None else info.seed)
+        sample = sample_seed()  # inside make_loader: the item's own seed
+        key = (os.getpid(), sample)
         if self._generator is None or self._generator_key != key:
-            if info is None:
+            if sample is None:
                 seed = self.seed
             else:
-                seed = info.seed if self.seed is None else _mix_seeds(self.seed, info.seed)
+                seed = sample if self.seed is None else mix_seeds(self.seed, sample)
             self._generator = np.random.default_rng(seed)
             self._generator_key = key
         return self._generator

@@ -2,17 +2,111 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from ..cache.options import size_hw
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from .config import DataSpec, Pipeline
 
-__all__ = ["build_datasets", "image_transform_kwargs"]
+__all__ = [
+    "build_datasets",
+    "build_validation",
+    "image_transform_kwargs",
+    "validation_split",
+    "validation_identity",
+]
+
+
+def validation_split(
+    targets: np.ndarray, fraction: float, seed: int, classes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train indices, validation indices)``: a seeded per-class share of a train split.
+
+    Class ``c`` with ``n_c`` samples gives ``round(fraction * n_c)`` of them, drawn by
+    ``numpy.random.default_rng(seed)`` in label order, to validation; both index lists are
+    sorted. ``fraction = 0`` keeps every sample for training.
+
+    Raises:
+        ConfigError: a class would get no validation sample, or no training sample.
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    if fraction <= 0:
+        return np.arange(len(targets)), np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(int(seed))
+    held = []
+    for label in np.unique(targets):
+        members = np.flatnonzero(targets == label)
+        take = int(round(fraction * len(members)))
+        name = classes[label] if classes is not None and label < len(classes) else str(label)
+        if not 0 < take < len(members):
+            what = "no validation sample" if take == 0 else "no training sample"
+            raise ConfigError(
+                f"--val-fraction {fraction} leaves class {name!r} ({len(members)} train "
+                f"samples) with {what}; choose a fraction between {1 / len(members):.3g} and "
+                f"{1 - 1 / len(members):.3g}, or 0 for no validation"
+            )
+        held.append(rng.permutation(members)[:take])
+    val = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(targets)), val), val
+
+
+def validation_identity(pipeline: Pipeline, validation: Any) -> dict[str, Any]:
+    """What ``data.json`` records of the validation split: fraction, seed, size, index hash."""
+    if validation is None:
+        return {"fraction": 0.0}
+    indices = np.asarray(validation.split_indices, dtype="<i8")
+    return {
+        "fraction": pipeline.data.val_fraction,
+        "seed": pipeline.train.seed,
+        "samples": len(indices),
+        "indices_sha256": hashlib.sha256(indices.tobytes()).hexdigest()[:16],
+    }
+
+
+def _take(dataset: Any, indices: np.ndarray) -> Any:
+    """A shallow copy of a frame, event or image dataset restricted to ``indices``."""
+    out = copy.copy(dataset)
+    out.split_indices = indices  # positions in the whole train split (data.json)
+    out.targets = dataset.targets[indices]
+    if hasattr(dataset, "_rows"):  # FrameDataset, EventDataset: rows of the cache
+        out._rows = dataset._rows[indices]
+    else:  # StaticImageDataset: pixels (CIFAR) or files (folder)
+        if dataset._data is not None:
+            out._data = dataset._data[indices]
+        out._files = [dataset._files[i] for i in indices] if dataset._files else []
+    return out
+
+
+def _hold_out(pipeline: Pipeline, train: Any) -> Any:
+    """The train split without its validation share (unchanged without ``val_fraction``)."""
+    fraction = pipeline.data.val_fraction
+    if fraction <= 0:
+        return train
+    kept, _ = validation_split(train.targets, fraction, pipeline.train.seed, train.classes)
+    return _take(train, kept)
+
+
+def build_validation(pipeline: Pipeline, allow_stale: bool = False) -> Dataset | None:
+    """The validation share of the train split, unaugmented; ``None`` without ``val_fraction``.
+
+    Raises:
+        ConfigError: as :func:`validation_split`, and as :func:`build_datasets`.
+    """
+    fraction = pipeline.data.val_fraction
+    if fraction <= 0:
+        return None
+    whole = replace(pipeline, data=replace(pipeline.data, val_fraction=0.0))
+    train, _, classes = build_datasets(whole, augment=False, allow_stale=allow_stale)
+    _, val = validation_split(train.targets, fraction, pipeline.train.seed, classes)
+    return _take(train, val)
 
 
 def image_transform_kwargs(spec: DataSpec) -> dict[str, Any]:
@@ -35,7 +129,9 @@ def build_datasets(
 ) -> tuple[Dataset, Dataset, list[str]]:
     """``(train, test, class names)`` for the pipeline's data, with the recipe's augmentation.
 
-    ``allow_stale`` uses a cache whose raw sources changed since its build (``--allow-stale``).
+    With ``[data] val_fraction`` the train split is returned without its validation share
+    (:func:`build_validation` gives that share). ``allow_stale`` uses a cache whose raw
+    sources changed since its build (``--allow-stale``).
 
     Raises:
         ConfigError: no data path, or an augmentation that does not fit the format.
@@ -49,7 +145,7 @@ def build_datasets(
         raise ConfigError(f"pipeline {pipeline.name!r} needs data: give --data with {kind}")
     if spec.format == "frames":
         return _frame_datasets(pipeline, augment, allow_stale)
-    return _image_datasets(spec, augment)
+    return _image_datasets(pipeline, augment)
 
 
 def _frame_datasets(
@@ -70,12 +166,13 @@ def _frame_datasets(
         raise ConfigError(
             f"[data] augment {spec.augment!r} is for images; frame caches take dvs or none"
         )
-    # seed=None: augmentation draws from torch's global RNG (per-worker seeded by the loader),
-    # which checkpoints save, so a resumed run augments exactly as an uninterrupted one.
+    # seed=None: augmentation draws from torch's global RNG, which make_loader seeds for every
+    # item from (seed, epoch, index): a resumed run augments exactly as an uninterrupted one.
     transform = DVSAugment(seed=None) if augment and spec.augment == "dvs" else None
     train = FrameDataset(path, "train", channels=spec.channels, transform=transform)
     test = FrameDataset(path, "test", channels=spec.channels)
     _check_splits(pipeline, path, train, test, allow_stale)
+    train = _hold_out(pipeline, train)
     time_steps, _, height, width = train.sample_shape
     if (time_steps, height, width) != (spec.time_steps, *size_hw(spec.size)):
         raise CacheMismatchError(
@@ -137,8 +234,8 @@ def _refuse_event_augmentation(path: Path, name: str) -> None:
 class _TorchDrawn:
     """An event transform whose generator is drawn from torch's RNG for every sample.
 
-    As `DVSAugment(seed=None)`: torch's RNG is seeded per run, per epoch and per worker by the
-    trainer and saved in checkpoints, so a resumed run augments exactly as an uninterrupted one.
+    As `DVSAugment(seed=None)`: make_loader seeds torch's RNG for every item from (seed, epoch,
+    index), so a resumed run augments exactly as an uninterrupted one, with any worker count.
     """
 
     def __init__(self, transform: Callable[..., Any]) -> None:
@@ -178,6 +275,7 @@ def _event_datasets(
         train.event_transform = transform if augment else None
     test = EventDataset(path, "test", **binning)
     _check_splits(pipeline, path, train, test, allow_stale)
+    train = _hold_out(pipeline, train)
     if eventmix and augment:
         from ..data.event_mixing import EventMixDataset
 
@@ -202,9 +300,10 @@ def _split_eventmix(pipeline: Pipeline) -> tuple[str, bool]:
     return ("+".join(rest) or "none"), eventmix
 
 
-def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
+def _image_datasets(pipeline: Pipeline, augment: bool) -> tuple[Dataset, Dataset, list[str]]:
     from ..data import StaticImageDataset, image_transform
 
+    spec = pipeline.data
     if spec.augment == "dvs":
         raise ConfigError("[data] augment 'dvs' is for frame caches; images take none or rand-...")
     kwargs = image_transform_kwargs(spec)
@@ -215,4 +314,4 @@ def _image_datasets(spec: DataSpec, augment: bool) -> tuple[Dataset, Dataset, li
         raise ConfigError(f"[data] {e}") from None
     train = StaticImageDataset(spec.path, "train", transform=train_tf, size=spec.size)
     test = StaticImageDataset(spec.path, "test", transform=test_tf, size=spec.size)
-    return train, test, list(train.classes)
+    return _hold_out(pipeline, train), test, list(train.classes)

@@ -65,6 +65,7 @@ class DataSpec:
     interpolation: str = "bilinear"
     test_crop_pct: float = 1.0
     workers: int = 0
+    val_fraction: float = 0.0  # share of each train class held out for validation (train.seed)
 
     def __post_init__(self) -> None:
         _coerce_fields(self, "data")
@@ -93,6 +94,8 @@ class DataSpec:
             raise ConfigError(f"[data] test_crop_pct must be in (0, 1], got {self.test_crop_pct}")
         if self.workers < 0:
             raise ConfigError(f"[data] workers must be >= 0, got {self.workers}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"[data] val_fraction must be in [0, 1), got {self.val_fraction}")
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,10 @@ class TrainSpec:
     paper_global_batch: int = 0  # the paper's global batch, for the start-of-run check; 0 = none
     channels_last: bool = True  # CUDA only
     sync_bn: bool = False  # distributed CUDA runs only
+    # Several processes: BN/DSSA buffers stay rank-local and are averaged at each epoch's end
+    # (false, timm's --dist-bn reduce), or DDP broadcasts rank 0's at every forward and at the
+    # epoch's end (true, DDP's broadcast_buffers). One of the two, never both.
+    ddp_broadcast_buffers: bool = False
     seed: int = 12450
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
 

@@ -26,6 +26,7 @@ __all__ = [
     "wrap_model",
     "check_sync_bn",
     "average_buffers",
+    "sync_buffers",
     "all_reduce_sum",
     "barrier",
     "EpochSampler",
@@ -94,14 +95,22 @@ def close_distributed(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
-def wrap_model(model: nn.Module, info: DistInfo, sync_bn: bool = False) -> nn.Module:
-    """DistributedDataParallel around ``model`` when distributed (SyncBN on CUDA if asked)."""
+def wrap_model(
+    model: nn.Module, info: DistInfo, sync_bn: bool = False, broadcast_buffers: bool = False
+) -> nn.Module:
+    """DistributedDataParallel around ``model`` when distributed (SyncBN on CUDA if asked).
+
+    ``broadcast_buffers``: DDP copies rank 0's buffers to every rank at each forward; off by
+    default, where :func:`sync_buffers` averages the rank-local buffers at each epoch's end.
+    """
     if not info.distributed:
         return model
     if sync_bn and info.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [info.device.index] if info.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=ids, broadcast_buffers=broadcast_buffers
+    )
 
 
 def check_sync_bn(sync_bn: bool, info: DistInfo) -> None:
@@ -139,6 +148,24 @@ def average_buffers(model: nn.Module, info: DistInfo) -> int:
     for b in buffers:
         b.copy_(flat[offset : offset + b.numel()].view_as(b).to(b.dtype))
         offset += b.numel()
+    return len(buffers)
+
+
+@torch.no_grad()
+def sync_buffers(model: nn.Module, info: DistInfo, broadcast: bool = False) -> int:
+    """One set of BN and DSSA buffers on every rank: averaged, or rank 0's with ``broadcast``.
+
+    The one place buffers are made equal across ranks (``[train] ddp_broadcast_buffers``,
+    docs/training.md); returns the number of buffers (0 in single-process runs).
+    """
+    if not broadcast:
+        return average_buffers(model, info)
+    if not info.distributed:
+        return 0
+    inner = getattr(model, "module", model)
+    buffers = [b for n, b in inner.named_buffers() if _is_shared_buffer(n)]
+    for b in buffers:
+        dist.broadcast(b, src=0)
     return len(buffers)
 
 

@@ -13,12 +13,13 @@ from torch.utils.data import DataLoader
 
 from ..data import make_loader
 from ..errors import CheckpointError, ConfigError
-from ._data import build_datasets
+from ._data import build_datasets, build_validation
 from .checkpoint import check_state_dict, load_checkpoint
 from .config import Pipeline, pipeline_from_dict
+from .logs import run_scores
 from .loop import _distributed, _dssa_rate_estimates, _EpochContext, _run_epoch
 from .model_setup import _num_classes, build_model
-from .rundir import BEST_CKPT, LAST_CKPT
+from .rundir import BEST_CKPT, LAST_CKPT, read_metrics
 from .schedule import seed_everything
 
 __all__ = ["EvalResult", "evaluate"]
@@ -31,7 +32,10 @@ class EvalResult:
     ``firing_rates``: spikes per neuron and step, measured per neuron layer by
     ``measure_energy`` (empty without ``energy``). ``dssa_rates``: the DSSA firing-rate
     buffers (running estimates of the attention inputs' rates), by buffer name, as
-    ``metrics.jsonl`` logs them (docs/training.md, "Runs").
+    ``metrics.jsonl`` logs them (docs/training.md, "Runs"). ``run_scores``: for a checkpoint
+    in a run folder, the run's three test top-1 numbers as its ``metrics.jsonl`` gives them
+    (``eventvision.train.logs.run_scores``: at the selected epoch, which ``best.pt`` holds, at the
+    last epoch, and the maximum over epochs, the paper's protocol).
     """
 
     loss: float
@@ -43,6 +47,7 @@ class EvalResult:
     dssa_rates: dict[str, float] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None  # the saved ``eval-<cache-id>.json``, if saved
+    run_scores: dict[str, Any] = field(default_factory=dict)
 
 
 def _resolve_checkpoint(path: Path) -> Path:
@@ -77,7 +82,8 @@ def evaluate(
         pipeline: the recipe; by default the one stored in the checkpoint (official
             checkpoints store none and need it).
         data: replaces ``pipeline.data.path``.
-        split: "test" (held out) or "train".
+        split: "test" (held out), "train" (without the validation share) or "val" (the
+            validation share of a run with ``[data] val_fraction``).
         batch_size: replaces ``pipeline.train.batch_size``.
         energy: also measure per-layer firing rates, SOPs and the energy estimate.
         time_steps, size: replace ``pipeline.data.time_steps`` / ``size``.
@@ -98,8 +104,8 @@ def evaluate(
     if data is not None:
         pipeline = replace(pipeline, data=replace(pipeline.data, path=str(data)))
     pipeline = _eval_overrides(pipeline, batch_size, time_steps, size, overrides)
-    if split not in ("train", "test"):
-        raise ConfigError(f"split {split!r}: expected train or test")
+    if split not in ("train", "test", "val"):
+        raise ConfigError(f"split {split!r}: expected train, test or val")
     with _distributed(pipeline.train.device) as info:
         seed_everything(pipeline.train.seed)
         train_ds, test_ds, classes = build_datasets(
@@ -107,7 +113,11 @@ def evaluate(
         )
         if not allow_other_classes:
             _check_classes(path, ckpt.get("classes"), classes, pipeline.data.path)
-        dataset = test_ds if split == "test" else train_ds
+        dataset = {"test": test_ds, "train": train_ds}.get(split)
+        if split == "val":
+            dataset = build_validation(pipeline, allow_stale=allow_stale)
+            if dataset is None:
+                raise ConfigError(f"{path}: the run has no validation split ([data] val_fraction)")
         model = build_model(pipeline, _num_classes(pipeline, classes))
         check_state_dict(model, ckpt["model"], str(path))
         model.load_state_dict(ckpt["model"])
@@ -136,6 +146,7 @@ def evaluate(
         firing_rates=rates,
         dssa_rates=_dssa_rate_estimates(model),
         energy=report,
+        run_scores=run_scores(read_metrics(path.parent)),
     )
     if save and info.is_main:
         from .evals import eval_record, save_eval

@@ -9,11 +9,12 @@ scalars go to ``RUN/tb`` when the optional ``tensorboard`` package is installed 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,8 @@ __all__ = [
     "json_safe",
     "dumps_strict",
     "format_epoch",
+    "format_scores",
+    "run_scores",
     "write_summary_csv",
 ]
 
@@ -44,6 +47,9 @@ _CSV_COLUMNS = {
     "train_loss": "train_loss",
     "train_acc1": "train_top1",
     "train_acc5": "train_top5",
+    "val_loss": "val_loss",
+    "val_acc1": "val_top1",
+    "val_acc5": "val_top5",
     "test_loss": "eval_loss",
     "test_acc1": "eval_top1",
     "test_acc5": "eval_top5",
@@ -51,7 +57,13 @@ _CSV_COLUMNS = {
     "ema_test_acc1": "eval_ema_top1",
     "ema_test_acc5": "eval_ema_top5",
     "lr": "lr",
+    "selected_on": "selected_on",
+    "best_epoch": "best_epoch",
+    "test_acc1_at_best": "test_top1_at_best",
+    "test_acc1_max": "test_top1_max_paper_protocol",
 }
+# Columns written only when some row has them (EMA, validation, runs from before the scores).
+_OPTIONAL = ("ema_", "val_", "selected_on", "best_epoch", "test_acc1_at_best", "test_acc1_max")
 
 # metrics.jsonl key -> TensorBoard tag
 _TB_TAGS = {
@@ -59,6 +71,7 @@ _TB_TAGS = {
     "test_loss": "loss/test",
     "train_acc1": "top1/train",
     "test_acc1": "top1/test",
+    "val_acc1": "top1/val",
     "test_acc5": "top5/test",
     "ema_test_loss": "loss/test_ema",
     "ema_test_acc1": "top1/test_ema",
@@ -94,13 +107,55 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def run_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The three test top-1 numbers of a run's ``metrics.jsonl`` rows (docs/training.md).
+
+    ``test_acc1_at_best``: test top-1 at the selected epoch ``best_epoch`` (1-based), the first
+    with the highest validation top-1, or test top-1 when the run has no validation split
+    (``selected_on`` says which); ``test_acc1_last``: at the last epoch; ``test_acc1_max``: the
+    maximum over epochs, the paper's protocol (selected on test). Empty for no rows.
+    """
+    rows = [r for r in rows if isinstance(r.get("test_acc1"), (int, float))]
+    if not rows:
+        return {}
+    on_val = any(isinstance(r.get("val_acc1"), (int, float)) for r in rows)
+    key = "val_acc1" if on_val else "test_acc1"
+    best = rows[0]
+    for r in rows[1:]:  # the first epoch with the highest score, as best.pt keeps it
+        if isinstance(r.get(key), (int, float)) and r[key] > best.get(key, -math.inf):
+            best = r
+    return {
+        "selected_on": "validation" if on_val else "test",
+        "best_epoch": int(best["epoch"]) + 1,
+        "test_acc1_at_best": best["test_acc1"],
+        "test_acc1_last": rows[-1]["test_acc1"],
+        "test_acc1_max": max(r["test_acc1"] for r in rows),
+    }
+
+
+def format_scores(scores: dict[str, Any]) -> str:
+    """The three numbers of :func:`run_scores`, each labelled, on one line."""
+    if not scores:
+        return "no epoch evaluated"
+    where = scores["selected_on"]
+    at = "best validation" if where == "validation" else "best test, no validation split"
+    return (
+        f"test top-1 at {at} (epoch {scores['best_epoch']}): "
+        f"{_num(scores['test_acc1_at_best'], '.2f')}%; at the last epoch: "
+        f"{_num(scores['test_acc1_last'], '.2f')}%; max over epochs (the paper's protocol, "
+        f"selected on test): {_num(scores['test_acc1_max'], '.2f')}%"
+    )
+
+
 def format_epoch(row: dict[str, Any], epochs: int, elapsed_s: float) -> str:
     """The one summary line of an epoch, e.g. ``epoch 2/10 train loss 1.2 top-1 40.0% ...``."""
     text = (
         f"epoch {row['epoch'] + 1}/{epochs}"
         f"  train loss {_num(row['train_loss'], '.4f')} top-1 {_num(row['train_acc1'], '.2f')}%"
-        f"  test loss {_num(row['test_loss'], '.4f')} top-1 {_num(row['test_acc1'], '.2f')}%"
     )
+    if "val_acc1" in row:
+        text += f"  val loss {_num(row['val_loss'], '.4f')} top-1 {_num(row['val_acc1'], '.2f')}%"
+    text += f"  test loss {_num(row['test_loss'], '.4f')} top-1 {_num(row['test_acc1'], '.2f')}%"
     if "ema_test_acc1" in row:
         text += f" (EMA {_num(row['ema_test_acc1'], '.2f')}%)"
     return text + (
@@ -111,31 +166,25 @@ def format_epoch(row: dict[str, Any], epochs: int, elapsed_s: float) -> str:
 
 
 def write_summary_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> Path:
-    """Write ``rows`` (``metrics.jsonl`` rows) as ``summary.csv`` with timm's ``update_summary``.
+    """Write ``rows`` (``metrics.jsonl`` rows) as timm's ``summary.csv``, atomically.
 
-    Columns: ``epoch, train_loss, train_top1, train_top5, eval_loss, eval_top1, eval_top5``,
-    the EMA model's ``eval_ema_*`` when it was evaluated, then ``lr``; a missing or non-finite
-    value is an empty cell. The whole file is rewritten (a resumed run drops the rows after its
+    Columns: ``epoch, train_loss, train_top1, train_top5``, ``val_*`` with a validation split,
+    ``eval_loss, eval_top1, eval_top5`` (the test split), the EMA model's ``eval_ema_*`` when it
+    was evaluated, ``lr``, then the selection so far: ``selected_on``, ``best_epoch``,
+    ``test_top1_at_best`` and ``test_top1_max_paper_protocol`` (:func:`run_scores`); a missing
+    or non-finite value is an empty cell. timm's ``update_summary`` cannot write the validation
+    and selection columns, so the rows are written here, and a test pins the common columns to
+    timm's output. The whole file is rewritten (a resumed run drops the rows after its
     checkpoint) into a temporary file that replaces it.
     """
-    from timm.utils import update_summary
-
     rows = list(rows)
-    keys = [k for k in _CSV_COLUMNS if not k.startswith("ema_") or any(k in r for r in rows)]
-    with tempfile.TemporaryDirectory() as scratch:  # timm appends; the run file is replaced
-        tmp = Path(scratch) / "summary.csv"
-        tmp.touch()
-        for i, r in enumerate(rows):
-            cells = {_CSV_COLUMNS[k]: json_safe(r.get(k)) for k in keys}  # None: an empty cell
-            update_summary(
-                cells["epoch"],
-                {c[6:]: v for c, v in cells.items() if c.startswith("train_")},
-                {c[5:]: v for c, v in cells.items() if c.startswith("eval_")},
-                str(tmp),
-                lr="" if cells["lr"] is None else cells["lr"],  # timm drops a None lr's column
-                write_header=i == 0,
-            )
-        return write_atomic(path, tmp.read_text(encoding="utf-8"))
+    keys = [k for k in _CSV_COLUMNS if not k.startswith(_OPTIONAL) or any(k in r for r in rows)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([_CSV_COLUMNS[k] for k in keys])
+    for r in rows:
+        writer.writerow(["" if json_safe(r.get(k)) is None else r[k] for k in keys])
+    return write_atomic(path, buf.getvalue())
 
 
 def _summary_writer(log_dir: Path, purge_step: int) -> Any:

@@ -110,6 +110,14 @@ def check_same_data(
         )
     if other is not None:
         logger.warning("%s: resuming on other data: %s", identity["path"], other)
+    old = saved.get("validation") or {"fraction": 0.0}
+    new = identity.get("validation") or {"fraction": 0.0}
+    for key in ("fraction", "seed", "indices_sha256"):
+        if key in old and old.get(key) != new.get(key):
+            raise ConfigError(
+                f"{run_dir}: validation {key} {new.get(key)!r} differs from the run's "
+                f"{old.get(key)!r} ({DATA_FILE}); a resume keeps the run's validation split"
+            )
     if saved.get("path") != identity["path"]:
         logger.info("data moved: %s -> %s", saved.get("path"), identity["path"])
 

@@ -23,7 +23,9 @@ class RunSummary:
     ``status`` is ``done`` (every epoch recorded), ``stopped`` (fewer; resume it with
     ``train --resume``), ``empty`` (configured, no epoch finished yet), ``running`` (a process
     holds the folder's lock) or ``unreadable`` (``pipeline.toml`` cannot be read; ``error``
-    says why).
+    says why). The three test top-1 numbers are ``eventvision.train.logs.run_scores``'s:
+    ``at_best_acc1`` at the epoch selected on ``selected_on`` ("validation" or "test"),
+    ``last_acc1`` and ``best_acc1`` (the maximum over epochs, the paper's protocol).
     """
 
     path: Path
@@ -36,6 +38,8 @@ class RunSummary:
     wall_s: float
     status: str
     error: str = ""
+    at_best_acc1: float = math.nan
+    selected_on: str = ""
 
 
 def summarize_run(run_dir: str | os.PathLike) -> RunSummary:
@@ -43,6 +47,7 @@ def summarize_run(run_dir: str | os.PathLike) -> RunSummary:
 
     A folder whose ``pipeline.toml`` cannot be read gives status ``unreadable`` (and why).
     """
+    from .logs import run_scores
     from .trainer import load_run_pipeline, read_metrics
 
     run_dir = Path(run_dir)
@@ -52,7 +57,7 @@ def summarize_run(run_dir: str | os.PathLike) -> RunSummary:
         nan = math.nan
         return RunSummary(run_dir, "?", "?", 0, 0, nan, nan, 0.0, "unreadable", str(e))
     rows = read_metrics(run_dir)
-    accs = [r["test_acc1"] for r in rows if isinstance(r.get("test_acc1"), (int, float))]
+    scores = run_scores(rows)
     done = len(rows)
     total = pipeline.train.epochs
     return RunSummary(
@@ -61,10 +66,12 @@ def summarize_run(run_dir: str | os.PathLike) -> RunSummary:
         model=pipeline.model.name,
         epochs_done=done,
         epochs=total,
-        best_acc1=max(accs) if accs else math.nan,
-        last_acc1=accs[-1] if accs else math.nan,
+        best_acc1=scores.get("test_acc1_max", math.nan),
+        last_acc1=scores.get("test_acc1_last", math.nan),
         wall_s=sum(float(r.get("epoch_time_s") or 0.0) for r in rows),
         status=_status(run_dir, done, total),
+        at_best_acc1=scores.get("test_acc1_at_best", math.nan),
+        selected_on=scores.get("selected_on", ""),
     )
 
 
@@ -104,18 +111,25 @@ def _clock(seconds: float) -> str:
 
 
 def format_runs(runs: list[RunSummary]) -> str:
-    """The runs as an aligned text table (top-1 in percent on the held-out split)."""
+    """The runs as an aligned text table of test top-1 in percent, with a legend line.
+
+    Columns: test top-1 at the selected epoch, at the last epoch and the maximum over epochs
+    (the paper's protocol), and what the epoch was selected on ("validation" or "test").
+    """
     if not runs:
         return "no runs (no folder with pipeline.toml)"
-    header = ("run", "recipe", "model", "epochs", "best top-1", "last top-1", "wall", "status")
+    header = ("run", "recipe", "model", "epochs", "test@selected", "test@last", "test max")
+    header += ("selected on", "wall", "status")
     table = [header] + [
         (
             str(r.path),
             r.pipeline,
             r.model,
             f"{r.epochs_done}/{r.epochs}",
-            "-" if r.status == "unreadable" else f"{r.best_acc1:.2f}",
+            "-" if r.status == "unreadable" else f"{r.at_best_acc1:.2f}",
             "-" if r.status == "unreadable" else f"{r.last_acc1:.2f}",
+            "-" if r.status == "unreadable" else f"{r.best_acc1:.2f}",
+            r.selected_on or "-",
             _clock(r.wall_s),
             r.status,
         )
@@ -125,6 +139,11 @@ def format_runs(runs: list[RunSummary]) -> str:
     lines = []
     for row in table:
         pairs = enumerate(zip(row, widths, strict=True))
-        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in pairs]
+        cells = [c.ljust(w) if i < 3 or i == 7 else c.rjust(w) for i, (c, w) in pairs]
         lines.append("  ".join(cells).rstrip())
+    lines.append(
+        "test top-1 (%) at the epoch selected on validation (on test where the run has no "
+        "validation split), at the last epoch, and the max over epochs (the paper's protocol, "
+        "selected on test)"
+    )
     return "\n".join(lines)

@@ -26,13 +26,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import EpochSampler, make_loader, set_loader_epoch
+from ..data.loader import loader_sampler
 from ..errors import CheckpointError, ConfigError
-from ._data import build_datasets
+from ._data import build_datasets, build_validation, validation_identity
 from .checkpoint import check_state_dict, model_state_dict, save_checkpoint, set_rng_state
 from .config import Pipeline
-from .distributed import DistInfo, average_buffers, barrier, check_sync_bn, wrap_model
+from .distributed import DistInfo, barrier, check_sync_bn, sync_buffers, wrap_model
 from .evaluation import EvalResult, evaluate
 from .guards import NonFiniteGuard
+from .logs import format_scores, run_scores
 from .loop import _distributed, _EpochContext, _run_epoch, _step
 from .mixing import _loss, _Mixer, _topk_correct
 from .model_setup import _freeze_backbone, _load_backbone, _num_classes, build_model
@@ -88,8 +90,9 @@ class RunResult:
 
     Args:
         epochs: completed epochs in total (resumed runs count the earlier ones).
-        best_acc1: best held-out top-1 accuracy in percent, over all epochs.
+        best_acc1: the maximum test top-1 in percent over all epochs (the paper's protocol).
         final: the last ``metrics.jsonl`` row (empty if no epoch ran).
+        scores: the three test top-1 numbers, labelled (``eventvision.train.logs.run_scores``).
     """
 
     run_dir: Path
@@ -97,6 +100,7 @@ class RunResult:
     best_acc1: float
     final: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    scores: dict[str, Any] = field(default_factory=dict)
 
     @property
     def last_checkpoint(self) -> Path:
@@ -119,7 +123,7 @@ class _Run:
     scaler: Any
     ema: Any
     start_epoch: int = 0
-    best: float = 0.0
+    best: float = 0.0  # the selection score: best validation top-1, or test top-1 without one
     rows: list[dict[str, Any]] = field(default_factory=list)
     log: Any = None
     classes: list[str] = field(default_factory=list)
@@ -129,6 +133,7 @@ class _Loaders(NamedTuple):
     sampler: EpochSampler
     train: DataLoader
     test: DataLoader
+    val: DataLoader | None = None  # [data] val_fraction: best.pt is chosen on it
 
 
 def train(
@@ -173,20 +178,22 @@ def train(
         check_sync_bn(spec.sync_bn, info)
         seed_everything(spec.seed)
         train_ds, test_ds, classes = build_datasets(pipeline, allow_stale=allow_stale)
+        val_ds = build_validation(pipeline, allow_stale=allow_stale)
         num_classes = _num_classes(pipeline, classes)
         if model is None:
             model = build_model(pipeline, num_classes)
         ckpt = _check_run_dir(run_dir, pipeline, resume, overwrite)
         identity = data_identity(pipeline)
+        identity["validation"] = validation_identity(pipeline, val_ds)
         if ckpt is not None:
             check_same_data(run_dir, identity, allow_other_data)
         _init_weights(model, pipeline, run_dir, ckpt)
         run = _make_run(pipeline, run_dir, info, model, ckpt)
         run.classes = list(classes)
         _seed_ranks(run_dir, ckpt, info, spec.seed)
-        loaders = _make_loaders(pipeline, train_ds, test_ds, info)
+        loaders = _make_loaders(pipeline, train_ds, test_ds, info, val_ds)
         _start_run_folder(run, identity, overwrite)
-        net = wrap_model(model, info, sync_bn=spec.sync_bn)
+        net = wrap_model(model, info, spec.sync_bn, spec.ddp_broadcast_buffers)
         ctx = _epoch_context(run, num_classes, progress, skip_nonfinite)
         return _fit(run, net, ctx, loaders, on_epoch)
 
@@ -246,13 +253,17 @@ def _seed_ranks(run_dir: Path, ckpt: dict[str, Any] | None, info: DistInfo, seed
 
 
 def _make_loaders(
-    pipeline: Pipeline, train_ds: Dataset, test_ds: Dataset, info: DistInfo
+    pipeline: Pipeline,
+    train_ds: Dataset,
+    test_ds: Dataset,
+    info: DistInfo,
+    val_ds: Dataset | None = None,
 ) -> _Loaders:
-    """The epoch sampler and the training and held-out loaders; refuse an empty epoch."""
+    """The epoch sampler and the training, test and validation loaders; refuse an empty epoch."""
     spec, workers = pipeline.train, pipeline.data.workers
     where = {"rank": info.rank, "world_size": info.world_size}
-    # Workers restart every epoch, reseeded by set_loader_epoch: a resumed run draws the same
-    # augmentations as an uninterrupted one.
+    # Every item loads under a seed of (seed, epoch, index) (make_loader): a resumed run draws
+    # the same augmentations as an uninterrupted one, with any number of workers.
     train_loader = make_loader(
         train_ds, spec.batch_size, True, workers, spec.seed, persistent_workers=False, **where
     )
@@ -262,9 +273,12 @@ def _make_loaders(
             f"{spec.batch_size} x {info.world_size} processes; lower --batch-size"
         )
     test_loader = make_loader(test_ds, spec.batch_size, False, workers, spec.seed, **where)
-    sampler = train_loader.sampler
+    val_loader = None
+    if val_ds is not None:
+        val_loader = make_loader(val_ds, spec.batch_size, False, workers, spec.seed, **where)
+    sampler = loader_sampler(train_loader)
     assert isinstance(sampler, EpochSampler)
-    return _Loaders(sampler, train_loader, test_loader)
+    return _Loaders(sampler, train_loader, test_loader, val_loader)
 
 
 def _start_run_folder(run: _Run, identity: Any, overwrite: bool) -> None:
@@ -321,15 +335,17 @@ def _fit(
     for epoch in range(run.start_epoch, spec.epochs):
         row, improved, lr = _train_epoch(run, net, ctx, loaders, epoch)
         _save_epoch(run, row, epoch, lr, improved, on_epoch)
+    scores = run_scores(run.rows)
     if run.log is not None:
-        run.log.line(f"finished {spec.epochs} epochs, best held-out top-1 {run.best:.2f}%")
+        run.log.line(f"finished {spec.epochs} epochs: {format_scores(scores)}")
         run.log.close()
     return RunResult(
         run_dir=run.run_dir,
         epochs=spec.epochs,
-        best_acc1=run.best,
+        best_acc1=scores.get("test_acc1_max", 0.0),
         final=run.rows[-1] if run.rows else {},
         seconds=time.perf_counter() - started,
+        scores=scores,
     )
 
 
@@ -347,14 +363,24 @@ def _train_epoch(
     desc = f"epoch {epoch + 1}/{spec.epochs}"
     warmup = partial(epoch_lr, spec) if warm else None
     tr = _run_epoch(net, loaders.train, replace(ctx, desc=desc, epoch=epoch, warmup_lr=warmup))
-    average_buffers(model, run.info)  # one model on every rank before eval and checkpoint
+    broadcast = spec.ddp_broadcast_buffers  # one model on every rank before eval and checkpoint
+    sync_buffers(model, run.info, broadcast)
     if run.ema is not None:
-        average_buffers(run.ema.module, run.info)  # its buffers followed rank-local statistics
+        sync_buffers(run.ema.module, run.info, broadcast)  # they followed rank-local statistics
     eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, ema=None, guard=None)
     te = _run_epoch(model, loaders.test, replace(eval_ctx, desc="eval"))
-    improved = te["acc1"] > run.best or not (run.run_dir / BEST_CKPT).exists()
-    run.best = max(run.best, te["acc1"])
+    va = None
+    if loaders.val is not None:
+        va = _run_epoch(model, loaders.val, replace(eval_ctx, desc="validation"))
+    score = (va or te)["acc1"]  # best.pt: chosen on validation where there is one
+    improved = score > run.best or not (run.run_dir / BEST_CKPT).exists()
+    run.best = max(run.best, score)
     row = _metrics_row(epoch, lr, tr, te, run.best, time.perf_counter() - tick, model)
+    if va is not None:
+        row.update({f"val_{k}": va[k] for k in ("loss", "acc1", "acc5")})
+    scores = run_scores([*run.rows, row])
+    row.update({k: v for k, v in scores.items() if k != "test_acc1_last"})
+    row["best_acc1"] = scores["test_acc1_max"]  # as before: the maximum test top-1 so far
     if run.ema is not None:
         te_ema = _run_epoch(run.ema.module, loaders.test, replace(eval_ctx, desc="eval EMA"))
         row.update({f"ema_test_{k}": te_ema[k] for k in ("loss", "acc1", "acc5")})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,56 @@ def test_augmented_batches_repeat_for_a_seed_with_workers(frame_cache):
 
     first = run()
     _assert_same(first, run())
+
+
+class _EventsAsFrames(torch.utils.data.Dataset):
+    """Items whose randomness comes from every mechanism a transform may use.
+
+    ``seed=None`` DVSAugment (torch's global RNG), a seeded DVSAugment (its own generator),
+    a ``seed=None`` event transform (numpy generator from the item seed), timm-style python
+    ``random`` and numpy global draws, as image transforms make them.
+    """
+
+    def __init__(self, frame_cache_path):
+        from eventvision.data import make_event_augmentation
+        from eventvision.events import make_events
+
+        self.frames = FrameDataset(frame_cache_path, "train")
+        self.unseeded, self.seeded = DVSAugment(seed=None), DVSAugment(seed=3)
+        self.events = make_events(np.arange(50), np.arange(50) % 8, np.arange(50) % 5, [1] * 50)
+        self.event_aug = make_event_augmentation("eventdrop", (8, 8, 2))
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, i):
+        import random
+
+        x, y = self.frames[i]
+        kept = len(self.event_aug(self.events))
+        noise = torch.tensor([random.random(), float(np.random.rand()), float(kept)])
+        return torch.cat([self.unseeded(x).flatten(), self.seeded(x).flatten(), noise]), y
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_same_seed_gives_the_same_augmentations_for_any_worker_count(frame_cache, workers):
+    ds = _EventsAsFrames(frame_cache[0])
+    torch.manual_seed(0)  # the caller's generators must neither matter nor change
+    before = torch.get_rng_state()
+    reference = _epochs(make_loader(ds, 3, train=True, workers=0, seed=5))
+    assert torch.equal(torch.get_rng_state(), before)  # workers=0 restores them
+    torch.manual_seed(123)
+    loader = make_loader(ds, 3, train=True, workers=workers, seed=5, persistent_workers=False)
+    _assert_same(_epochs(loader), reference)
+    other = _epochs(make_loader(ds, 3, train=True, workers=0, seed=6))
+    assert not torch.equal(reference[0][0][0], other[0][0][0])
+    # the items of epoch 0 and 1 are drawn differently (not one draw per item forever)
+    flat = [x for epoch in reference for batch, _ in epoch for x in batch]
+    assert len({tuple(x[-3:].tolist()) for x in flat}) == len(flat)
+
+
+def test_evaluation_shards_load_every_item_once_under_its_seed(frame_cache):
+    ds = FrameDataset(frame_cache[0], "test")
+    shards = [make_loader(ds, 2, train=False, rank=r, world_size=2) for r in (0, 1)]
+    labels = [y.tolist() for loader in shards for _, y in loader]
+    assert sorted(sum(labels, [])) == sorted(int(ds[i][1]) for i in range(len(ds)))

@@ -134,9 +134,7 @@ def test_time_going_backwards_is_refused(tmp_path):
 def test_event_outside_declared_sensor_is_refused(tmp_path):
     path = tmp_path / "x.aedat4"
     write_aedat4(path, random_events(40, 5, width=240, height=180), Sensor(100, 100))
-    with pytest.raises(
-        FormatError, match=r"100x100 \(HxW\) sensor the header declares"
-    ):
+    with pytest.raises(FormatError, match=r"100x100 \(HxW\) sensor the header declares"):
         read_aedat4(path)
 
 

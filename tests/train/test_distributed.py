@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 from train.tiny import tiny_pipeline
 
@@ -111,3 +112,51 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(cache, tm
     for a, b in zip(ddp_rows, single_rows, strict=True):  # metrics are reduced over both processes
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-5
         assert a["test_acc1"] == b["test_acc1"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_with_c10d_rendezvous_match_one_node_with_two_processes(cache, tmp_path):
+    (tmp_path / "nobn.py").write_text(MODEL)
+    (tmp_path / "worker.py").write_text(WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, "-m", "torch.distributed.run"]
+
+    def args(name: str) -> list[str]:
+        (tmp_path / name).mkdir()
+        out = [str(tmp_path / "worker.py"), str(TESTS), str(cache), str(tmp_path / name / "run")]
+        return [*out, str(tmp_path / name)]
+
+    one_node = [*run, "--standalone", "--nnodes", "1", "--nproc-per-node", "2", *args("one")]
+    rdzv = ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"localhost:{_free_port()}"]
+    node = [*run, "--nnodes", "2", "--nproc-per-node", "1", *rdzv, "--rdzv-id", "ev-test"]
+    two = args("two")
+    # two "machines": two launchers that meet at the rendezvous, one process each
+    pipe = {"env": env, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    nodes = [subprocess.Popen([*node, *two], **pipe) for _ in range(2)]
+    single = subprocess.run(one_node, env=env, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-3000:]
+    for p in nodes:
+        output = p.communicate(timeout=300)[0].decode()
+        assert p.returncode == 0, output[-3000:]
+    want = torch.load(tmp_path / "one" / "run" / "last.pt", weights_only=True)["model"]
+    got = torch.load(tmp_path / "two" / "run" / "last.pt", weights_only=True)["model"]
+    assert sorted(want) == sorted(got)
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
+    for rank in (0, 1):  # both nodes' replicas ended equal to the checkpoint
+        replica = torch.load(tmp_path / "two" / f"rank{rank}.pt", weights_only=True)
+        assert all(torch.equal(replica[k], got[k]) for k in got)
+    timing = ("epoch_time_s", "train_samples_per_s", "test_samples_per_s")
+    rows = [read_metrics(tmp_path / name / "run") for name in ("one", "two")]
+    for a, b in zip(*rows, strict=True):  # the same epochs, timing aside
+        assert {k: v for k, v in a.items() if k not in timing} == {
+            k: v for k, v in b.items() if k not in timing
+        }

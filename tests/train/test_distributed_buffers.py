@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train.tiny import write_cache
+from train.tiny import tiny_pipeline, write_cache
 
 from eventvision.errors import ConfigError
 from eventvision.train.distributed import DistInfo, average_buffers, check_sync_bn
@@ -27,7 +27,9 @@ WORKER = textwrap.dedent(
     from eventvision.train import build_model, train
 
     cache, run_dir, out = sys.argv[2], sys.argv[3], sys.argv[4]
-    pipe = tiny_pipeline(cache, **{"train.batch_size": 8, "train.epochs": 1, "data.size": 32})
+    broadcast = sys.argv[5] == "1"
+    pipe = tiny_pipeline(cache, **{"train.batch_size": 8, "train.epochs": 1, "data.size": 32,
+                                   "train.ddp_broadcast_buffers": broadcast})
     model = build_model(pipe, 4)
     train(pipe, run_dir, model=model)
     rank = int(os.environ["RANK"])
@@ -37,7 +39,11 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_every_state_tensor_is_equal_across_ranks_after_training(tmp_path):
+@pytest.mark.parametrize(
+    "broadcast", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["average", "ddp-bb"]
+)
+def test_every_state_tensor_is_equal_across_ranks_after_training(tmp_path, broadcast):
+    """One choice per run: averaged rank-local buffers (default) or DDP's broadcast (--ddp-bb)."""
     # 32 px, 32 training samples (two steps of 8 per rank): every DSSA head of the tiny model
     # fires (at 16 px one may stay silent, and its zero firing rate makes the loss NaN)
     cache = write_cache(tmp_path / "cache.h5", n_train=32, size=32)
@@ -46,7 +52,11 @@ def test_every_state_tensor_is_equal_across_ranks_after_training(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     cmd += [str(tmp_path / "worker.py"), str(TESTS), str(cache), str(tmp_path / "run")]
     proc = subprocess.run(
-        [*cmd, str(tmp_path)], env=env, capture_output=True, text=True, timeout=240
+        [*cmd, str(tmp_path), str(int(broadcast))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
@@ -60,6 +70,24 @@ def test_every_state_tensor_is_equal_across_ranks_after_training(tmp_path):
     unequal = [k for k in rank0 if not torch.equal(rank0[k], rank1[k])]
     assert unequal == [], f"{len(unequal)} of {len(rank0)} state tensors differ: {unequal[:5]}"
     assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
+
+
+def test_ddp_gets_one_buffer_choice(monkeypatch, tmp_path):
+    from eventvision.train import trainer
+
+    seen = {}
+
+    def fake_wrap(model, info, sync_bn=False, broadcast_buffers=False):
+        seen["broadcast_buffers"] = broadcast_buffers
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(trainer, "wrap_model", fake_wrap)
+    cache = write_cache(tmp_path / "cache.h5", n_train=8)
+    for flag in (False, True):
+        pipe = tiny_pipeline(cache, **{"train.ddp_broadcast_buffers": flag})
+        with pytest.raises(RuntimeError, match="stop"):
+            trainer.train(pipe, tmp_path / f"run-{flag}")
+        assert seen["broadcast_buffers"] is flag
 
 
 def test_average_buffers_is_a_no_op_in_one_process():
