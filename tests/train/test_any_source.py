@@ -81,4 +81,4 @@ def test_train_without_pipeline_on_any_source(tmp_path, source, store):
     saved = tomllib.loads((tmp_path / "run" / "pipeline.toml").read_text())
     assert saved["data"]["dataset"] in (source, "")
     assert (saved["data"]["time_steps"], saved["data"]["size"]) == (2, 16)
-    assert np.isfinite(float(out.split("held-out top-1 ")[1].split("%")[0]))
+    assert np.isfinite(float(out.split("at the last epoch: ")[1].split("%")[0]))
