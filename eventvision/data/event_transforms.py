@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+from torch.utils.data import get_worker_info
 
 from ..errors import ConfigError
 from ..events import DVS128, Sensor
@@ -121,6 +122,8 @@ class EventTransform:
         if rng is not None:
             return rng
         sample = sample_seed()  # inside make_loader: the item's own seed
+        if sample is None and get_worker_info() is not None:
+            sample = get_worker_info().seed  # a plain DataLoader's worker: its own seed
         key = (os.getpid(), sample)
         if self._generator is None or self._generator_key != key:
             if sample is None:

@@ -131,8 +131,10 @@ def _message_strings(path: Path):
 
 def _all_flags(command: click.Command) -> set[str]:
     flags = {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", []))}
-    for sub in getattr(command, "commands", {}).values():
-        flags |= _all_flags(sub)
+    if isinstance(command, click.Group):  # lazy groups load their commands on get_command
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            flags |= _all_flags(command.get_command(ctx, name))
     return flags
 
 
