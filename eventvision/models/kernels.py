@@ -6,6 +6,8 @@ few of its entries are nonzero (3-4% before the grouped 3x3 convolutions of an i
 pass and the weight gradient here loop over the nonzero inputs only and add, for each, its
 weight row into the outputs it reaches. The input gradient is dense (it meets the neuron's
 surrogate, nonzero everywhere) and stays a dense product (``layers._conv_grad_input``).
+The forward pass also tells whether the input was binary (a compare per nonzero input), so
+the layer keeps a non-binary input as it is for an exact weight gradient.
 
 **Batch norm.** Training-mode BN normalises a convolution's output in place (no new tensor,
 no first-touch page faults), and its backward reads the output instead of a rebuilt input.
