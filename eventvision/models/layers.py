@@ -320,13 +320,13 @@ class MultiStepConv2d(nn.Conv2d):
         if spikes and _compact(x):
             args = (self.stride, self.padding, self.groups, sparse, self.pool)
             out = _SpikeConv2d.apply(flat, self.weight, *args)
-            if not hooked(self):  # a batch norm after it may normalise it in place
-                mark(out, PRIVATE)
         elif sparse and not torch.is_grad_enabled():
             conf = (self.stride, self.padding, self.groups)
             out = spike_conv2d_forward(flat, self.weight, *conf, pool=self.pool)[0]
         else:
             out = F.conv2d(flat, self.weight, None, self.stride, self.padding, 1, self.groups)
+        if not hooked(self):  # a batch norm after it may normalise it in place
+            mark(out, PRIVATE)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']
 
 

@@ -204,3 +204,16 @@ def test_double_backward_through_a_neuron_and_a_spiking_matmul_raises():
     right = (torch.rand(2, 5, 4, dtype=torch.float64) < 0.5).double().requires_grad_()
     with pytest.raises(RuntimeError, match="once_differentiable"):
         _double_backward(lambda: mm(left, right), [left])
+
+
+def test_in_place_bn_after_the_real_valued_stem_conv(monkeypatch):
+    # the stem's convolution (spike_input=False) feeds its BN alone: normalised in place
+    monkeypatch.setattr(kernels_mod, "_ENABLED", True)
+    conv = MultiStepConv2d(3, 4, 3, 1, 1, spike_input=False).double()
+    bn = BN(4, inplace=True).double()
+    x = torch.randn(2, 2, 3, 6, 6, dtype=torch.float64, requires_grad=True)
+    y = conv(x)
+    out = bn(y)
+    assert out.data_ptr() == y.data_ptr()
+    torch.testing.assert_close(out, _reference_bn(bn, F.conv2d(x.flatten(0, 1), conv.weight,
+        None, 1, 1).reshape(y.shape)))  # fmt: skip
