@@ -25,8 +25,21 @@ beside the wall time, as on a shared machine they vary less with the load. Conte
 turns in every one of ``--rounds`` rounds, so a change in machine load hits all alike; the
 table reports the median over rounds and the largest peak memory.
 
+Firing rates: an initialised network fires at 3-7%, a trained one more, and the spike-driven
+kernels gain most where few inputs fire. ``--density D`` raises the rate to D: every batch
+norm bias of both contenders is shifted by the same delta, found by bisection on our model
+(a copy, forward only, on the first 8 samples) so that its SOP-weighted spike density (the
+official SOP count divided by the count with every input 1, first convolution and classifier
+excluded, as in docs/energy) is D. ``--density trained`` is 0.179: the paper's
+``spikingresformer_ti`` on ImageNet (2.73 G SOPs over T=4 steps, against 3.81 G per step at
+density 1). Each run reports the firing rate of its neurons per stage on the first step.
+
+Allocator: ``--mmap-threshold N`` sets glibc's ``MALLOC_MMAP_THRESHOLD_`` for every contender
+alike (2147483647 keeps big blocks on the heap: no fresh page faults per step for anyone).
+
 Usage:
     python benchmarks/bench_models.py                            # both workloads, official vs ours
+    python benchmarks/bench_models.py --density trained --steps 2 --warmup 1
     python benchmarks/bench_models.py --workload cifar --impls official,ours,plain --rounds 2
     python benchmarks/bench_models.py --device cuda --batch 64   # on a GPU
 """
@@ -35,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -83,6 +97,84 @@ def _data(workload: str, batch: int, device: str):
     return x.to(device), y.to(device)
 
 
+TRAINED_DENSITY = 0.179  # 2.73 G SOPs / 4 steps / 3.809 G dense SOPs per step (ti, 224 px)
+
+
+def _shift_bn_bias(model, delta: float) -> None:
+    """Add ``delta`` to the bias of every batch norm (the same in both codes)."""
+    import torch
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.add_(delta)
+
+
+def _sop_density(model, x) -> float:
+    """SOPs over SOPs at density 1, first convolution and classifier excluded (docs/energy)."""
+    import torch
+
+    from eventvision.models.energy import _counts_sops, _layer_sops
+
+    sops, dense, handles = [0.0], [0.0], []
+
+    def hook(module, inputs, out):
+        sops[0] += _layer_sops(module, inputs)
+        dense[0] += _layer_sops(module, tuple(torch.ones_like(i) for i in inputs))
+
+    for name, m in model.named_modules():
+        if _counts_sops(m) and name not in ("prologue.0", "classifier"):
+            handles.append(m.register_forward_hook(hook))
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return sops[0] / dense[0]
+
+
+def _calibrate(workload: str, density: float | None, batch: int) -> tuple[float, float]:
+    """The BN bias shift that gives our model ``density`` on the workload's data (None: no
+    shift), and the density it gives (bisection on a copy, forward only)."""
+    import torch
+    from spikingjelly.activation_based import functional
+
+    torch.set_num_threads(1)
+    x = _data(workload, min(batch, 8), "cpu")[0]
+
+    def at(delta: float) -> float:
+        model = _build(workload, "ours").train()
+        _shift_bn_bias(model, delta)
+        got = _sop_density(model, x)
+        functional.reset_net(model)
+        return got
+
+    if density is None:
+        return 0.0, at(0.0)
+    lo, hi = 0.0, 4.0
+    for _ in range(7):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if at(mid) < density else (lo, mid)
+    delta = (lo + hi) / 2
+    return delta, at(delta)
+
+
+def _stage_rates(model):
+    """Forward hooks that record each neuron's firing rate, summed per stage; and handles."""
+    from eventvision.models.energy import _is_neuron
+
+    rates: dict[str, list[float]] = {}
+    handles = []
+    for name, m in model.named_modules():
+        if _is_neuron(m):
+            stage = ".".join(name.split(".")[:2])  # prologue, layers.0, layers.1, ...
+
+            def hook(module, inputs, out, stage=stage):
+                rates.setdefault(stage, []).append(float(out.detach().float().mean()))
+
+            handles.append(m.register_forward_hook(hook))
+    return rates, handles
+
+
 def _child(workload: str, impl: str, batch: int, steps: int, warmup: int, args) -> dict:
     import torch
     from spikingjelly.activation_based import functional
@@ -90,7 +182,9 @@ def _child(workload: str, impl: str, batch: int, steps: int, warmup: int, args) 
     torch.set_num_threads(args.threads)
     cuda = args.device == "cuda"
     model = _build(workload, impl).to(args.device)
+    _shift_bn_bias(model, args.bias_shift)
     model.train()
+    rates, handles = _stage_rates(model)  # the first step's firing rates per stage
     if cuda and args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
@@ -103,6 +197,9 @@ def _child(workload: str, impl: str, batch: int, steps: int, warmup: int, args) 
         with torch.autocast(args.device, enabled=args.amp):
             out = model(x)
             loss = torch.nn.functional.cross_entropy(out.float().mean(0), y)
+        for h in handles:  # measured on the first forward pass only
+            h.remove()
+        handles = []
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -123,6 +220,7 @@ def _child(workload: str, impl: str, batch: int, steps: int, warmup: int, args) 
         "cpu_s_per_step": statistics.median(cpu_times[warmup:]),
         "peak_gib": peak_gib,
         "losses": losses,
+        "stage_rates": {k: sum(v) / len(v) for k, v in rates.items()},
     }
 
 
@@ -131,7 +229,11 @@ def _run(workload: str, impl: str, batch: int, args) -> dict:
     cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     cmd += ["--threads", str(args.threads), "--device", args.device]
     cmd += ["--amp"] * args.amp + ["--channels-last"] * args.channels_last
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    cmd += ["--bias-shift", repr(args.bias_shift)]
+    env = dict(os.environ)
+    if args.mmap_threshold is not None:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         err = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
         return {"workload": workload, "impl": impl, "batch": batch, "error": err}
@@ -148,27 +250,31 @@ def _summary(runs: list[dict]) -> dict:
         "cpu_s": statistics.median(r["cpu_s_per_step"] for r in ok),
         "peak_gib": max(r["peak_gib"] for r in ok),
         "loss0": ok[0]["losses"][0],
+        "rates": ok[0]["stage_rates"],
     }
 
 
-def _print_table(rows: list[tuple[str, int, dict[str, dict]]]) -> None:
+def _print_table(rows: list[tuple[str, int, str, dict[str, dict]]]) -> None:
     print()
-    head = "| workload | batch | impl | first loss | s/step | CPU s/step | peak GiB |"
-    print(head + " speed vs official | CPU time vs official | memory vs official |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for w, batch, res in rows:
+    head = "| workload | batch | density | firing rate per stage | impl | first loss | s/step |"
+    print(head + " CPU s/step | peak GiB | speed vs official | CPU time vs official |", end="")
+    print(" memory vs official |")
+    print("| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for w, batch, density, res in rows:
         ref = res.get("official", {})
         for impl, r in res.items():
             if "error" in r:
-                print(f"| {w} | {batch} | {impl} | {r['error'][:60]} | | | | |")
+                print(f"| {w} | {batch} | {density} | | {impl} | {r['error'][:60]} | | | | |")
                 continue
+            stages = " / ".join(f"{100 * v:.1f}" for k, v in r["rates"].items())
             speed = cpu = mem = "-"
             if "s_per_step" in ref:
                 speed = f"{ref['s_per_step'] / r['s_per_step']:.2f}x"
                 cpu = f"{ref['cpu_s'] / r['cpu_s']:.2f}x"
                 mem = f"{r['peak_gib'] / ref['peak_gib']:.2f}x"
             print(
-                f"| {w} | {batch} | {impl} | {r['loss0']:.6f} | {r['s_per_step']:.2f} "
+                f"| {w} | {batch} | {density} | {stages} % | {impl} | {r['loss0']:.6f} "
+                f"| {r['s_per_step']:.2f} "
                 f"| {r['cpu_s']:.2f} | {r['peak_gib']:.2f} | {speed} | {cpu} | {mem} |"
             )
 
@@ -185,6 +291,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--amp", action="store_true", help="autocast (bfloat16 on cpu, float16 on cuda)")
     p.add_argument("--channels-last", action="store_true", help="cuda: channels-last model")
+    p.add_argument(
+        "--density",
+        default=None,
+        help=f"SOP-weighted spike density to run at, or 'trained' ({TRAINED_DENSITY})",
+    )
+    p.add_argument("--mmap-threshold", type=int, default=None, help="MALLOC_MMAP_THRESHOLD_")
+    p.add_argument("--bias-shift", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=3, metavar=("WORKLOAD", "IMPL", "BATCH"))
     args = p.parse_args(argv)
     bad = sorted(set(args.impls.split(",")) - set(IMPLS))
@@ -207,6 +320,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for w in workloads:
         batch = args.batch or WORKLOADS[w][4]
+        target = None
+        if args.density is not None:
+            target = TRAINED_DENSITY if args.density == "trained" else float(args.density)
+        args.bias_shift, got = _calibrate(w, target, batch)
+        density = f"{100 * got:.1f}% (BN bias +{args.bias_shift:.3f})"
+        print(f"{w}: BN bias shift {args.bias_shift:.4f} gives density {got:.4f}", flush=True)
         runs: dict[str, list[dict]] = {impl: [] for impl in impls}
         for k in range(args.rounds):
             order = impls if k % 2 == 0 else impls[::-1]
@@ -214,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                 r = _run(w, impl, batch, args)
                 print(json.dumps(r), flush=True)
                 runs[impl].append(r)
-        rows.append((w, batch, {impl: _summary(rs) for impl, rs in runs.items()}))
+        rows.append((w, batch, density, {impl: _summary(rs) for impl, rs in runs.items()}))
     _print_table(rows)
 
 

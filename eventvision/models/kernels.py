@@ -6,6 +6,8 @@ few of its entries are nonzero (3-4% before the grouped 3x3 convolutions of an i
 pass and the weight gradient here loop over the nonzero inputs only and add, for each, its
 weight row into the outputs it reaches. The input gradient is dense (it meets the neuron's
 surrogate, nonzero everywhere) and stays a dense product (``layers._conv_grad_input``).
+The forward pass also tells whether the input was binary (a compare per nonzero input), so
+the layer keeps a non-binary input as it is for an exact weight gradient.
 
 **Batch norm.** Training-mode BN normalises a convolution's output in place (no new tensor,
 no first-touch page faults), and its backward reads the output instead of a rebuilt input.
@@ -111,13 +113,14 @@ def _transpose(src, dst):  # pragma: no cover
 
 
 @njit(cache=True, parallel=True)
-def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
+def _forward_kernel(s, wt, stride, pad, groups, out, mask, odd):  # pragma: no cover
     """out[n, o, oy, ox] = sum over nonzero s[n, c, y, x] of s * w[o, c, ky, kx].
 
     ``s`` [N, C, H, W]; ``wt`` [C, KH, KW * O/groups], the weights each input channel feeds,
-    kx taps flipped (``_flipped_weight``); ``out`` [N, O, OH, OW] and ``mask`` (``s != 0``,
-    uint8) [N, C, H, W] are overwritten. An image's accumulator is [groups, OH, OW * O/groups],
-    so each run of taps (``_runs``) adds one contiguous span.
+    kx taps flipped (``_flipped_weight``); ``out`` [N, O, OH, OW], ``mask`` (``s != 0``,
+    uint8) [N, C, H, W] and ``odd`` [N] (1 where image n has a value other than 0 and 1, a
+    compare per nonzero input) are overwritten. An image's accumulator is
+    [groups, OH, OW * O/groups], so each run of taps (``_runs``) adds one contiguous span.
     """
     N, C, H, W = s.shape
     _, KH, KWO = wt.shape
@@ -128,6 +131,7 @@ def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
     nx, rx = _runs(W, OW, KWO // OPG, stride[1], pad[1])
     for n in prange(N):
         acc = np.zeros((groups, OH, OW * OPG), dtype=out.dtype)
+        odd[n] = 0
         for c in range(C):
             acc_g = acc[c // cpg]
             w_c = wt[c]
@@ -137,6 +141,8 @@ def _forward_kernel(s, wt, stride, pad, groups, out, mask):  # pragma: no cover
                     mask[n, c, y, x] = v != 0
                     if v == 0:
                         continue
+                    if v != 1:
+                        odd[n] = 1
                     for i in range(ny[y]):
                         row = acc_g[ty[y, i, 1]]
                         w_row = w_c[ty[y, i, 0]]
@@ -205,8 +211,11 @@ def _flipped_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return w.permute(0, 2, 3, 4, 1).reshape(groups * cpg, KH, KW * (O // groups)).contiguous()
 
 
-def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None, pool=None) -> torch.Tensor:
-    """``F.conv2d(s, weight, None, stride, padding, 1, groups)`` for a sparse CPU ``s``.
+def spike_conv2d_forward(
+    s, weight, stride, padding, groups, mask=None, pool=None
+) -> tuple[torch.Tensor, bool]:
+    """``F.conv2d(s, weight, None, stride, padding, 1, groups)`` for a sparse CPU ``s``, and
+    whether ``s`` is binary (all its values 0 or 1).
 
     Exact for any values (zeros are skipped), fast when few are nonzero. ``mask``, a bool
     tensor of the shape of ``s``, receives ``s != 0`` on the way. The output comes from
@@ -219,6 +228,7 @@ def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None, pool=Non
     out = empty(pool, (N, O, OH, OW), weight)
     if mask is None:
         mask = torch.empty(s.shape, dtype=torch.bool)
+    odd = np.empty(N, dtype=np.uint8)
     _forward_kernel(
         s.detach().contiguous().numpy(),
         _flipped_weight(weight, groups).numpy(),
@@ -227,8 +237,9 @@ def spike_conv2d_forward(s, weight, stride, padding, groups, mask=None, pool=Non
         groups,
         out.numpy(),
         mask.view(torch.uint8).numpy(),
+        odd,
     )
-    return out
+    return out, not odd.any()
 
 
 def spike_conv2d_grad_weight(s, grad_out, weight_shape, stride, padding, groups) -> torch.Tensor:

@@ -13,6 +13,12 @@ Speed: on the CPU, spiking convolutions are spike-driven, batch norm runs in pla
 (``DSSA.fold_scales``) and keeps its attention spikes in float (``SpikingMatmul.keep_float``),
 and the big outputs and gradients come from reused buffers (``pool``), all set by the model's
 ``cpu_kernels``. Their sums run in another order than oneDNN's: equal within float rounding.
+
+Safety: a fast path never gives a wrong gradient without an error. A spiking convolution or
+product given values other than 0 and 1 keeps them as they are (exact, without the bool
+saving); batch norm runs in place only on a convolution's output that nothing it can see
+reads (``marks``); every custom backward is ``once_differentiable``, so a double backward
+raises instead of dropping the second-order terms.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
 from .kernels import (
@@ -31,6 +38,7 @@ from .kernels import (
     spike_conv2d_forward,
     spike_conv2d_grad_weight,
 )
+from .marks import PRIVATE, SPIKES, hooked, mark, marked
 from .pool import BufferPool, empty
 
 __all__ = [
@@ -53,12 +61,22 @@ def _compact(x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
 
 
+def _is_binary(s: torch.Tensor) -> bool:
+    """Whether every value of ``s`` is 0 or 1: trusted from our neurons' mark (``marks``),
+    else checked (one pass over ``s``)."""
+    if marked(s, SPIKES, views=True):
+        return True
+    return bool(((s == 0) | (s == 1)).all())
+
+
 class _SpikeConv2d(torch.autograd.Function):
     """conv2d whose binary input is saved as bool for the weight gradient.
 
     With ``sparse`` the forward pass and the weight gradient are spike-driven
     (``kernels``) and the input gradient is ``_conv_grad_input``'s; otherwise all three
-    are oneDNN's, as in plain torch.
+    are oneDNN's, as in plain torch. An input with values other than 0 and 1 is saved as it
+    is, so the weight gradient is exact for any input: the spike-driven kernel tells on the
+    way (a compare per nonzero input), the oneDNN path trusts our neurons' mark or checks.
     """
 
     @staticmethod
@@ -67,30 +85,32 @@ class _SpikeConv2d(torch.autograd.Function):
         ctx.pool = pool
         if sparse:
             s_bool = torch.empty(s.shape, dtype=torch.bool)
-            out = spike_conv2d_forward(s, weight, stride, padding, groups, s_bool, pool)
+            out, binary = spike_conv2d_forward(s, weight, stride, padding, groups, s_bool, pool)
         else:
-            s_bool = s.to(torch.bool)
+            binary = _is_binary(s)
+            s_bool = s.to(torch.bool) if binary else None
             out = F.conv2d(s, weight, None, stride, padding, 1, groups)
-        ctx.save_for_backward(s_bool, weight)
+        ctx.save_for_backward(s_bool if binary else s, weight)
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
-        s_bool, weight = ctx.saved_tensors
+        s_saved, weight = ctx.saved_tensors
         stride, padding, groups, dtype, sparse = ctx.conf
         need_s, need_w = ctx.needs_input_grad[:2]
         if sparse:
             grad_s = grad_w = None
             if need_s:
                 conf = ctx.conf[:3]
-                grad_s = _conv_grad_input(grad_out, weight, s_bool.shape, conf, ctx.pool)
+                grad_s = _conv_grad_input(grad_out, weight, s_saved.shape, conf, ctx.pool)
             if need_w:
                 grad_w = spike_conv2d_grad_weight(
-                    s_bool, grad_out, weight.shape, stride, padding, groups
+                    s_saved, grad_out, weight.shape, stride, padding, groups
                 )
             return grad_s, grad_w, None, None, None, None, None
         mask = (need_s, need_w, False)
-        grad_s, grad_w, _ = _onednn_backward(grad_out, s_bool.to(dtype), weight, ctx.conf, mask)
+        grad_s, grad_w, _ = _onednn_backward(grad_out, s_saved.to(dtype), weight, ctx.conf, mask)
         return grad_s, grad_w, None, None, None, None, None
 
 
@@ -132,16 +152,19 @@ def _matmul(left: torch.Tensor, right: torch.Tensor, pool) -> torch.Tensor:
 
 
 class _SpikeRightMatmul(torch.autograd.Function):
-    """``left @ right`` with a binary ``right``, saved as bool unless ``keep_float``."""
+    """``left @ right`` with a binary ``right``, saved as bool unless ``keep_float`` (or
+    unless it has values other than 0 and 1: then as it is, so the gradient stays exact)."""
 
     @staticmethod
     def forward(ctx, left, right, keep_float, pool):
-        ctx.save_for_backward(left, right if keep_float else right.to(torch.bool))
+        keep = keep_float or not _is_binary(right)
+        ctx.save_for_backward(left, right if keep else right.to(torch.bool))
         ctx.dtype = right.dtype
         ctx.pool = pool
         return _matmul(left, right, pool)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
         left, right = ctx.saved_tensors
         grad_left = grad_right = None
@@ -184,6 +207,7 @@ class _BatchNormSaveOutput(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
         saved, weight, bias, mean, invstd = ctx.saved_tensors
         save_out, eps, inplace = ctx.conf
@@ -207,8 +231,10 @@ class BN(nn.Module):
     """BatchNorm2d over ``[T, B, C, H, W]`` with statistics pooled over T, B, H and W.
 
     ``inplace=True`` lets the low-memory training path normalise its input in place on the
-    CPU (no new tensor): only for an input that nothing else reads, such as a convolution's
-    output feeding this layer alone.
+    CPU (no new tensor), where the input is a ``MultiStepConv2d``'s output that nothing else
+    reads: ``_private`` checks what the layer can see (hooks, views, strides, the producer);
+    a plain Python reference kept by the caller it cannot see, so set ``inplace`` only
+    where the code around it keeps none (the model sets it on every BN of its blocks).
     """
 
     def __init__(self, num_features: int, low_memory: bool = True, inplace: bool = False) -> None:
@@ -227,10 +253,8 @@ class BN(nn.Module):
         sync = isinstance(bn, nn.SyncBatchNorm)
         if self.low_memory and bn.training and not sync and _compact(x):
             bn.num_batches_tracked.add_(1)
-            # in place only when told that nothing else reads the input, never into a leaf,
-            # and on the tensor itself rather than a view (autograd would copy a view's grads)
             base = flat if flat._base is None else flat._base
-            inplace = self.inplace and base.grad_fn is not None and base.shape == flat.shape
+            inplace = self.inplace and self._private(flat, base)
             out = _BatchNormSaveOutput.apply(
                 base if inplace else flat,
                 bn.weight,
@@ -246,12 +270,32 @@ class BN(nn.Module):
             out = bn(flat)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C, H, W]
 
+    def _private(self, flat: torch.Tensor, base: torch.Tensor) -> bool:
+        """Whether ``flat`` may be normalised in place: it is, laid out the same, the whole of
+        a convolution's output that no hook has seen (``marks.PRIVATE``), not a leaf, and no
+        hook of this layer sees its input (in place, a hook would see the output instead).
+
+        In place works on ``base`` itself rather than a view (autograd would copy a view's
+        gradients). Anything else is normalised out of place: the same numbers, a new tensor.
+        """
+        return (
+            marked(base, PRIVATE)
+            and base.grad_fn is not None
+            and base.shape == flat.shape
+            and base.stride() == flat.stride()
+            and base.storage_offset() == flat.storage_offset()
+            and not hooked(self, pre=True)
+        )
+
 
 class MultiStepConv2d(nn.Conv2d):
     """Bias-free conv2d applied to every step of ``[T, B, C, H, W]``.
 
     With ``spike_input=True`` and ``low_memory`` the (binary) input is kept as bool, and with
     ``sparse`` as well (the default) the CPU forward pass and weight gradient are spike-driven.
+    An input with other values is kept as it is: the gradients are exact for any input
+    (``_SpikeConv2d``). Its output, unless a forward hook sees it, is marked for the batch
+    norm after it (``marks.PRIVATE``).
     """
 
     def __init__(
@@ -278,9 +322,11 @@ class MultiStepConv2d(nn.Conv2d):
             out = _SpikeConv2d.apply(flat, self.weight, *args)
         elif sparse and not torch.is_grad_enabled():
             conf = (self.stride, self.padding, self.groups)
-            out = spike_conv2d_forward(flat, self.weight, *conf, pool=self.pool)
+            out = spike_conv2d_forward(flat, self.weight, *conf, pool=self.pool)[0]
         else:
             out = F.conv2d(flat, self.weight, None, self.stride, self.padding, 1, self.groups)
+        if not hooked(self):  # a batch norm after it may normalise it in place
+            mark(out, PRIVATE)
         return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']
 
 

@@ -31,8 +31,10 @@ import torch
 from numba import njit, prange
 from spikingjelly.activation_based import neuron, surrogate
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
+from .marks import SPIKES, mark
 from .pool import BufferPool, empty
 
 __all__ = ["FusedLIF", "FusedPLIF", "make_neuron", "NEURON_KINDS", "NEURON_IMPLS"]
@@ -238,6 +240,7 @@ class _MultiStepNeuron(torch.autograd.Function):
         return spikes, v
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_spikes, grad_v):
         x, v0, w = ctx.saved_tensors
         plif, decay_input, v_threshold, v_reset, alpha, detach_reset, k = ctx.cfg
@@ -340,11 +343,12 @@ class FusedLIF(neuron.BaseNode):
         return torch.full_like(x[0], self.v_reset)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        """Spikes ``[T, ...]`` (same dtype as the input) of the input currents ``[T, ...]``."""
+        """Spikes ``[T, ...]`` (same dtype as the input) of the input currents ``[T, ...]``,
+        marked as spikes for the layers after it (``marks.SPIKES``)."""
         if self.step_mode == "s":
-            return self.single_step_forward(x_seq)
+            return mark(self.single_step_forward(x_seq), SPIKES)
         if x_seq.device.type == "cuda":
-            return self._forward_cuda(x_seq)
+            return mark(self._forward_cuda(x_seq), SPIKES)
         spikes, v = _MultiStepNeuron.apply(
             x_seq,
             self._initial_v(x_seq),
@@ -358,7 +362,7 @@ class FusedLIF(neuron.BaseNode):
             self.pool,
         )
         self.v = v
-        return spikes
+        return mark(spikes, SPIKES)
 
     def _forward_cuda(self, x_seq: torch.Tensor) -> torch.Tensor:
         """On CUDA use spikingjelly's fused kernels; it falls back to torch ops by itself."""

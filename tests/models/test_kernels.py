@@ -81,7 +81,8 @@ def test_forward_equals_twin_and_conv2d(conv, density):
     s = _spikes((3, cin, h, w), density, seed=1)
     weight = torch.randn(cout, cin // groups, k, k, dtype=torch.float64)
     mask = torch.empty(s.shape, dtype=torch.bool)
-    out = spike_conv2d_forward(s, weight, (stride, stride), (pad, pad), groups, mask=mask)
+    out, binary = spike_conv2d_forward(s, weight, (stride, stride), (pad, pad), groups, mask=mask)
+    assert binary
     assert torch.equal(mask, s != 0)
     twin = _twin_forward(s.numpy(), weight.numpy(), stride, pad, groups)
     np.testing.assert_allclose(out.numpy(), twin, rtol=1e-12, atol=1e-12)
@@ -111,7 +112,8 @@ def test_forward_weighs_values_other_than_one():
     # the kernel skips zeros and multiplies the rest: exact for any sparse input
     s = _spikes((2, 4, 5, 5), 0.3, seed=3) * torch.randn(2, 4, 5, 5, dtype=torch.float64)
     weight = torch.randn(6, 2, 3, 3, dtype=torch.float64)
-    out = spike_conv2d_forward(s, weight, (1, 1), (1, 1), 2)
+    out, binary = spike_conv2d_forward(s, weight, (1, 1), (1, 1), 2)
+    assert not binary
     torch.testing.assert_close(out, F.conv2d(s, weight, None, 1, 1, 1, 2))
 
 
@@ -119,7 +121,7 @@ def test_one_spike_lands_on_its_taps():
     s = torch.zeros(1, 1, 4, 4)
     s[0, 0, 1, 2] = 1.0
     weight = torch.arange(9.0).reshape(1, 1, 3, 3)
-    out = spike_conv2d_forward(s, weight, (1, 1), (1, 1), 1)[0, 0]
+    out = spike_conv2d_forward(s, weight, (1, 1), (1, 1), 1)[0][0, 0]
     # output (oy, ox) receives w[ky, kx] with oy = 1 + 1 - ky, ox = 2 + 1 - kx
     expected = torch.zeros(4, 4)
     expected[0:3, 1:4] = torch.arange(9.0).reshape(3, 3).flip(0, 1)
@@ -246,9 +248,15 @@ def test_bn_never_overwrites_a_leaf_or_an_input_it_was_not_given(inplace):
     kept = leaf.detach().clone()
     bn(leaf).sum().backward()  # a leaf: never in place
     assert torch.equal(leaf.detach(), kept)
-    # not a leaf, and shaped like a convolution's [T*B, C, H, W] output seen as [T, B, ...]:
-    # in place only when the layer is told that nothing else reads it
+    # not a leaf, shaped like a convolution's [T*B, C, H, W] output seen as [T, B, ...], but
+    # not a convolution's output: never in place
     x = (leaf.flatten(0, 1) * 2).reshape(leaf.shape)
     before = x.detach().clone()
     bn(x)
-    assert torch.equal(x.detach(), before) != inplace
+    assert torch.equal(x.detach(), before)
+    # a convolution's output that nothing else reads: in place when the layer is told so
+    conv = MultiStepConv2d(2, 3, 1)
+    y = conv(_spikes((2, 2, 2, 4, 4), 0.5, seed=14, dtype=torch.float32))
+    before = y.detach().clone()
+    bn(y)
+    assert torch.equal(y.detach(), before) != inplace

@@ -63,3 +63,27 @@ def test_first_training_step_equals_the_official_code():
         torch.testing.assert_close(grads_o[name], grad, rtol=1e-3, atol=1e-6, msg=name)
     for name, buf in theirs.named_buffers():  # BN statistics and DSSA firing rates
         torch.testing.assert_close(dict(ours.named_buffers())[name], buf, msg=name)
+
+
+@pytest.mark.slow  # the full variant at T=1, batch 2: ~4 s quiet, ~40 s on the loaded 2-core box
+def test_a_float64_training_step_of_spikingresformer_cifar_equals_the_official_code():
+    # the full variant with every CPU fast path on (spike-driven convolutions, in-place BN,
+    # pooled buffers, fused neurons): in float64 its sums in another order flip no spike, so
+    # the loss and every gradient agree with the official code to 1e-9
+    torch.manual_seed(0)
+    theirs = import_official().spikingresformer_cifar(T=1, img_size=32, num_classes=10)
+    ours = create_model("spikingresformer_cifar", T=1, img_size=32, num_classes=10)
+    theirs, ours = theirs.double().train(), ours.double().train()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 32, 32, generator=g, dtype=torch.float64)  # [B, C, H, W]
+    y = torch.randint(0, 10, (2,), generator=g)
+    out_t, grads_t = _train_step(theirs, x, y)
+    out_o, grads_o = _train_step(ours, x, y)
+    loss_t = torch.nn.functional.cross_entropy(out_t.mean(0), y)
+    loss_o = torch.nn.functional.cross_entropy(out_o.mean(0), y)
+    torch.testing.assert_close(loss_o, loss_t, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out_o, out_t, rtol=1e-10, atol=1e-10)
+    assert grads_o.keys() == grads_t.keys()
+    for name, grad in grads_t.items():
+        torch.testing.assert_close(grads_o[name], grad, rtol=1e-9, atol=1e-9, msg=name)

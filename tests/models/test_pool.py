@@ -2,12 +2,15 @@
 
 import copy
 import pickle
+import threading
 
 import pytest
 import torch
 from spikingjelly.activation_based import functional
 
+from eventvision.errors import ConfigError
 from eventvision.models import create_model
+from eventvision.models import pool as pool_mod
 from eventvision.models.pool import BufferPool
 
 TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, T=2, img_size=32)
@@ -135,3 +138,103 @@ def test_a_gradient_kept_by_a_hook_is_never_overwritten(monkeypatch):
     pool = model.buffer_pool  # nor handed out, however many of its size are asked for
     taken = [pool.empty(snapshot.shape, snapshot.dtype) for _ in range(len(pool._entries) + 1)]
     assert _storage(kept[0]) not in {_storage(t) for t in taken}
+
+
+def test_clear_releases_every_buffer():
+    pool = BufferPool()
+    kept = pool.empty(SHAPE, torch.float32)
+    first = _storage(kept)
+    pool.empty((512, 1024), torch.float32)
+    assert pool.nbytes > 0
+    pool.clear()
+    assert pool.nbytes == 0
+    kept.fill_(1.0)  # still its user's
+    again = pool.empty(SHAPE, torch.float32)  # a new buffer, the pool's only one
+    assert _storage(again) != first and pool.nbytes == again.numel() * 4
+
+
+BROKEN_INTERNALS = {
+    "storage use count gone": ("torch._C._storage_Use_Count", None),
+    "storage use count constant": ("torch._C._storage_Use_Count", lambda cdata: 1),
+    "set_ copies": ("torch.Tensor.set_", lambda self, storage, offset, shape: self.resize_(shape)),
+}
+
+
+@pytest.mark.parametrize("target, value", BROKEN_INTERNALS.values(), ids=BROKEN_INTERNALS.keys())
+def test_the_self_test_fails_loudly_when_torch_internals_change(monkeypatch, target, value):
+    monkeypatch.setattr(pool_mod, "_ALONE", None)  # as in a fresh process
+    if value is None:
+        monkeypatch.delattr(target)
+    else:
+        monkeypatch.setattr(target, value)
+    with pytest.raises(ConfigError, match="BufferPool self-test failed") as err:
+        BufferPool()
+    assert "\n" not in str(err.value) and "cpu_kernels=False" in str(err.value)
+
+
+def test_the_self_test_passes_on_this_torch(monkeypatch):
+    monkeypatch.setattr(pool_mod, "_ALONE", None)
+    pool_mod.self_test()
+    assert pool_mod._ALONE is not None
+
+
+def _receiver(inbox, ready, go, outbox):  # in the child process
+    t = inbox.get()
+    ready.set()
+    go.wait(60)
+    outbox.put(float(t.sum()))
+
+
+def test_a_buffer_sent_to_another_process_is_never_handed_out_again():
+    ctx = torch.multiprocessing.get_context("fork")
+    inbox, outbox, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_receiver, args=(inbox, ready, go, outbox))
+    child.start()
+    try:
+        pool = BufferPool()
+        t = pool.empty(SHAPE, torch.float32)
+        t.fill_(1.0)
+        inbox.put(t)  # moves t's storage into shared memory, in place
+        assert ready.wait(60), "the receiver did not start"
+        del t
+        again = pool.empty(SHAPE, torch.float32)  # the next step's buffer
+        again.fill_(7.0)
+        go.set()
+        received = outbox.get(timeout=60)
+    finally:
+        child.join(60)
+    assert not again.is_shared()
+    assert received == SHAPE[0] * SHAPE[1]  # what was sent, not the next step's 7s
+    assert pool.nbytes == SHAPE[0] * SHAPE[1] * 4  # the shared one left the pool
+
+
+def test_two_threads_never_get_a_buffer_the_other_holds():
+    pool = BufferPool()
+    seen_twice = []
+    held = set()
+    lock = threading.Lock()
+    start = threading.Barrier(2)
+
+    def work(k):
+        start.wait()
+        for i in range(200):
+            t = pool.empty(SHAPE, torch.float32)
+            ptr = _storage(t)
+            with lock:
+                if ptr in held:
+                    seen_twice.append(ptr)
+                held.add(ptr)
+            t.fill_(k)
+            if i % 7 == 0:
+                pool.new_step()
+            assert bool((t == k).all())  # nobody else wrote into it
+            with lock:
+                held.discard(ptr)
+            del t
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (1, 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not seen_twice
