@@ -361,11 +361,18 @@ def runs(folder: Path) -> None:
 
 
 @click.command()
-def models() -> None:
+@click.option(
+    "--attention",
+    type=click.Choice(["dssa", "ssa", "sdsa", "qkta"]),
+    default="dssa",
+    show_default=True,
+    help="Build every variant with this attention (docs/models.md).",
+)
+def models(attention: str) -> None:
     """List the registered model variants with parameters, default input size and T."""
     from eventvision.models.catalog import format_models
 
-    click.echo(format_models())
+    click.echo(format_models(attention))
 
 
 @click.command()
