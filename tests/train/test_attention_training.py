@@ -1,0 +1,88 @@
+"""Every attention variant trains: the loss falls in a few steps, and a one-epoch CLI run works."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from eventvision.cli.main import main
+from spikingjelly.activation_based import functional
+from train.test_cli import TINY
+from train.tiny import tiny_pipeline
+
+from eventvision.train import build_model
+from eventvision.train._data import build_datasets
+from eventvision.train.config import _ATTENTIONS, _SCALE_MODES
+
+VARIANTS = [
+    {"model.attention": "dssa"},
+    {"model.attention": "dssa", "model.attn_scale": "learnable"},
+    {"model.attention": "ssa"},
+    {"model.attention": "sdsa", "model.sdsa_dvs": True},
+    {"model.attention": "qkta"},
+]
+
+
+_INNER = ("q_conv.weight", "k_conv.weight", "v_conv.weight", ".W.weight")
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_the_config_knows_the_models_attentions():
+    from eventvision.models.attention import ATTENTIONS, SCALE_MODES
+
+    assert _ATTENTIONS == ATTENTIONS and _SCALE_MODES == SCALE_MODES
+
+
+@pytest.mark.parametrize("options", VARIANTS, ids=lambda o: "-".join(map(str, o.values())))
+def test_the_loss_falls_in_a_few_steps(options, cache):
+    pipeline = tiny_pipeline(cache, **options)
+    torch.manual_seed(0)
+    model = build_model(pipeline, 4)
+    assert model.cfg.attention == options["model.attention"]
+    train_ds, _, _ = build_datasets(pipeline, augment=False)
+    x = torch.stack([train_ds[i][0] for i in range(4)])
+    y = torch.tensor([train_ds[i][1] for i in range(4)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-2)
+    losses = []
+    model.train()
+    for _ in range(6):
+        loss = torch.nn.functional.cross_entropy(model(x).mean(0), y)
+        optimizer.zero_grad()
+        loss.backward()
+        inner = [p.grad for n, p in model.named_parameters() if n.endswith(_INNER)]
+        assert any(float(g.abs().sum()) > 0 for g in inner)  # the attention itself learns
+        optimizer.step()
+        functional.reset_net(model)
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+@pytest.mark.parametrize("attention", ["ssa", "sdsa", "qkta"])
+def test_one_epoch_from_the_command_line(attention, cache, tmp_path):
+    out = tmp_path / "run"
+    args = ["--set", f"model.attention={attention}"]
+    result = _invoke("train", "--data", cache, "--out", out, "--epochs", "1", *TINY, *args)
+    assert result.exit_code == 0, result.output
+    assert f'attention = "{attention}"' in (out / "pipeline.toml").read_text()
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["epoch"] == 0 and row["train_loss"] > 0
+    result = _invoke("evaluate", out, "--no-save")
+    assert result.exit_code == 0, result.output
+    assert "SOPs per image" in result.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "valid"),
+    [("model.attention=flash", _ATTENTIONS), ("model.attn_scale=sqrt", _SCALE_MODES)],
+)
+def test_an_unknown_attention_is_one_line_listing_the_valid_ones(setting, valid, cache, tmp_path):
+    result = _invoke("train", "--data", cache, "--out", tmp_path / "r", *TINY, "--set", setting)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and all(v in errors[0] for v in valid), result.output
+    assert not (tmp_path / "r").exists()
