@@ -7,6 +7,15 @@ Conventions (those of the official ``SOPMonitor``; docs/models.md, "Energy"):
   a conv counts each input value times its fan-out (``conv2d(x, ones_like(W)).sum()``), a
   matmul with a spike right operand counts ``(ones_like(left) @ right).sum()``. SOPs are per
   image, summed over all T steps.
+* The products and gates of the other attentions (``models/attention.py``) count themselves
+  (``count_sops``), each by its stated rule: a product of two spike matrices counts the
+  AND-accumulates of the pairs that are both 1 (SSA's ``K^T V``); a product with one spike
+  operand counts ``nnz(spikes)`` times the other operand's fan-out (SSA's ``Q (K^T V)``, as
+  DSSA's rule); a gate of two spike maps counts one AND per spike of its first operand
+  (SDSA's ``K ⊙ V`` and ``Q ⊙ kv``, QKTA's ``a ⊙ K``); a sum of spikes one accumulate per
+  spike (SDSA's Σ over tokens, QKTA's Σ over a head's channels); SDSA's 3x3 max-pools one OR
+  per spike and window. Scalings by constants (SSA's 0.125) are folded into thresholds and
+  not counted; neither are the neurons' own updates.
 * Energy (the paper's number) = 0.9 pJ x SOPs. The first conv's MACs (per image, all steps)
   are reported separately, and ``energy_with_first_conv_mj`` adds 4.6 pJ per MAC for them;
   the classifier, BN and neuron updates are not counted, as in the paper.
@@ -100,8 +109,10 @@ def _matmul_sops(left: torch.Tensor, right: torch.Tensor) -> float:
     return float(right.double().sum()) * left.shape[-2] * factor
 
 
-def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> float:
     """The SOP count of one forward call, by module type (the one SOP counter)."""
+    if hasattr(module, "count_sops"):  # the attention products and gates: their own rule
+        return float(module.count_sops(inputs, out))
     if isinstance(module, nn.Conv2d):
         return _conv_sops(module, inputs[0])
     if isinstance(module, nn.Linear):
@@ -112,7 +123,7 @@ def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 
 
 def _counts_sops(m: nn.Module) -> bool:
-    return isinstance(m, (nn.Conv2d, nn.Linear, SpikingMatmul))
+    return isinstance(m, (nn.Conv2d, nn.Linear, SpikingMatmul)) or hasattr(m, "count_sops")
 
 
 def _is_neuron(m: nn.Module) -> bool:
@@ -141,7 +152,7 @@ class _Counts:
 
     def sop_hook(self, name: str):
         def hook(mod, inp, out):
-            self.sops[name] += _layer_sops(mod, inp)
+            self.sops[name] += _layer_sops(mod, inp, out)
 
         return hook
 
@@ -224,7 +235,7 @@ def measure_energy(model: nn.Module, data, max_batches: int | None = None) -> En
     """Per-layer firing rates, SOPs and energy of ``model`` on a batch or a loader.
 
     Args:
-        model: a SpikingResformer (any module with ``skip``, DSSA blocks and neurons works).
+        model: a SpikingResformer, of any attention (any module with ``skip`` and neurons works).
         data: an input batch, an ``(inputs, targets)`` pair, or an iterable of either.
         max_batches: stop after this many batches.
 
