@@ -331,7 +331,8 @@ def evaluate(
 @click.option(
     "--metric",
     default=None,
-    help="metrics.jsonl column to overlay, e.g. test_acc1, train_loss, lr.  "
+    help="metrics.jsonl column to overlay, e.g. test_acc1, train_loss, lr; dssa_rate_error "
+    "draws DSSA's rate estimates against the measured rates, per layer, of one run.  "
     "[default: one run: loss, top-1 and lr panels; several: test_acc1]",
 )
 @click.option(
@@ -342,8 +343,11 @@ def evaluate(
 )
 def plot(run_dirs: tuple[Path, ...], metric: str | None, out: Path | None) -> None:
     """Draw the curves of RUN into a PNG, or overlay one metric of several runs with a legend."""
-    from eventvision.train.plot import plot_curves, plot_runs
+    from eventvision.train.plot import plot_curves, plot_rate_check, plot_runs
 
+    if len(run_dirs) == 1 and metric == "dssa_rate_error":
+        click.echo(f"wrote {plot_rate_check(run_dirs[0], out or run_dirs[0] / 'dssa_rates.png')}")
+        return
     if len(run_dirs) == 1 and metric is None:
         click.echo(f"wrote {plot_curves(run_dirs[0], out or run_dirs[0] / 'curves.png')}")
         return

@@ -39,7 +39,15 @@ from torch import nn
 from .layers import DSSA, SpikingMatmul
 from .neurons import FusedLIF
 
-__all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyReport", "measure_energy", "firing_rates"]
+__all__ = [
+    "E_AC_PJ",
+    "E_MAC_PJ",
+    "EnergyReport",
+    "measure_energy",
+    "firing_rates",
+    "DSSARateWatch",
+    "rate_error",
+]
 
 E_AC_PJ = 0.9  # energy per synaptic operation (accumulate), pJ
 E_MAC_PJ = 4.6  # energy per multiply-accumulate, pJ
@@ -274,3 +282,69 @@ def measure_energy(model: nn.Module, data, max_batches: int | None = None) -> En
 def firing_rates(model: nn.Module, data, max_batches: int | None = None) -> dict[str, float]:
     """Mean firing rate of every neuron layer on ``data`` (see :func:`measure_energy`)."""
     return measure_energy(model, data, max_batches).firing_rates
+
+
+class DSSARateWatch:
+    """Per DSSA block (rate scale) and head: the firing rates measured over a run of batches.
+
+    Use as a context manager around a training epoch; :meth:`result` then gives, per block,
+    the running estimates the scales divide by (the buffers ``firing_rate_x`` and
+    ``firing_rate_attn`` at the end) beside the rates of the same spikes measured over every
+    batch seen (spike sum / element count, per head).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = getattr(model, "module", model)
+        self.counts = _Counts()
+        self._handles: list[Any] = []
+
+    def blocks(self) -> dict[str, DSSA]:
+        """The DSSA blocks whose scales use the firing-rate estimates."""
+        return {
+            name: m
+            for name, m in self.model.named_modules()
+            if isinstance(m, DSSA) and getattr(m, "scale_mode", "rate") == "rate"
+        }
+
+    def __enter__(self) -> DSSARateWatch:
+        for name, m in self.blocks().items():
+            for key, neuron in (("x", m.activation_in), ("attn", m.activation_attn)):
+                hook = self.counts.dssa_hook(name, key, m.num_heads)
+                self._handles.append(neuron.register_forward_hook(_detached(hook)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def result(self) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """``{block: {"x" | "attn": {"estimate": [per head], "measured": [per head]}}}``."""
+        rates = _dssa_rates(self.model, self.counts.dssa)
+        return {
+            name: {
+                key: {"estimate": r[f"buffer_{key}"], "measured": r[f"measured_{key}"]}
+                for key in ("x", "attn")
+            }
+            for name, r in rates.items()
+        }
+
+
+def _detached(hook):
+    def wrapped(mod, inp, out):
+        with torch.no_grad():
+            hook(mod, inp, out.detach())
+
+    return wrapped
+
+
+def rate_error(check: dict[str, dict[str, dict[str, list[float]]]]) -> float:
+    """The largest ``|estimate - measured| / measured`` over blocks, heads and both rates."""
+    errors = [
+        abs(e - m) / m
+        for block in check.values()
+        for pair in block.values()
+        for e, m in zip(pair["estimate"], pair["measured"], strict=True)
+        if m > 0
+    ]
+    return max(errors, default=float("nan"))

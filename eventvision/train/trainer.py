@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import EpochSampler, make_loader, set_loader_epoch
 from ..errors import CheckpointError, ConfigError
+from ..models.energy import DSSARateWatch, rate_error
 from ._data import build_datasets
 from .checkpoint import check_state_dict, model_state_dict, save_checkpoint, set_rng_state
 from .config import Pipeline, pipeline_to_toml
@@ -336,8 +337,10 @@ def _train_epoch(
     warm = spec.warmup_per_iter and epoch < spec.warmup_epochs
     desc = f"epoch {epoch + 1}/{spec.epochs}"
     warmup = partial(epoch_lr, spec) if warm else None
-    tr = _run_epoch(net, loaders.train, replace(ctx, desc=desc, epoch=epoch, warmup_lr=warmup))
+    with DSSARateWatch(model) as rate_watch:  # the paper's check of its scale estimates
+        tr = _run_epoch(net, loaders.train, replace(ctx, desc=desc, epoch=epoch, warmup_lr=warmup))
     average_buffers(model, run.info)  # one model on every rank before eval and checkpoint
+    rate_check = rate_watch.result()
     if run.ema is not None:
         average_buffers(run.ema.module, run.info)  # its buffers followed rank-local statistics
     eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, ema=None, guard=None)
@@ -345,6 +348,8 @@ def _train_epoch(
     improved = te["acc1"] > run.best or not (run.run_dir / BEST_CKPT).exists()
     run.best = max(run.best, te["acc1"])
     row = _metrics_row(epoch, lr, tr, te, run.best, time.perf_counter() - tick, model)
+    if rate_check:
+        row.update(dssa_rate_check=rate_check, dssa_rate_error=rate_error(rate_check))
     if run.ema is not None:
         te_ema = _run_epoch(run.ema.module, loaders.test, replace(eval_ctx, desc="eval EMA"))
         row.update({f"ema_test_{k}": te_ema[k] for k in ("loss", "acc1", "acc5")})

@@ -86,3 +86,51 @@ def test_an_unknown_attention_is_one_line_listing_the_valid_ones(setting, valid,
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and all(v in errors[0] for v in valid), result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_each_epoch_records_dssa_rate_estimates_beside_measured_rates(cache, tmp_path):
+    from eventvision.train import train
+
+    pipeline = tiny_pipeline(cache)  # DSSA, rate scale; 2 epochs
+    torch.manual_seed(0)
+    model = build_model(pipeline, 4)
+    block = model.layers[2][1]  # 2 heads
+    sums = {"x": torch.zeros(2, dtype=torch.float64), "n": 0}
+
+    def count(mod, inp, out):  # our own count of the input spikes of the training batches
+        if mod.training:
+            s = out.detach().double().reshape(*out.shape[:2], 2, -1)  # [T, B, heads, ...]
+            sums["x"] += s.sum((0, 1, 3))
+            sums["n"] += s[:, :, 0].numel()
+
+    handle = block.activation_in.register_forward_hook(count)
+    epochs = []
+    result = train(pipeline, tmp_path / "run", model=model, on_epoch=epochs.append)
+    handle.remove()
+    assert result.epochs == 2
+    check = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    check = check["dssa_rate_check"]
+    assert set(check) == {"layers.0.0", "layers.1.1", "layers.2.1"}
+    last = check["layers.2.1"]["x"]
+    assert last["estimate"] == pytest.approx(block.firing_rate_x.flatten().tolist())
+    # the last epoch's measured rate: our count over both epochs minus the first epoch's batches
+    first = epochs[0]["dssa_rate_check"]["layers.2.1"]["x"]["measured"]
+    n_epoch = sums["n"] / 2
+    second = (sums["x"] - torch.tensor(first, dtype=torch.float64) * n_epoch) / n_epoch
+    assert last["measured"] == pytest.approx(second.tolist(), rel=1e-9, abs=1e-12)
+    assert all(0 < m < 1 for m in last["measured"])
+    assert epochs[-1]["dssa_rate_error"] >= 0
+    png = tmp_path / "rates.png"
+    result = _invoke("plot", tmp_path / "run", "--metric", "dssa_rate_error", "--out", png)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_rate_plot_refuses_a_run_without_the_check(cache, tmp_path):
+    from eventvision.train import train
+
+    pipeline = tiny_pipeline(cache, **{"model.attention": "qkta", "train.epochs": 1})
+    train(pipeline, tmp_path / "run")
+    result = _invoke("plot", tmp_path / "run", "--metric", "dssa_rate_error")
+    assert result.exit_code == 1 and "no dssa_rate_check" in result.output
+    assert "Traceback" not in result.output
