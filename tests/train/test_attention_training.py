@@ -134,3 +134,14 @@ def test_the_rate_plot_refuses_a_run_without_the_check(cache, tmp_path):
     result = _invoke("plot", tmp_path / "run", "--metric", "dssa_rate_error")
     assert result.exit_code == 1 and "no dssa_rate_check" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_rate_check_goes_to_tensorboard_per_block_and_head():
+    from eventvision.train.logs import _TB_TAGS, _rate_check_scalars
+
+    row = {"dssa_rate_check": {"layers.0.0": {"x": {"estimate": [0.2], "measured": [0.25]}}}}
+    assert _rate_check_scalars(row) == [
+        ("dssa_rate/layers.0.0/x_head0_estimate", 0.2),
+        ("dssa_rate/layers.0.0/x_head0_measured", 0.25),
+    ]
+    assert _TB_TAGS["dssa_rate_error"] == "dssa_rate/max_relative_error"
