@@ -74,6 +74,24 @@ def test_one_epoch_from_the_command_line(attention, cache, tmp_path):
     result = _invoke("evaluate", out, "--no-save")
     assert result.exit_code == 0, result.output
     assert "SOPs per image" in result.output
+    other = "dssa" if attention == "qkta" else "qkta"
+    ft = tmp_path / "ft"
+    args = [
+        "--data",
+        cache,
+        "--out",
+        ft,
+        "--epochs",
+        "1",
+        *TINY,
+        "--set",
+        f"model.attention={other}",
+    ]
+    result = _invoke("finetune", out / "last.pt", *args)
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert repr(attention) in errors[0] and repr(other) in errors[0]
+    assert not (ft / "last.pt").exists()
 
 
 @pytest.mark.parametrize(
