@@ -309,9 +309,21 @@ class DSSARateWatch:
     def __enter__(self) -> DSSARateWatch:
         for name, m in self.blocks().items():
             for key, neuron in (("x", m.activation_in), ("attn", m.activation_attn)):
-                hook = self.counts.dssa_hook(name, key, m.num_heads)
-                self._handles.append(neuron.register_forward_hook(_detached(hook)))
+                hook = self._hook(name, key, m.num_heads)
+                self._handles.append(neuron.register_forward_hook(hook))
         return self
+
+    def _hook(self, name: str, key: str, heads: int):
+        """Count spikes per head exactly (an integer count: no float copy of the spike map)."""
+
+        def hook(mod, inp, out):
+            r = out.detach().reshape(*out.shape[:2], heads, -1)  # [T, B, heads, ...]
+            acc = self.counts.dssa.setdefault(name, {})
+            count = torch.count_nonzero(r, dim=(0, 1, 3)).double()  # stays on its device
+            acc[key] = acc.get(key, 0) + count
+            acc[key + "_n"] = acc.get(key + "_n", 0) + r[:, :, 0].numel()
+
+        return hook
 
     def __exit__(self, *exc: object) -> None:
         for h in self._handles:
@@ -328,14 +340,6 @@ class DSSARateWatch:
             }
             for name, r in rates.items()
         }
-
-
-def _detached(hook):
-    def wrapped(mod, inp, out):
-        with torch.no_grad():
-            hook(mod, inp, out.detach())
-
-    return wrapped
 
 
 def rate_error(check: dict[str, dict[str, dict[str, list[float]]]]) -> float:
