@@ -313,8 +313,7 @@ class SpikingResformer(nn.Module):
         nn.init.trunc_normal_(self.classifier.weight, std=0.02)
 
     def no_weight_decay(self) -> set[str]:
-        """Parameter names excluded from weight decay: the PLIF ``w`` (as the official code)
-        and the learnable DSSA scales ``scale1``, ``scale2``."""
+        """Parameter names without weight decay: PLIF ``w`` (official) and DSSA ``scale1/2``."""
         from spikingjelly.activation_based.neuron import ParametricLIFNode
 
         names = {
