@@ -370,7 +370,8 @@ def evaluate(
 @click.option(
     "--metric",
     default=None,
-    help="metrics.jsonl column to overlay, e.g. test_acc1, train_loss, lr.  "
+    help="metrics.jsonl column to overlay, e.g. test_acc1, train_loss, lr; dssa_rate_error "
+    "draws DSSA's rate estimates against the measured rates, per layer, of one run.  "
     "[default: one run: loss, top-1 and lr panels; several: test_acc1]",
 )
 @click.option(
@@ -381,8 +382,11 @@ def evaluate(
 )
 def plot(run_dirs: tuple[Path, ...], metric: str | None, out: Path | None) -> None:
     """Draw the curves of RUN into a PNG, or overlay one metric of several runs with a legend."""
-    from eventvision.train.plot import plot_curves, plot_runs
+    from eventvision.train.plot import plot_curves, plot_rate_check, plot_runs
 
+    if len(run_dirs) == 1 and metric == "dssa_rate_error":
+        click.echo(f"wrote {plot_rate_check(run_dirs[0], out or run_dirs[0] / 'dssa_rates.png')}")
+        return
     if len(run_dirs) == 1 and metric is None:
         click.echo(f"wrote {plot_curves(run_dirs[0], out or run_dirs[0] / 'curves.png')}")
         return
@@ -400,11 +404,18 @@ def runs(folder: Path) -> None:
 
 
 @click.command()
-def models() -> None:
+@click.option(
+    "--attention",
+    type=click.Choice(["dssa", "ssa", "sdsa", "qkta"]),
+    default="dssa",
+    show_default=True,
+    help="Build every variant with this attention (docs/models.md).",
+)
+def models(attention: str) -> None:
     """List the registered model variants with parameters, default input size and T."""
     from eventvision.models.catalog import format_models
 
-    click.echo(format_models())
+    click.echo(format_models(attention))
 
 
 @click.command()

@@ -7,6 +7,15 @@ Conventions (those of the official ``SOPMonitor``; docs/models.md, "Energy"):
   a conv counts each input value times its fan-out (``conv2d(x, ones_like(W)).sum()``), a
   matmul with a spike right operand counts ``(ones_like(left) @ right).sum()``. SOPs are per
   image, summed over all T steps.
+* The products and gates of the other attentions (``models/attention.py``) count themselves
+  (``count_sops``), each by its stated rule: a product of two spike matrices counts the
+  AND-accumulates of the pairs that are both 1 (SSA's ``K^T V``); a product with one spike
+  operand counts ``nnz(spikes)`` times the other operand's fan-out (SSA's ``Q (K^T V)``, as
+  DSSA's rule); a gate of two spike maps counts one AND per spike of its first operand
+  (SDSA's ``K ⊙ V`` and ``Q ⊙ kv``, QKTA's ``a ⊙ K``); a sum of spikes one accumulate per
+  spike (SDSA's Σ over tokens, QKTA's Σ over a head's channels); SDSA's 3x3 max-pools one OR
+  per spike and window. Scalings by constants (SSA's 0.125) are folded into thresholds and
+  not counted; neither are the neurons' own updates.
 * Energy (the paper's number) = 0.9 pJ x SOPs. The first conv's MACs (per image, all steps)
   are reported separately, and ``energy_with_first_conv_mj`` adds 4.6 pJ per MAC for them;
   the classifier, BN and neuron updates are not counted, as in the paper.
@@ -30,7 +39,15 @@ from torch import nn
 from .layers import DSSA, SpikingMatmul
 from .neurons import FusedLIF
 
-__all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyReport", "measure_energy", "firing_rates"]
+__all__ = [
+    "E_AC_PJ",
+    "E_MAC_PJ",
+    "EnergyReport",
+    "measure_energy",
+    "firing_rates",
+    "DSSARateWatch",
+    "rate_error",
+]
 
 E_AC_PJ = 0.9  # energy per synaptic operation (accumulate), pJ
 E_MAC_PJ = 4.6  # energy per multiply-accumulate, pJ
@@ -100,8 +117,10 @@ def _matmul_sops(left: torch.Tensor, right: torch.Tensor) -> float:
     return float(right.double().sum()) * left.shape[-2] * factor
 
 
-def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> float:
     """The SOP count of one forward call, by module type (the one SOP counter)."""
+    if hasattr(module, "count_sops"):  # the attention products and gates: their own rule
+        return float(module.count_sops(inputs, out))
     if isinstance(module, nn.Conv2d):
         return _conv_sops(module, inputs[0])
     if isinstance(module, nn.Linear):
@@ -112,7 +131,7 @@ def _layer_sops(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 
 
 def _counts_sops(m: nn.Module) -> bool:
-    return isinstance(m, (nn.Conv2d, nn.Linear, SpikingMatmul))
+    return isinstance(m, (nn.Conv2d, nn.Linear, SpikingMatmul)) or hasattr(m, "count_sops")
 
 
 def _is_neuron(m: nn.Module) -> bool:
@@ -141,7 +160,7 @@ class _Counts:
 
     def sop_hook(self, name: str):
         def hook(mod, inp, out):
-            self.sops[name] += _layer_sops(mod, inp)
+            self.sops[name] += _layer_sops(mod, inp, out)
 
         return hook
 
@@ -224,7 +243,7 @@ def measure_energy(model: nn.Module, data, max_batches: int | None = None) -> En
     """Per-layer firing rates, SOPs and energy of ``model`` on a batch or a loader.
 
     Args:
-        model: a SpikingResformer (any module with ``skip``, DSSA blocks and neurons works).
+        model: a SpikingResformer, of any attention (any module with ``skip`` and neurons works).
         data: an input batch, an ``(inputs, targets)`` pair, or an iterable of either.
         max_batches: stop after this many batches.
 
@@ -263,3 +282,73 @@ def measure_energy(model: nn.Module, data, max_batches: int | None = None) -> En
 def firing_rates(model: nn.Module, data, max_batches: int | None = None) -> dict[str, float]:
     """Mean firing rate of every neuron layer on ``data`` (see :func:`measure_energy`)."""
     return measure_energy(model, data, max_batches).firing_rates
+
+
+class DSSARateWatch:
+    """Per DSSA block (rate scale) and head: the firing rates measured over a run of batches.
+
+    Use as a context manager around a training epoch; :meth:`result` then gives, per block,
+    the running estimates the scales divide by (the buffers ``firing_rate_x`` and
+    ``firing_rate_attn`` at the end) beside the rates of the same spikes measured over every
+    batch seen (spike sum / element count, per head).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = getattr(model, "module", model)
+        self.counts = _Counts()
+        self._handles: list[Any] = []
+
+    def blocks(self) -> dict[str, DSSA]:
+        """The DSSA blocks whose scales use the firing-rate estimates."""
+        return {
+            name: m
+            for name, m in self.model.named_modules()
+            if isinstance(m, DSSA) and getattr(m, "scale_mode", "rate") == "rate"
+        }
+
+    def __enter__(self) -> DSSARateWatch:
+        for name, m in self.blocks().items():
+            for key, neuron in (("x", m.activation_in), ("attn", m.activation_attn)):
+                hook = self._hook(name, key, m.num_heads)
+                self._handles.append(neuron.register_forward_hook(hook))
+        return self
+
+    def _hook(self, name: str, key: str, heads: int):
+        """Count spikes per head: a float32 sum (exact below 2**24 spikes per head and batch)."""
+
+        def hook(mod, inp, out):
+            r = out.detach().reshape(*out.shape[:2], heads, -1)  # [T, B, heads, ...]
+            acc = self.counts.dssa.setdefault(name, {})
+            count = r.sum((0, 1, 3)).double()  # stays on its device: no sync
+            acc[key] = acc.get(key, 0) + count
+            acc[key + "_n"] = acc.get(key + "_n", 0) + r[:, :, 0].numel()
+
+        return hook
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def result(self) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """``{block: {"x" | "attn": {"estimate": [per head], "measured": [per head]}}}``."""
+        rates = _dssa_rates(self.model, self.counts.dssa)
+        return {
+            name: {
+                key: {"estimate": r[f"buffer_{key}"], "measured": r[f"measured_{key}"]}
+                for key in ("x", "attn")
+            }
+            for name, r in rates.items()
+        }
+
+
+def rate_error(check: dict[str, dict[str, dict[str, list[float]]]]) -> float:
+    """The largest ``|estimate - measured| / measured`` over blocks, heads and both rates."""
+    errors = [
+        abs(e - m) / m
+        for block in check.values()
+        for pair in block.values()
+        for e, m in zip(pair["estimate"], pair["measured"], strict=True)
+        if m > 0
+    ]
+    return max(errors, default=float("nan"))

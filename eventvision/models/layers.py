@@ -409,6 +409,14 @@ class DSSA(nn.Module):
         setattr(self, flag, True)
         setattr(self, name, buf * self.momentum + rate * (1 - self.momentum))
 
+    def _scale1(self) -> torch.Tensor | float:
+        """The first product's multiplier: the paper's ``1 / sqrt(rate_x * d)`` (``attention``)."""
+        return _rate_scale(self.firing_rate_x, self.dim // self.num_heads)
+
+    def _scale2(self) -> torch.Tensor | float:
+        """The second product's multiplier: the paper's ``1 / sqrt(rate_attn * lenth)``."""
+        return _rate_scale(self.firing_rate_attn, self.lenth)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B, C, H, W = x.shape
         heads = self.num_heads
@@ -420,7 +428,7 @@ class DSSA(nn.Module):
 
         if self.training:
             self._update_rate("firing_rate_x", s_heads)
-        scale1 = _rate_scale(self.firing_rate_x, self.dim // heads)
+        scale1 = self._scale1()
         if self.fold_scales:  # scale the small operand, not the [L, HW] attention map
             attn = self.matmul1((y1 * scale1).transpose(-1, -2), s_heads)
         else:
@@ -429,7 +437,7 @@ class DSSA(nn.Module):
 
         if self.training:
             self._update_rate("firing_rate_attn", attn)
-        scale2 = _rate_scale(self.firing_rate_attn, self.lenth)
+        scale2 = self._scale2()
         if self.attention_backend != "float" and not self.training:
             out = self._reassociated_product(s, attn) * scale2
         elif self.fold_scales:

@@ -16,6 +16,7 @@ from spikingjelly.activation_based import base
 from torch import nn
 
 from ..errors import ConfigError
+from .attention import ATTENTIONS, SCALE_MODES, check_attention, check_choice, make_attention
 from .encoding import repeat_encode
 from .layers import (
     ATTENTION_BACKENDS,
@@ -70,6 +71,15 @@ class ResformerConfig:
             order than the official code, so in float32 a spike at its threshold can flip;
             False gives oneDNN's convolutions, torch's batch norm and the official DSSA,
             bitwise the official forward pass.
+        attention: the stages' attention, one of ``"dssa"`` (the paper's), ``"ssa"``
+            (Spikformer), ``"sdsa"`` (Spike-driven Transformer), ``"qkta"`` (QKFormer), as
+            drop-in blocks (``models/attention.py``, docs/models.md).
+        attn_scale: DSSA's scale mode: ``"rate"`` (the paper's firing-rate scale), ``"const"``,
+            ``"none"``, ``"inv_sqrt"`` or ``"learnable"``.
+        attn_scale_const: the constant of ``attn_scale="const"``.
+        sdsa_dvs: SDSA's 3x3 max-pools (the original's CIFAR10-DVS setting).
+        qkta_head_dim: QKTA's channels per head (QKFormer's 8: an OR over the 64 channels of
+            a Ti head would almost always fire); 0 keeps ``num_heads``.
     """
 
     planes: tuple[int, ...] = (64, 192, 384)
@@ -86,6 +96,11 @@ class ResformerConfig:
     neuron_impl: Literal["fused", "spikingjelly"] = "fused"
     low_memory: bool = True
     cpu_kernels: bool = True
+    attention: str = "dssa"
+    attn_scale: str = "rate"
+    attn_scale_const: float = 0.125
+    sdsa_dvs: bool = False
+    qkta_head_dim: int = 8
     ratio: int = field(default=4, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +127,27 @@ class ResformerConfig:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         self._check_img_size()
+        self._check_attention()
+
+    def _check_attention(self) -> None:
+        """A known attention and scale mode; the DSSA scale options only with DSSA."""
+        check_choice("attention", self.attention, ATTENTIONS)
+        check_choice("attn_scale", self.attn_scale, SCALE_MODES)
+        if self.attention != "dssa" and self.attn_scale != "rate":
+            raise ConfigError(
+                f"attn_scale {self.attn_scale!r} is a DSSA option; attention is {self.attention!r}"
+            )
+        if not self.attn_scale_const > 0:
+            raise ConfigError(f"attn_scale_const must be > 0, got {self.attn_scale_const!r}")
+        if self.qkta_head_dim < 0:
+            raise ConfigError(f"qkta_head_dim must be >= 0, got {self.qkta_head_dim!r}")
+        if self.attention == "qkta" and self.qkta_head_dim:
+            for i, c in enumerate(self.planes):
+                if c % self.qkta_head_dim:
+                    raise ConfigError(
+                        f"stage {i}: planes {c} is not divisible by qkta_head_dim "
+                        f"{self.qkta_head_dim}"
+                    )
 
     def _check_img_size(self) -> None:
         """``img_size`` as N or (height, width), large enough for every stage's patches."""
@@ -184,6 +220,7 @@ class SpikingResformer(nn.Module, base.StepModule):
         self.skip = ["prologue.0", "classifier"]
         lm = cfg.low_memory
         neuron = neuron_factory(cfg.neuron, cfg.neuron_impl)
+        half_neuron = neuron_factory(cfg.neuron, cfg.neuron_impl, v_threshold=0.5)
         stem: list[nn.Module] = []
         if cfg.stem == "imagenet":
             stem += [
@@ -205,7 +242,21 @@ class SpikingResformer(nn.Module, base.StepModule):
             p = cfg.patch_sizes[i]
             for _ in range(cfg.blocks[i]):
                 tokens = (h // p) * (w // p)  # the official (side // p) ** 2 for a square
-                stage.append(DSSA(planes, cfg.num_heads[i], tokens, p, neuron, lm))
+                attn = make_attention(
+                    cfg.attention,
+                    planes,
+                    cfg.num_heads[i],
+                    tokens,
+                    p,
+                    neuron,
+                    half_neuron,
+                    lm,
+                    scale=cfg.attn_scale,
+                    scale_const=cfg.attn_scale_const,
+                    dvs=cfg.sdsa_dvs,
+                    head_dim=cfg.qkta_head_dim,
+                )
+                stage.append(attn)
                 stage.append(GWFFN(planes, neuron, group_size=cfg.group_size, low_memory=lm))
             self.layers.append(stage)
         self.classifier = nn.Linear(cfg.planes[-1], cfg.num_classes, bias=False)
@@ -264,14 +315,22 @@ class SpikingResformer(nn.Module, base.StepModule):
         nn.init.trunc_normal_(self.classifier.weight, std=0.02)
 
     def no_weight_decay(self) -> set[str]:
-        """Parameter names excluded from weight decay (the PLIF ``w``), as the official code."""
+        """Parameter names without weight decay: PLIF ``w`` (official) and DSSA ``scale1/2``."""
         from spikingjelly.activation_based.neuron import ParametricLIFNode
 
-        return {
+        names = {
             f"{name}.w"
             for name, m in self.named_modules()
             if isinstance(m, (FusedPLIF, ParametricLIFNode))
         }
+        return names | {n for n, _ in self.named_parameters() if n.endswith((".scale1", ".scale2"))}
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ):
+        """``nn.Module.load_state_dict``, refusing the weights of another attention first."""
+        check_attention(self, state_dict, "state dict")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def supported_step_mode(self) -> tuple[str, ...]:
         """Only ``"m"``: convolutions, BN and DSSA all take the whole sequence ``[T, B, ...]``."""

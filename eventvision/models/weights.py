@@ -131,6 +131,9 @@ def check_state_dict(
 
     Keys under one of the prefixes ``exclude`` (e.g. ``"classifier"``) are ignored on both sides.
     """
+    from .attention import check_attention
+
+    check_attention(model, state, source)  # one line naming both, before the key lists
     ours = exclude_keys(getattr(model, "module", model).state_dict(), exclude)
     theirs = exclude_keys(state, exclude)
     missing = sorted(set(ours) - set(theirs))

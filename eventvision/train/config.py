@@ -39,6 +39,8 @@ __all__ = [
 _FORMATS = ("frames", "images")
 _NEURONS = ("lif", "plif")
 _STEMS = ("imagenet", "small")
+_ATTENTIONS = ("dssa", "ssa", "sdsa", "qkta")  # models/attention.py ATTENTIONS (a test checks)
+_SCALE_MODES = ("rate", "const", "none", "inv_sqrt", "learnable")  # and SCALE_MODES
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,11 @@ class ModelSpec:
     neuron: str | None = None
     stem: str | None = None
     cpu_kernels: bool | None = None  # False: oneDNN convolutions, torch BN (docs/models.md)
+    attention: str | None = None  # "dssa" (the paper's), "ssa", "sdsa" or "qkta"
+    attn_scale: str | None = None  # DSSA: "rate" (the paper's), "const", "none", "inv_sqrt", ...
+    attn_scale_const: float | None = None  # the constant of attn_scale = "const" (0.125)
+    sdsa_dvs: bool | None = None  # SDSA's 3x3 max-pools (off)
+    qkta_head_dim: int | None = None  # QKTA channels per head (8; 0 keeps num_heads)
     pretrained: str = ""  # checkpoint whose backbone initialises the model (fine-tuning)
     freeze_backbone: bool = False
 
@@ -127,6 +134,10 @@ class ModelSpec:
             _check_choice("model", "neuron", self.neuron, _NEURONS)
         if self.stem is not None:
             _check_choice("model", "stem", self.stem, _STEMS)
+        if self.attention is not None:
+            _check_choice("model", "attention", self.attention, _ATTENTIONS)
+        if self.attn_scale is not None:
+            _check_choice("model", "attn_scale", self.attn_scale, _SCALE_MODES)
 
     def overrides(self) -> dict[str, Any]:
         """The architecture keywords that are set, for ``create_model(name, **overrides)``."""
@@ -139,6 +150,11 @@ class ModelSpec:
             "neuron",
             "stem",
             "cpu_kernels",
+            "attention",
+            "attn_scale",
+            "attn_scale_const",
+            "sdsa_dvs",
+            "qkta_head_dim",
         )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 

@@ -77,7 +77,19 @@ _TB_TAGS = {
     "ema_test_acc1": "top1/test_ema",
     "lr": "lr",
     "train_samples_per_s": "samples_per_s/train",
+    "dssa_rate_error": "dssa_rate/max_relative_error",
 }
+
+
+def _rate_check_scalars(row: dict[str, Any]) -> list[tuple[str, float]]:
+    """TensorBoard tags of ``dssa_rate_check``: estimate and measured rate per block and head."""
+    out = []
+    for block, pairs in (row.get("dssa_rate_check") or {}).items():
+        for key, pair in pairs.items():
+            for kind in ("estimate", "measured"):
+                for head, value in enumerate(pair[kind]):
+                    out.append((f"dssa_rate/{block}/{key}_head{head}_{kind}", float(value)))
+    return out
 
 
 def json_safe(value: Any) -> Any:
@@ -240,6 +252,8 @@ class RunLog:
                 value = json_safe(row.get(key))
                 if isinstance(value, (int, float)):
                     self._tb.add_scalar(tag, value, row["epoch"] + 1)
+            for tag, value in _rate_check_scalars(row):
+                self._tb.add_scalar(tag, value, row["epoch"] + 1)
             self._tb.flush()
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["plot_curves", "plot_runs"]
+__all__ = ["plot_curves", "plot_runs", "plot_rate_check"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -107,6 +107,51 @@ def plot_runs(
     ax.set_title(f"{_LABELS.get(metric, metric)}: {len(paths)} run(s)")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
+
+
+def plot_rate_check(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Draw DSSA's firing-rate estimates against the rates measured each epoch, per layer.
+
+    One panel per DSSA block: per head, the running estimate its scale divides by (solid) and
+    the rate measured over the epoch's training batches (dashed), for the input spikes ``x``
+    and the attention map ``attn`` (``metrics.jsonl`` key ``dssa_rate_check``).
+
+    Raises:
+        ConfigError: the run has no rows, or recorded no check (no DSSA with the rate scale).
+    """
+    from .trainer import read_metrics
+
+    rows = [r for r in read_metrics(run_dir) if r.get("dssa_rate_check")]
+    if not rows:
+        raise ConfigError(
+            f"{run_dir}: no dssa_rate_check in metrics.jsonl (recorded by DSSA with "
+            "attn_scale = rate during training)"
+        )
+    epochs = [r["epoch"] + 1 for r in rows]
+    blocks = list(rows[-1]["dssa_rate_check"])
+    cols = min(3, len(blocks))
+    nrows = -(-len(blocks) // cols)
+    fig = _figure(4.2 * cols, 3.2 * nrows)
+    axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+    for ax, block in zip(axes, blocks, strict=False):
+        for key, color in (("x", "tab:blue"), ("attn", "tab:orange")):
+            heads = len(rows[-1]["dssa_rate_check"][block][key]["estimate"])
+            for head in range(heads):
+                for kind, style in (("estimate", "-"), ("measured", "--")):
+                    values = [r["dssa_rate_check"][block][key][kind][head] for r in rows]
+                    label = f"{key} {kind}" if head == 0 else None
+                    ax.plot(epochs, values, style, color=color, marker=".", label=label)
+        ax.set(title=block, xlabel="epoch", ylabel="firing rate")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[len(blocks) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{Path(run_dir).name}: DSSA rate estimates (solid) vs measured (dashed)")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

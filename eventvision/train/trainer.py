@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..data import EpochSampler, make_loader, set_loader_epoch
 from ..data.loader import loader_sampler
 from ..errors import CheckpointError, ConfigError
+from ..models.energy import DSSARateWatch, rate_error
 from ._data import build_datasets, build_validation, validation_identity
 from .checkpoint import check_state_dict, model_state_dict, save_checkpoint, set_rng_state
 from .config import Pipeline
@@ -362,9 +363,11 @@ def _train_epoch(
     warm = spec.warmup_per_iter and epoch < spec.warmup_epochs
     desc = f"epoch {epoch + 1}/{spec.epochs}"
     warmup = partial(epoch_lr, spec) if warm else None
-    tr = _run_epoch(net, loaders.train, replace(ctx, desc=desc, epoch=epoch, warmup_lr=warmup))
+    with DSSARateWatch(model) as rate_watch:  # the paper's check of its scale estimates
+        tr = _run_epoch(net, loaders.train, replace(ctx, desc=desc, epoch=epoch, warmup_lr=warmup))
     broadcast = spec.ddp_broadcast_buffers  # one model on every rank before eval and checkpoint
     sync_buffers(model, run.info, broadcast)
+    rate_check = rate_watch.result()
     if run.ema is not None:
         sync_buffers(run.ema.module, run.info, broadcast)  # they followed rank-local statistics
     eval_ctx = replace(ctx, optimizer=None, scaler=None, mixer=None, ema=None, guard=None)
@@ -381,6 +384,8 @@ def _train_epoch(
     scores = run_scores([*run.rows, row])
     row.update({k: v for k, v in scores.items() if k != "test_acc1_last"})
     row["best_acc1"] = scores["test_acc1_max"]  # as before: the maximum test top-1 so far
+    if rate_check:
+        row.update(dssa_rate_check=rate_check, dssa_rate_error=rate_error(rate_check))
     if run.ema is not None:
         te_ema = _run_epoch(run.ema.module, loaders.test, replace(eval_ctx, desc="eval EMA"))
         row.update({f"ema_test_{k}": te_ema[k] for k in ("loss", "acc1", "acc5")})

@@ -45,7 +45,7 @@ WORKER = textwrap.dedent(
 def test_every_state_tensor_is_equal_across_ranks_after_training(tmp_path, broadcast):
     """One choice per run: averaged rank-local buffers (default) or DDP's broadcast (--ddp-bb)."""
     # 32 px, 32 training samples (two steps of 8 per rank): every DSSA head of the tiny model
-    # fires (at 16 px one may stay silent, and its zero firing rate makes the loss NaN)
+    # fires, so every firing-rate buffer holds a rate (at 16 px one may stay silent: scaled by 0)
     cache = write_cache(tmp_path / "cache.h5", n_train=32, size=32)
     (tmp_path / "worker.py").write_text(WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
