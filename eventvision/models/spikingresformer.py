@@ -7,6 +7,7 @@ State-dict keys, shapes and buffers equal the official model's (``prologue.*``,
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
