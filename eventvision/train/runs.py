@@ -57,7 +57,18 @@ def data_identity(pipeline: Pipeline) -> dict[str, Any]:
         header = read_header(spec.path)
         for key in ("options_hash", "build_id"):
             identity[key] = None if header.get(key) is None else str(header[key])
+        if "options" in header:  # how the samples were binned: what `predict` bins windows by
+            identity.update(options=header["options"], classes=header.get("classes"))
+            identity["whole_files"] = _whole_files(spec.path)
     return identity
+
+
+def _whole_files(path: str) -> bool:
+    """True when every sample of the cache is a whole file (none cut from a recording)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return "row" not in f or bool((f["row"][:] < 0).all())
 
 
 def check_same_data(run_dir: Path, identity: dict[str, Any]) -> None:
