@@ -1,0 +1,82 @@
+"""`eventvision predict` and `eventvision export`: a trained run on recordings, or shipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"{value}: expected a positive number")
+    return value
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="preds.csv or preds.json: one row per window.",
+)
+@click.option(
+    "--window-ms",
+    type=float,
+    callback=_positive,
+    help="Window length in ms.  [default: a whole file, when the run's samples were]",
+)
+@click.option("--window-events", type=int, callback=_positive, help="Events per window.")
+@click.option(
+    "--stride-ms",
+    type=float,
+    callback=_positive,
+    help="Time between window starts.  [default: the window, back to back]",
+)
+@click.option("--top-k", default=3, show_default=True, help="Classes listed per window.")
+@click.option("--batch-size", default=8, show_default=True, help="Windows per forward pass.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option(
+    "--binning",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON binning options (the export sidecar) for a checkpoint without its run.",
+)
+@click.option(
+    "--resize-sensor",
+    is_flag=True,
+    help="Bin a recording from another sensor on its own and resize.  [default: refuse]",
+)
+@click.option(
+    "--gif",
+    type=click.Path(path_type=Path),
+    help="Draw each window with its predicted class into this GIF.",
+)
+def predict(run: Path, files: tuple[Path, ...], out: Path, **kw) -> None:
+    """Classify the windows of recordings (AEDAT 2/3.1/4, ATIS .bin, .npy/.npz/.h5) with a run.
+
+    RUN is a run folder (its best checkpoint) or a checkpoint. Each window is binned, resized
+    and oriented exactly as the run's cache was built; AEDAT 4 and 3.1 files stream.
+    """
+    from eventvision.predict import Predictor, Windowing
+    from eventvision.predict.output import check_output, predict_files
+
+    if kw["window_ms"] is None and kw["window_events"] is None and kw["stride_ms"] is not None:
+        raise click.BadParameter("--stride-ms needs --window-ms or --window-events")
+    windowing = None
+    if kw["window_ms"] is not None or kw["window_events"] is not None:
+        ms = {k: None if kw[k] is None else round(kw[k] * 1000) for k in ("window_ms", "stride_ms")}
+        windowing = Windowing(ms["window_ms"], kw["window_events"], ms["stride_ms"])
+    check_output(out)
+    predictor = Predictor(
+        run,
+        kw["device"],
+        binning=kw["binning"],
+        windowing=windowing,
+        batch_size=kw["batch_size"],
+        resize_sensor=kw["resize_sensor"],
+    )
+    summary = predict_files(predictor, files, out, top_k=kw["top_k"], gif=kw["gif"])
+    click.echo(summary.line() + (f", {summary.gif}" if summary.gif else ""))
