@@ -54,7 +54,7 @@ def main(verbose: bool, quiet: bool) -> None:
 
 
 # Each command lives in its own module; register it here.
-from .predict import predict  # noqa: E402
+from .predict import export, predict  # noqa: E402
 from .preprocess import cache, info, preprocess, show  # noqa: E402
 from .synth import synth  # noqa: E402
 from .train import evaluate, finetune, models, plot, quickstart, runs, train  # noqa: E402
@@ -62,6 +62,6 @@ from .verbosity import add_verbosity_options, configure_logging  # noqa: E402
 
 for _command in (synth, preprocess, info, show, cache, train, finetune, evaluate, plot, quickstart):
     main.add_command(_command)
-for _command in (runs, models, predict):
+for _command in (runs, models, predict, export):
     main.add_command(_command)
 add_verbosity_options(main)

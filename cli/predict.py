@@ -80,3 +80,37 @@ def predict(run: Path, files: tuple[Path, ...], out: Path, **kw) -> None:
     )
     summary = predict_files(predictor, files, out, top_k=kw["top_k"], gif=kw["gif"])
     click.echo(summary.line() + (f", {summary.gif}" if summary.gif else ""))
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx", "pt2"]),
+    default="onnx",
+    show_default=True,
+    help="ONNX (onnxruntime) or a torch.export program.",
+)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The exported file; its JSON sidecar goes beside it (OUT.json).",
+)
+@click.option(
+    "--binning",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON binning options for a checkpoint without its run.",
+)
+def export(run: Path, fmt: str, out: Path, binning: Path | None) -> None:
+    """Export RUN's whole T-step forward (eval mode) to ONNX or pt2: [B,T,C,H,W] -> logits."""
+    from eventvision.predict.export import export_run, sidecar_path
+
+    info = export_run(run, out, fmt, binning=binning)
+    shape = "x".join(str(v) for v in info["input"]["shape"])
+    click.echo(
+        f"exported {run} to {out} ({fmt}, input {shape}, {len(info['classes'])} "
+        f"classes), sidecar {sidecar_path(out)}"
+    )
