@@ -1,4 +1,4 @@
-"""The import graph: io -> datasets -> frames -> cache -> data -> train, models beside."""
+"""Import graph: io -> datasets -> frames -> cache -> data -> train -> predict, models beside."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "eventvision"
 BASE = {"events", "errors", "__version__"}  # leaves every stage may use
 LAYER = {"io": 1, "datasets": 2, "synth": 3, "frames": 3, "cache": 4, "data": 5, "train": 6}
-MODELS_USERS = {"data", "train"}  # data re-exports repeat_encode; train builds models
+LAYER["predict"] = 7  # a trained run on recordings, and its export
+MODELS_USERS = {"data", "train", "predict"}  # data re-exports repeat_encode; train builds models
 
 
 def _package_of(path: Path) -> list[str]:
