@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..cache.events import EventCacheReader
 from ..cache.options import parse_size, size_hw
+from ..cache.reader import EventCacheReader
 from .dataset import finish_item, open_split
 from .event_frames import EventsToFrames
 
