@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+_out = click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 _seed = click.option("--seed", default=0, show_default=True, help="Random seed.")
 
 
@@ -15,7 +16,7 @@ def synth() -> None:
 
 
 @synth.command("cifar10-dvs")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@_out
 @click.option("--per-class", default=20, show_default=True, help="Recordings per class.")
 @_seed
 @click.option(
@@ -38,7 +39,7 @@ def _per_class_command(name: str, maker: str, per_class: int, what: str, doc: st
     """Register ``synth NAME OUT --per-class N --seed S`` calling ``eventvision.synth.<maker>``."""
 
     @synth.command(name, help=doc)
-    @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+    @_out
     @click.option("--per-class", default=per_class, show_default=True, help=f"{what} per class.")
     @_seed
     def command(out: Path, per_class: int, seed: int) -> None:
@@ -66,7 +67,7 @@ _per_class_command(
 
 
 @synth.command("dvs-gesture")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@_out
 @click.option("--users", default=4, show_default=True, help="Number of users (subjects).")
 @_seed
 @click.option(
