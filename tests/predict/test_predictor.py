@@ -159,3 +159,30 @@ def test_binning_comes_from_data_json_or_is_asked_for(tiny_run, tiny_cache, tmp_
     other = Binning(**{**binning.to_dict(), "time_steps": 4})
     with pytest.raises(ConfigError, match="does not fit the model"):
         Predictor(bare / "model.pt", binning=other)
+
+
+def test_cifar10dvs_windows_are_oriented_and_binned_as_its_cache(tmp_path):
+    """The raw AEDAT 2.0 file, read and oriented as predict does, gives the cached frames."""
+    from eventvision.cache import CacheOptions, write_cache
+    from eventvision.io import iter_events
+    from eventvision.synth.cifar10dvs import make_cifar10dvs
+
+    root = tmp_path / "raw"
+    make_cifar10dvs(root, 1, seed=0, duration_us=10_000)
+    cache = tmp_path / "c.h5"
+    write_cache(CacheOptions("cifar10-dvs", time_steps=3, size=16, compression="lzf"), root, cache)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "data.json").write_text(json.dumps({"path": str(cache)}), encoding="utf-8")
+    binning = run_binning(run, 3, 16, 3)
+    assert binning.dataset == "cifar10-dvs" and binning.whole_files
+    meta = open_cache(cache)
+    for split in ("train", "test"):
+        ds = FrameDataset(cache, split)
+        for i in range(len(ds)):
+            source = read_sample(meta, int(ds._rows[i])).source
+            events = np.concatenate([binning.orient(c) for c in iter_events(root / source)])
+            frames = binning.to_frames()(events)
+            assert np.array_equal(frames, ds[i][0].numpy()), source
+            raw = binning.to_frames()(np.concatenate(list(iter_events(root / source))))
+            assert not np.array_equal(raw, frames)  # the orientation matters
