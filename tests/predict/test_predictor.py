@@ -186,3 +186,17 @@ def test_cifar10dvs_windows_are_oriented_and_binned_as_its_cache(tmp_path):
             assert np.array_equal(frames, ds[i][0].numpy()), source
             raw = binning.to_frames()(np.concatenate(list(iter_events(root / source))))
             assert not np.array_equal(raw, frames)  # the orientation matters
+
+
+def test_data_json_records_the_binning_so_the_cache_may_go(tiny_run, tmp_path):
+    identity = json.loads((tiny_run / "data.json").read_text(encoding="utf-8"))
+    assert identity["options"]["time_steps"] == 2 and identity["whole_files"] is True
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    gone = {**identity, "path": str(tmp_path / "gone.h5")}
+    (moved / "data.json").write_text(json.dumps(gone), encoding="utf-8")
+    assert run_binning(moved, 2, 16, 3) == run_binning(tiny_run, 2, 16, 3)
+    older = {k: v for k, v in gone.items() if k not in ("options", "classes", "whole_files")}
+    (moved / "data.json").write_text(json.dumps(older), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"gone.h5, which is not there.*--binning"):
+        run_binning(moved, 2, 16, 3)
