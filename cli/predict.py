@@ -10,7 +10,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 _binning = click.option(
     "--binning",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON binning options (an export sidecar), for a checkpoint without its run folder.",
+    help="JSON binning options (an export sidecar).  [default: the run's data.json]",
 )
 
 
@@ -24,15 +24,21 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=_FILE, help="preds.csv or preds.json.")
-@click.option("--window-ms", type=float, callback=_positive, help="Window length in ms.")
-@click.option("--window-events", type=int, callback=_positive, help="Events per window.")
-@click.option("--stride-ms", type=float, callback=_positive, help="ms between window starts.")
+@click.option(
+    "--window-ms", type=float, callback=_positive, help="Window length in ms.  [default: a file]"
+)
+@click.option(
+    "--window-events", type=int, callback=_positive, help="Events per window.  [default: none]"
+)
+@click.option(
+    "--stride-ms", type=float, callback=_positive, help="ms between starts.  [default: the window]"
+)
 @click.option("--top-k", default=3, show_default=True, help="Classes listed per window.")
 @click.option("--batch-size", default=8, show_default=True, help="Windows per forward pass.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_binning
-@click.option("--resize-sensor", is_flag=True, help="Take another sensor's files, resized.")
-@click.option("--gif", type=_FILE, help="Draw each window with its predicted class.")
+@click.option("--resize-sensor", is_flag=True, help="Resize other sensors.  [default: refuse]")
+@click.option("--gif", type=_FILE, help="Draw the windows.  [default: none]")
 def predict(run: Path, files: tuple[Path, ...], out: Path, **kw) -> None:
     """Classify the windows of recordings (AEDAT 2/3.1/4, ATIS .bin, .npy/.npz/.h5) with a run.
 
@@ -60,7 +66,9 @@ def predict(run: Path, files: tuple[Path, ...], out: Path, **kw) -> None:
 
 @click.command()
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["onnx", "pt2"]), default="onnx")
+@click.option(
+    "--format", "fmt", type=click.Choice(["onnx", "pt2"]), default="onnx", show_default=True
+)
 @click.option("--out", "-o", required=True, type=_FILE, help="The file; OUT.json beside it.")
 @_binning
 def export(run: Path, fmt: str, out: Path, binning: Path | None) -> None:
