@@ -15,10 +15,9 @@ from ..data.event_frames import EventsToFrames
 from ..datasets.registry import get_source
 from ..errors import CacheError, ConfigError
 from ..events import Sensor
+from ..train.runs import DATA_FILE
 
 __all__ = ["Binning", "run_binning", "read_binning"]
-
-DATA_FILE = "data.json"  # eventvision.train.runs.DATA_FILE: what a run records of its data
 
 
 @dataclass(frozen=True)
