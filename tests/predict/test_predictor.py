@@ -88,6 +88,11 @@ def test_iter_windows_streams_and_matches_a_plain_cut():
     for x in got:
         want = events[(t >= x.t_start_us) & (t < x.t_start_us + 70_000)]
         assert np.array_equal(x.events, want)
+    counted = list(iter_windows(iter(chunks), Windowing(window_events=300, stride_us=100_000)))
+    assert [x.t_start_us for x in counted] == list(range(int(t[0]), int(t[-1]) + 1, 100_000))
+    for x in counted:
+        lo = np.searchsorted(t, x.t_start_us)
+        assert np.array_equal(x.events, events[lo : lo + 300])
     blocks = list(iter_windows(iter(chunks), Windowing(window_events=1000)))
     assert [len(b.events) for b in blocks] == [1000] * 5
     assert np.array_equal(np.concatenate([b.events for b in blocks]), events)
