@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-official", action="store_true")
+    p.add_argument("--skip-end-to-end", action="store_true", help="only the forward rows")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     binning = Binning("dvs-gesture", DVS128, DVS_GESTURE.classes, 16, 64, "number", 3, False)
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         model = _make_run(run, binning, warm)
-        for batch in (1, 8):
+        for batch in () if args.skip_end_to_end else (1, 8):
             predictor = Predictor(run, binning=binning, batch_size=batch)
             predictor.windowing = Windowing(window_us=WINDOW_US)
             n, span, start = 0, 0.0, time.perf_counter()
