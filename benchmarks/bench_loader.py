@@ -251,7 +251,7 @@ def events_main(args: argparse.Namespace) -> None:
 
 def _first_layout_table(events_h5: Path, out: Path) -> tuple[h5py.Dataset, np.ndarray]:
     """The event cache's events as the first layout stored them: one table of 13-byte records."""
-    from eventvision.cache.events import EventCacheReader
+    from eventvision.cache.reader import EventCacheReader
 
     reader = EventCacheReader(events_h5)
     records = np.concatenate([reader.read(i) for i in range(len(reader))])

@@ -76,6 +76,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "models",
         "List the registered model variants with parameters, default input size and T.",
     ),
+    "predict": (
+        "predict",
+        "predict",
+        "Classify windows of time of recordings with a trained run or checkpoint.",
+    ),
+    "export": (
+        "predict",
+        "export",
+        "Export a run's whole T-step forward pass as ONNX or a torch.export program.",
+    ),
     "sweep": (
         "sweep",
         "sweep",

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+_out = click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+_seed = click.option("--seed", default=0, show_default=True, help="Random seed.")
+
 
 @click.group()
 def synth() -> None:
@@ -13,9 +16,9 @@ def synth() -> None:
 
 
 @synth.command("cifar10-dvs")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@_out
 @click.option("--per-class", default=20, show_default=True, help="Recordings per class.")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@_seed
 @click.option(
     "--layout",
     type=click.Choice(["original", "tonic", "spikingjelly"]),
@@ -32,34 +35,41 @@ def synth_cifar10dvs(out: Path, per_class: int, seed: int, layout: str) -> None:
     click.echo(f"wrote {len(paths)} CIFAR10-DVS recordings ({layout} layout) to {out}")
 
 
-@synth.command("nmnist")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--per-class", default=20, show_default=True, help="Train files per class.")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
-def synth_nmnist(out: Path, per_class: int, seed: int) -> None:
-    """N-MNIST layout: OUT/Train|Test/<digit>/<i>.bin (ATIS binary, 34x34)."""
-    from eventvision.synth import make_nmnist
+def _per_class_command(name: str, maker: str, per_class: int, what: str, doc: str) -> None:
+    """Register ``synth NAME OUT --per-class N --seed S`` calling ``eventvision.synth.<maker>``."""
 
-    paths = make_nmnist(out, per_class=per_class, seed=seed)
-    click.echo(f"wrote {len(paths)} N-MNIST files to {out}")
+    @synth.command(name, help=doc)
+    @_out
+    @click.option("--per-class", default=per_class, show_default=True, help=f"{what} per class.")
+    @_seed
+    def command(out: Path, per_class: int, seed: int) -> None:
+        from eventvision import synth as synthesis
+
+        paths = getattr(synthesis, maker)(out, per_class=per_class, seed=seed)
+        where = out / "Caltech101" if name == "ncaltech101" else out
+        click.echo(f"wrote {len(paths)} {doc.split(' layout')[0]} files to {where}")
 
 
-@synth.command("ncaltech101")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--per-class", default=5, show_default=True, help="Files per class.")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
-def synth_ncaltech101(out: Path, per_class: int, seed: int) -> None:
-    """N-Caltech101 layout: OUT/Caltech101/<class>/image_<i>.bin (ATIS binary, <= 240x180)."""
-    from eventvision.synth import make_ncaltech101
-
-    paths = make_ncaltech101(out, per_class=per_class, seed=seed)
-    click.echo(f"wrote {len(paths)} N-Caltech101 files to {out / 'Caltech101'}")
+_per_class_command(
+    "nmnist",
+    "make_nmnist",
+    20,
+    "Train files",
+    "N-MNIST layout: OUT/Train|Test/<digit>/<i>.bin (ATIS binary, 34x34).",
+)
+_per_class_command(
+    "ncaltech101",
+    "make_ncaltech101",
+    5,
+    "Files",
+    "N-Caltech101 layout: OUT/Caltech101/<class>/image_<i>.bin (ATIS binary, <= 240x180).",
+)
 
 
 @synth.command("dvs-gesture")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@_out
 @click.option("--users", default=4, show_default=True, help="Number of users (subjects).")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@_seed
 @click.option(
     "--scale",
     default=1.0,

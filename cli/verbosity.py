@@ -46,21 +46,15 @@ def _set(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 def verbosity_params() -> list[click.Option]:
     """Fresh ``-v/--verbose`` and ``-q/--quiet`` options that take effect when given."""
+    helps = {
+        "verbose": "Also log progress details to stderr.  [default: off]",
+        "quiet": "Only warnings and errors on stderr, no per-epoch lines.  [default: off]",
+    }
     return [
         click.Option(
-            ["-v", "--verbose"],
-            is_flag=True,
-            expose_value=False,
-            callback=_set,
-            help="Also log progress details to stderr.  [default: off]",
-        ),
-        click.Option(
-            ["-q", "--quiet"],
-            is_flag=True,
-            expose_value=False,
-            callback=_set,
-            help="Only warnings and errors on stderr, no per-epoch lines.  [default: off]",
-        ),
+            [f"-{name[0]}", f"--{name}"], is_flag=True, expose_value=False, callback=_set, help=text
+        )
+        for name, text in helps.items()
     ]
 
 

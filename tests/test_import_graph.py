@@ -1,4 +1,4 @@
-"""The import graph: io -> datasets -> frames -> cache -> data -> train, models beside."""
+"""Import graph: io -> datasets -> frames -> cache -> data -> train -> predict, models beside."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "eventvision"
 BASE = {"events", "errors", "files", "__version__"}  # leaves every stage may use
 LAYER = {"io": 1, "datasets": 2, "synth": 3, "frames": 3, "cache": 4, "data": 5, "train": 6}
-MODELS_USERS = {"data", "train"}  # data re-exports repeat_encode; train builds models
+LAYER["predict"] = 7  # a trained run on recordings, and its export
+MODELS_USERS = {"data", "train", "predict"}  # data re-exports repeat_encode; train builds models
 
 
 def _package_of(path: Path) -> list[str]:
@@ -84,3 +85,31 @@ def test_the_model_does_not_load_the_data_stage():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _sibling_imports(path: Path) -> set[str]:
+    """The modules of its own package that ``path`` imports anywhere (also inside functions)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out |= {node.module} if node.module else {a.name for a in node.names}
+    return out
+
+
+@pytest.mark.parametrize("stage", ["cache", "predict"])
+def test_no_import_circle_inside_a_stage(stage):
+    """No two modules of a stage import each other, even lazily (events.py and reader.py did)."""
+    modules = {p.stem: _sibling_imports(p) for p in (ROOT / stage).glob("*.py")}
+    seen: dict[str, int] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        assert name not in trail, f"import circle: {' -> '.join((*trail, name))}"
+        if seen.get(name):
+            return
+        for target in sorted(modules.get(name, ())):
+            if target in modules:
+                visit(target, (*trail, name))
+        seen[name] = 1
+
+    for name in modules:
+        visit(name, ())

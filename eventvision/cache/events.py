@@ -1,4 +1,4 @@
-"""The event cache: each sample's events, ragged in columns of one HDF5 group, and its reader.
+"""The event cache: each sample's events, ragged in columns of one HDF5 group.
 
 Layout (``store = "events"``, see docs/preprocess.md, "Event caches"): the group ``events``
 holds one column per field, the samples one after another in cache order: ``t_step [E]``
@@ -9,14 +9,14 @@ uint8, and ``t_first [N]`` int64 (each sample's first timestamp, 0 when it has n
 per-sample datasets of every cache (labels, split, source, row, n_events). Small steps and
 separate columns compress better and decode far faster than the 13-byte records, which the
 first layout stored and which are refused now with a "rebuild" message. The writer's plan,
-blocks, parts, resume, shards, lock, build id and atomic rename are the frame cache's.
+blocks, parts, resume, shards, lock, build id and atomic rename are the frame cache's; the
+reader of one row at a time, `EventCacheReader`, is in ``reader.py`` with the other readers.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -24,10 +24,6 @@ import numpy as np
 from ..errors import CacheError
 from ..events import EVENT_DTYPE, Sensor
 from ..frames.kernels import _decode_events_kernel
-from .identity import CacheHandle
-
-if TYPE_CHECKING:
-    from .reader import CacheMeta
 
 __all__ = [
     "EVENT_CHUNK",
@@ -40,7 +36,6 @@ __all__ = [
     "copy_event_rows",
     "check_event_layout",
     "read_event_rows",
-    "EventCacheReader",
 ]
 
 EVENT_CHUNK = 1 << 16  # events per HDF5 chunk: ~320 KiB of columns before compression
@@ -229,43 +224,3 @@ def read_event_rows(
         return np.empty(0, dtype=EVENT_DTYPE)
     columns = (get(f"events/{name}")[lo:hi] for name in EVENT_COLUMNS)
     return decode_event_columns(t_first, *columns)
-
-
-class EventCacheReader:
-    """Reads the events of one row of an event cache, through a per-process `CacheHandle`.
-
-    ``cache`` is the file or its `CacheMeta` (`open_cache`, which validates the layout); the
-    build id is read then and checked on every (re)open, as `FrameDataset` does, so events and
-    labels never come from two builds.
-    """
-
-    def __init__(self, cache: str | os.PathLike | CacheMeta) -> None:
-        from .reader import open_cache  # reader.py builds on this module
-
-        meta = (
-            cache
-            if not isinstance(cache, (str, os.PathLike))
-            else open_cache(cache, check_sources=False)
-        )
-        self.path = meta.path
-        if meta.store != "events":
-            raise CacheError(
-                f"{self.path}: a frame cache, not an event cache "
-                "(build one with `eventvision preprocess ... --store events`)"
-            )
-        self._handle = CacheHandle(self.path, meta.build_id)
-        self.offsets = self._handle.dataset("offsets")[:]
-        self.t_first = self._handle.dataset("events/t_first")[:]
-        self._handle.close()
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def read(self, row: int) -> np.ndarray:
-        """The events of sample ``row`` (cache order), a fresh ``EVENT_DTYPE`` array."""
-        lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
-        return read_event_rows(self._handle.dataset, lo, hi, int(self.t_first[row]))
-
-    def close(self) -> None:
-        """Close this process's handle (it reopens on the next read)."""
-        self._handle.close()

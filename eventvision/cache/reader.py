@@ -21,7 +21,7 @@ from ..datasets.registry import SPLIT_CODES
 from ..errors import CacheError, CacheMismatchError, ConfigError
 from ..events import Sensor
 from .events import check_event_layout, read_event_rows
-from .identity import check_build, reopen_build
+from .identity import CacheHandle, check_build, reopen_build
 from .options import CacheOptions, manifest_changes, parse_size, size_hw
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "cache_stats",
     "CacheStats",
     "check_sources",
+    "EventCacheReader",
 ]
 
 logger = logging.getLogger(__name__)
@@ -329,3 +330,41 @@ def check_sources(
             f"({'; '.join(changed[:3])}{more}); {hint}"
         )
     return changed
+
+
+class EventCacheReader:
+    """Reads the events of one row of an event cache, through a per-process `CacheHandle`.
+
+    ``cache`` is the file or its `CacheMeta` (`open_cache`, which validates the layout); the
+    build id is read then and checked on every (re)open, as `FrameDataset` does, so events and
+    labels never come from two builds.
+    """
+
+    def __init__(self, cache: str | os.PathLike | CacheMeta) -> None:
+        meta = (
+            cache
+            if not isinstance(cache, (str, os.PathLike))
+            else open_cache(cache, check_sources=False)
+        )
+        self.path = meta.path
+        if meta.store != "events":
+            raise CacheError(
+                f"{self.path}: a frame cache, not an event cache "
+                "(build one with `eventvision preprocess ... --store events`)"
+            )
+        self._handle = CacheHandle(self.path, meta.build_id)
+        self.offsets = self._handle.dataset("offsets")[:]
+        self.t_first = self._handle.dataset("events/t_first")[:]
+        self._handle.close()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def read(self, row: int) -> np.ndarray:
+        """The events of sample ``row`` (cache order), a fresh ``EVENT_DTYPE`` array."""
+        lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
+        return read_event_rows(self._handle.dataset, lo, hi, int(self.t_first[row]))
+
+    def close(self) -> None:
+        """Close this process's handle (it reopens on the next read)."""
+        self._handle.close()

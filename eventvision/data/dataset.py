@@ -66,6 +66,21 @@ def finish_item(dataset: Any, frames: Tensor, index: int) -> tuple[Tensor, Any]:
     return frames, target
 
 
+def dataset_repr(dataset: Any, options: str, **optional: Any) -> str:
+    """The ``repr`` of `FrameDataset` and `EventDataset`: path, split, length, sample shape,
+    ``options``, then each of ``optional`` that is set."""
+    t, _, h, w = dataset.sample_shape
+    lines = [
+        f"{type(dataset).__name__}(",
+        f"    path={str(dataset.path)!r}, split={dataset.split!r}, length={len(dataset)},",
+        f"    sample=[T={t}, C={dataset.channels}, h={h}, w={w}], classes={len(dataset.classes)},",
+        f"    {options},",
+        *(f"    {key}={value!r}," for key, value in optional.items() if value is not None),
+        ")",
+    ]
+    return "\n".join(lines)
+
+
 class FrameDataset(Dataset):
     """Event frames `(float32 [T, C, h, w], int label)` of one split of an HDF5 frame cache.
 
@@ -132,16 +147,6 @@ class FrameDataset(Dataset):
 
     def __repr__(self) -> str:
         options = ", ".join(f"{key}={value!r}" for key, value in self.options.items())
-        lines = [
-            f"{type(self).__name__}(",
-            f"    path={str(self.path)!r}, split={self.split!r}, length={len(self)},",
-            f"    sample=[T={self.sample_shape[0]}, C={self.channels}, h={self.sample_shape[2]},"
-            f" w={self.sample_shape[3]}], classes={len(self.classes)},",
-            f"    {options},",
-        ]
-        if self.transform is not None:
-            lines.append(f"    transform={self.transform!r},")
-        if self.target_transform is not None:
-            lines.append(f"    target_transform={self.target_transform!r},")
-        lines.append(")")
-        return "\n".join(lines)
+        return dataset_repr(
+            self, options, transform=self.transform, target_transform=self.target_transform
+        )

@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..cache.events import EventCacheReader
 from ..cache.options import parse_size, size_hw
-from .dataset import finish_item, open_split
+from ..cache.reader import EventCacheReader
+from .dataset import dataset_repr, finish_item, open_split
 from .event_frames import EventsToFrames
 
 __all__ = ["EventDataset"]
@@ -90,16 +90,9 @@ class EventDataset(Dataset):
         self._reader.close()
 
     def __repr__(self) -> str:
-        t, _, h, w = self.sample_shape
-        lines = [
-            f"{type(self).__name__}(",
-            f"    path={str(self.path)!r}, split={self.split!r}, length={len(self)},",
-            f"    sample=[T={t}, C={self.channels}, h={h}, w={w}], classes={len(self.classes)},",
-            f"    binning={self.to_frames!r},",
-        ]
-        if self.event_transform is not None:
-            lines.append(f"    event_transform={self.event_transform!r},")
-        if self.transform is not None:
-            lines.append(f"    transform={self.transform!r},")
-        lines.append(")")
-        return "\n".join(lines)
+        return dataset_repr(
+            self,
+            f"binning={self.to_frames!r}",
+            event_transform=self.event_transform,
+            transform=self.transform,
+        )

@@ -63,7 +63,18 @@ def data_identity(pipeline: Pipeline) -> dict[str, Any]:
         identity["classes"] = header.get("classes")
         manifest = json.dumps(header.get("manifest"), sort_keys=True).encode()
         identity["sources"] = hashlib.sha256(manifest).hexdigest()[:16]
+        if "options" in header:  # how the samples were binned: what `predict` bins windows by
+            identity["options"] = header["options"]
+            identity["whole_files"] = _whole_files(spec.path)
     return identity
+
+
+def _whole_files(path: str) -> bool:
+    """True when every sample of the cache is a whole file (none cut from a recording)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return "row" not in f or bool((f["row"][:] < 0).all())
 
 
 # What tells two builds apart, with the words for it.

@@ -13,13 +13,13 @@ from eventvision.cache import CacheOptions, cache_stats, merge_shards, open_cach
 from eventvision.cache import writer as writer_module
 from eventvision.cache.events import (
     EVENT_COLUMNS,
-    EventCacheReader,
     column_dtypes,
     create_event_layout,
     decode_event_columns,
     encode_event_columns,
     write_event_samples,
 )
+from eventvision.cache.reader import EventCacheReader
 from eventvision.data import EventDataset, FrameDataset
 from eventvision.datasets import open_dataset
 from eventvision.errors import CacheError, CacheMismatchError
