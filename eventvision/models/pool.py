@@ -108,7 +108,8 @@ class BufferPool:
 
     def __init__(self) -> None:
         if _ALONE is None:
-            self_test()
+            with torch.device("cpu"):  # whatever the default (timm builds models on "meta")
+                self_test()
         self._lock = threading.Lock()
         self._entries: list[list] = []  # [tensor, handed out since the last new_step]
 
