@@ -79,17 +79,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": (
         "predict",
         "predict",
-        "Classify windows of time of recordings with a trained run or checkpoint.",
+        "Classify the windows of recordings (AEDAT 2/3.1/4, ATIS .bin, .npy/.npz/.h5) with a run.",
     ),
     "export": (
         "predict",
         "export",
-        "Export a run's whole T-step forward pass as ONNX or a torch.export program.",
+        "Export RUN's whole T-step forward (eval mode) to ONNX or pt2: [B,T,C,H,W] -> logits.",
     ),
     "sweep": (
         "sweep",
         "sweep",
-        "Run a grid of runs from SPEC.toml on Optuna (any number of workers), or report one.",
+        "Run a grid of trainings from SPEC.toml as an Optuna study, or report one.",
     ),
 }
 

@@ -267,6 +267,9 @@ def load_pretrained(
     name = str(source) if isinstance(source, (str, os.PathLike)) else "state dict"
     target = getattr(model, "module", model)
     state = read_state_dict(source)
+    from .attention import check_attention
+
+    check_attention(target, state, name)  # another attention: one line naming both
     own = target.state_dict()
     kept = {k: v for k, v in state.items() if not is_excluded(k, exclude)}
     fits = {k: v for k, v in kept.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
