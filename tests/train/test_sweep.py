@@ -86,6 +86,19 @@ def test_the_issue_spec_parses_with_flags_and_set_keys(tmp_path):
     )  # fmt: skip
 
 
+def test_the_issue_spec_as_written_grids_the_attention(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(
+        'pipeline = "quickstart"\ndata = "cache.h5"\nepochs = 2\n'
+        '[grid]\n"model.attention" = ["dssa", "ssa"]\nseed = [0, 1]\n'
+    )
+    spec = load_spec(path)
+    pipes = [spec.pipeline_for(p) for p in spec.points()]
+    assert [(p.model.attention, p.train.seed) for p in pipes] == [
+        ("dssa", 0), ("dssa", 1), ("ssa", 0), ("ssa", 1)
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
