@@ -119,8 +119,8 @@ def _sop_density(model, x) -> float:
     sops, dense, handles = [0.0], [0.0], []
 
     def hook(module, inputs, out):
-        sops[0] += _layer_sops(module, inputs)
-        dense[0] += _layer_sops(module, tuple(torch.ones_like(i) for i in inputs))
+        sops[0] += _layer_sops(module, inputs, out)
+        dense[0] += _layer_sops(module, tuple(torch.ones_like(i) for i in inputs), out)
 
     for name, m in model.named_modules():
         if _counts_sops(m) and name not in ("prologue.0", "classifier"):
