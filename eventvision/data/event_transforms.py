@@ -122,8 +122,9 @@ class EventTransform:
         if rng is not None:
             return rng
         sample = sample_seed()  # inside make_loader: the item's own seed
-        if sample is None and get_worker_info() is not None:
-            sample = get_worker_info().seed  # a plain DataLoader's worker: its own seed
+        worker = get_worker_info() if sample is None else None
+        if worker is not None:
+            sample = worker.seed  # a plain DataLoader's worker: its own seed
         key = (os.getpid(), sample)
         if self._generator is None or self._generator_key != key:
             if sample is None:

@@ -51,11 +51,7 @@ def plot_curves(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
     axes[2].grid(alpha=0.3)
     fig.suptitle(f"{Path(run_dir).name}: {len(rows)} epochs")
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return _save(fig, out)
 
 
 _LABELS = {
@@ -107,11 +103,7 @@ def plot_runs(
     ax.set_title(f"{_LABELS.get(metric, metric)}: {len(paths)} run(s)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return _save(fig, out)
 
 
 def plot_rate_check(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -152,6 +144,11 @@ def plot_rate_check(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
     for ax in axes[len(blocks) :]:
         ax.set_visible(False)
     fig.suptitle(f"{Path(run_dir).name}: DSSA rate estimates (solid) vs measured (dashed)")
+    return _save(fig, out)
+
+
+def _save(fig, out: str | os.PathLike) -> Path:
+    """Lay out ``fig`` and write it to ``out`` (its folder made if missing)."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
