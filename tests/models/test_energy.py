@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from models.tiny import tiny_firing_model
+from models.tiny import TINY_CONFIG, tiny_firing_model
 from spikingjelly.activation_based import functional
 
 from eventvision.models import create_model, firing_rates, measure_energy
@@ -105,16 +105,7 @@ def test_sops_by_hand_on_a_tiny_layer():
 
 def _attention_model(attention, **kw):
     torch.manual_seed(0)
-    model = create_model(
-        "spikingresformer_cifar",
-        planes=(8, 16, 32),
-        num_heads=(1, 2, 4),
-        group_size=8,
-        img_size=16,
-        T=2,
-        attention=attention,
-        **kw,
-    )
+    model = create_model("spikingresformer_cifar", **TINY_CONFIG, attention=attention, **kw)
     for m in model.modules():  # eval BN with small variance and a bias: the untrained net fires
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_var.fill_(0.05)

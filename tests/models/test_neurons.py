@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from models.tiny import TINY_CONFIG
 from spikingjelly.activation_based import functional
 from spikingjelly.activation_based.neuron import LIFNode, ParametricLIFNode
 
@@ -120,15 +121,7 @@ def test_spikingjellys_output_monitor_records_every_neuron_layer(impl):
 
     from eventvision.models import create_model
 
-    model = create_model(
-        "spikingresformer_dvsg",
-        planes=(8, 16, 32),
-        num_heads=(1, 2, 4),
-        group_size=8,
-        img_size=16,
-        T=2,
-        neuron_impl=impl,
-    )
+    model = create_model("spikingresformer_dvsg", **TINY_CONFIG, neuron_impl=impl)
     layers = [n for n, m in model.named_modules() if isinstance(m, (FusedLIF, LIFNode))]
     layers += [n for n, m in model.named_modules() if isinstance(m, ParametricLIFNode)]
     mon = monitor.OutputMonitor(model, neuron.BaseNode)
