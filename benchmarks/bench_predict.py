@@ -33,7 +33,7 @@ from spikingjelly.activation_based import functional
 
 from eventvision.events import DVS128
 from eventvision.io import read_events
-from eventvision.io.datasets import DVS_GESTURE
+from eventvision.io.datasets import DVS_GESTURE_INFO
 from eventvision.predict import Binning, Predictor, Windowing, iter_windows
 from eventvision.predict.export import export_run
 from eventvision.train import load_pipeline
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-end-to-end", action="store_true", help="only the forward rows")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    binning = Binning("dvs-gesture", DVS128, DVS_GESTURE.classes, 16, 64, "number", 3, False)
+    binning = Binning("dvs-gesture", DVS128, DVS_GESTURE_INFO.classes, 16, 64, "number", 3, False)
     frames = _real_windows(binning, 8 + 8)
     warm, bench = frames[:8], torch.from_numpy(frames[8:16])  # [8, T, C, h, w]
     rows = []
