@@ -37,6 +37,22 @@ class PredictSummary:
     gif: Path | None = None
     error: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _span: tuple[int, int] | None = field(default=None, repr=False)  # this file's events
+
+    def add(self, w: WindowPrediction, top_k: int) -> None:
+        """Count a window and keep its row."""
+        self.rows.append(_row(w, top_k))
+        self.windows += 1
+        self.empty += w.logits is None
+        self.events += w.n_events
+        if w.t_last_us is not None:  # the recording: first event to last, not window ends
+            self._span = (self._span[0] if self._span else w.t_start_us, w.t_last_us + 1)
+
+    def end_file(self) -> None:
+        """Add the file's recording time (first event to last)."""
+        if self._span is not None:
+            self.recording_s += (self._span[1] - self._span[0]) / 1e6
+            self._span = None
 
     @property
     def events_per_s(self) -> float:
@@ -138,15 +154,9 @@ def predict_files(
     tiles: list[Any] = []
     start = time.perf_counter()
     for path in paths:
-        first = last = None
         try:
             for w in predictor.predict_file(path, keep_frames=gif is not None):
-                summary.rows.append(_row(w, top_k))
-                summary.windows += 1
-                summary.empty += w.logits is None
-                summary.events += w.n_events
-                first = w.t_start_us if first is None else first
-                last = w.t_end_us
+                summary.add(w, top_k)
                 if w.frames is not None and len(tiles) < GIF_WINDOWS:
                     tiles.append(_gif_tile(w))
         except EventVisionError as e:
@@ -159,8 +169,7 @@ def predict_files(
             raise
         finally:
             summary.wall_s = time.perf_counter() - start
-            if first is not None:
-                summary.recording_s += (last - first) / 1e6
+            summary.end_file()
         summary.files += 1
         if summary.rows:
             _write(out, summary.rows, summary, meta)

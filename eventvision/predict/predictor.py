@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 class WindowPrediction:
     """One window of a recording and the model's answer (``logits`` None: no events in it).
 
-    ``frames`` is the window's ``[T, C, h, w]`` input, kept only when asked (``keep_frames``).
+    ``frames`` is the window's ``[T, C, h, w]`` input, kept only when asked (``keep_frames``);
+    ``t_last_us`` is its last event's time (None: no events).
     """
 
     source: str
@@ -39,6 +40,7 @@ class WindowPrediction:
     logits: np.ndarray | None
     classes: tuple[str, ...]
     frames: np.ndarray | None = None
+    t_last_us: int | None = None
 
     @property
     def probabilities(self) -> np.ndarray | None:
@@ -235,6 +237,7 @@ class Predictor:
                 None if f is None else next(logits),
                 self.classes,
                 f if keep else None,
+                int(w.events["t"][-1]) if len(w.events) else None,
             )
 
 

@@ -61,6 +61,8 @@ def test_predict_writes_a_row_per_window_and_a_summary(tiny_run, tmp_path):
     last = r.output.strip().splitlines()[-1]
     assert last.startswith("11 windows (2 without events) of 1 file(s), 3000 events in"), last
     assert "events/s, real-time factor" in last and str(out) in last
+    # the recording is first event to last (0 to 209,950 us), not the last window's end (0.22 s)
+    assert "(recording 0.21 s)" in last, last
 
 
 def test_predict_json_gif_and_event_windows(tiny_run, tmp_path):
