@@ -42,16 +42,23 @@ def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     fd = create_fresh(path)
     try:
         mine = os.fstat(fd)
-        f = h5py.File(path, "w")
-        theirs = os.fstat(f.id.get_vfd_handle())
+        f = h5py.File(path, "w", rdcc_nbytes=0)
+        handle = f.id.get_vfd_handle()
+        theirs = os.fstat(handle)
         if (theirs.st_dev, theirs.st_ino) != (mine.st_dev, mine.st_ino):
             f.close()
             raise PathError(f"{path}: replaced while it was being opened; refusing to write")
     finally:
         os.close(fd)
     try:
-        with f:
+        try:
             yield f
+        except (OSError, RuntimeError) as e:
+            if _is_write_error(e):
+                _discard_writes(handle)
+            raise
+        finally:
+            _close(f, handle)
     except (OSError, RuntimeError) as e:
         if isinstance(e, PathError) or not _is_write_error(e):
             raise
@@ -59,9 +66,37 @@ def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
         raise PathError(f"{path}: cannot write: {_h5_reason(e)}") from None
 
 
+def _close(f: h5py.File, handle: int) -> None:
+    """Close ``f``; a close whose flush fails is finished with its writes discarded."""
+    try:
+        f.close()
+    except (OSError, RuntimeError) as e:
+        if not _is_write_error(e):
+            raise
+        _discard_writes(handle)
+        f.close()
+        raise
+
+
+def _discard_writes(handle: int) -> None:
+    """Point HDF5's file descriptor at a file in memory once a write failed (disk full).
+
+    HDF5 keeps a file whose flush failed open, and closing it later crashes the process
+    (SIGSEGV). The file is abandoned anyway: its remaining writes go to an empty in-memory
+    file (sparse, so only what is still written takes memory) and it closes cleanly.
+    """
+    spare = os.memfd_create("discarded-h5") if hasattr(os, "memfd_create") else None
+    if spare is None:
+        spare = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(spare, handle)
+    finally:
+        os.close(spare)
+
+
 def _is_write_error(error: Exception) -> bool:
-    """Whether HDF5 reports a failed write (as OSError or RuntimeError, depending on the call)."""
-    return "write failed" in str(error)
+    """Whether HDF5 reports a failed write or resize (as OSError or RuntimeError, per call)."""
+    return "write failed" in str(error) or "unable to extend file" in str(error)
 
 
 def _h5_reason(error: Exception) -> str:

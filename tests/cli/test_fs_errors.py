@@ -9,6 +9,9 @@ from __future__ import annotations
 import errno
 import importlib.util
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import h5py
@@ -133,3 +136,54 @@ def test_no_space_left_is_one_line_and_leaves_no_cache(built, tmp_path, monkeypa
         "preprocess", "cifar10-dvs", root, out, "--time-steps", "2", "--size", "8"
     )
     assert "No space left on device" in line and not out.exists()
+
+
+# `eventvision ...` in a process whose files may not grow past argv[1] bytes (EFBIG), as on a
+# full disk: HDF5 used to print "Exception ignored" tracebacks and crash (SIGSEGV) at close.
+LIMITED_FILES = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from eventvision.cli.main import main
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2)
+    main(sys.argv[2:])
+    """
+)
+
+
+def _preprocess_limited(limit: int, root: Path, out: Path) -> subprocess.CompletedProcess:
+    args = ["preprocess", "cifar10-dvs", str(root), str(out), "--store", "events", "--workers", "2"]
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED_FILES, str(limit), *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_full_disk_is_one_line_keeps_finished_parts_and_resumes(tmp_path):
+    root = raw_release.make_cifar_release(tmp_path / "raw", per_class=4, n_events=3000)
+    whole = tmp_path / "whole.h5"  # 40 samples: 3 parts of 16, 16 and 8
+    ok = ["preprocess", "cifar10-dvs", str(root), str(whole), "--store", "events"]
+    assert CliRunner().invoke(main, ok).exit_code == 0
+    size = whole.stat().st_size
+    for limit, failing in ((size // 10, "block-000000.h5.tmp"), (size * 2 // 3, "c.h5.tmp")):
+        out = tmp_path / "c.h5"
+        proc = _preprocess_limited(limit, root, out)
+        assert proc.returncode == 1, proc.stderr  # not -11
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+        assert failing in lines[0] and lines[0].endswith("cannot write: File too large")
+        # a part another worker was writing may stay as .tmp (it never looks finished); a
+        # resumed build removes it
+        assert not out.exists() and not (tmp_path / "c.h5.tmp").exists()
+        parts = sorted(p.name for p in (tmp_path / "c.h5.parts").glob("block-*.h5"))
+        assert parts == (
+            [] if failing.startswith("block") else [f"block-00000{i}.h5" for i in range(3)]
+        )
+    resumed = CliRunner().invoke(
+        main, ["preprocess", "cifar10-dvs", str(root), str(out), "--store", "events"]
+    )
+    assert resumed.exit_code == 0 and "resumed after 3 blocks" in resumed.output, resumed.output
+    raw_release.assert_same_content(out, whole)
