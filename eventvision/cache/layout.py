@@ -42,6 +42,9 @@ def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     fd = create_fresh(path)
     try:
         mine = os.fstat(fd)
+        # No chunk cache: a failed write raises in the write call, not later in a dataset's
+        # close during garbage collection, where h5py can only print it (chunks are written
+        # whole or once per call here, so the cache saved nothing; measured the same speed).
         f = h5py.File(path, "w", rdcc_nbytes=0)
         handle = f.id.get_vfd_handle()
         theirs = os.fstat(handle)
