@@ -154,11 +154,13 @@ def predict_files(
     tiles: list[Any] = []
     start = time.perf_counter()
     for path in paths:
+        t0 = None  # the file's first window start: the GIF says times from it
         try:
             for w in predictor.predict_file(path, keep_frames=gif is not None):
                 summary.add(w, top_k)
+                t0 = w.t_start_us if t0 is None else t0
                 if w.frames is not None and len(tiles) < GIF_WINDOWS:
-                    tiles.append(_gif_tile(w))
+                    tiles.append(_gif_tile(w, w.t_start_us - t0))
         except EventVisionError as e:
             summary.error = str(e)
             if summary.rows:
@@ -182,8 +184,9 @@ def predict_files(
     return summary
 
 
-def _gif_tile(w: WindowPrediction) -> Any:
-    """The window's ON/OFF counts over its whole time, labelled with its top class."""
+def _gif_tile(w: WindowPrediction, since_us: int) -> Any:
+    """The window's ON/OFF counts over its whole time, labelled with its start (``since_us``
+    into its file) and its top class."""
     from PIL import ImageDraw
 
     from ..frames.draw import frame_tiles
@@ -193,5 +196,5 @@ def _gif_tile(w: WindowPrediction) -> Any:
     top = w.top(1)
     text = f"{top[0][0]} {top[0][1]:.2f}" if top else "no events"
     draw = ImageDraw.Draw(tile)
-    draw.text((3, 2), f"{w.t_start_us / 1e6:.2f} s {text}", fill=(255, 255, 255))
+    draw.text((3, 2), f"{since_us / 1e6:.2f}s: {text}", fill=(255, 255, 255))
     return tile
