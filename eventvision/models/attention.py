@@ -166,6 +166,16 @@ def _branch(
     setattr(block, f"{name}_lif", neuron())
 
 
+def _qkv_branches(
+    block: nn.Module, patch_size: int, neuron: NeuronFactory, low_memory: bool
+) -> None:
+    """Give ``block`` SSA's and SDSA's branches: Q a 1x1 convolution on the tokens, K and V the
+    ``p x p`` patch convolution, and the ``patch_size``."""
+    block.patch_size = patch_size
+    for name, kernel in (("q", 1), ("k", patch_size), ("v", patch_size)):
+        _branch(block, name, block.dim, kernel, neuron, low_memory)
+
+
 def _run_branch(block: nn.Module, name: str, s: torch.Tensor) -> torch.Tensor:
     conv = getattr(block, f"{name}_conv")
     bn = getattr(block, f"{name}_bn")
@@ -228,10 +238,7 @@ class SSA(_Attention):
         low_memory: bool = True,
     ) -> None:
         super().__init__(dim, num_heads, neuron, low_memory, core_spikes=True)
-        self.patch_size = patch_size
-        _branch(self, "q", dim, 1, neuron, low_memory)
-        _branch(self, "k", dim, patch_size, neuron, low_memory)
-        _branch(self, "v", dim, patch_size, neuron, low_memory)
+        _qkv_branches(self, patch_size, neuron, low_memory)
         self.kv = SpikeMatmul("both")
         self.qkv = SpikeMatmul("right")
         self.attn_lif = half_neuron()
@@ -269,11 +276,8 @@ class SDSA(_Attention):
         dvs: bool = False,
     ) -> None:
         super().__init__(dim, num_heads, neuron, low_memory, core_spikes=False)
-        self.patch_size = patch_size
         self.dvs = bool(dvs)
-        _branch(self, "q", dim, 1, neuron, low_memory)
-        _branch(self, "k", dim, patch_size, neuron, low_memory)
-        _branch(self, "v", dim, patch_size, neuron, low_memory)
+        _qkv_branches(self, patch_size, neuron, low_memory)
         self.kv_gate = SpikeGate()
         self.kv_sum = SpikeSum()
         self.kv_lif = half_neuron()
