@@ -269,7 +269,8 @@ class SDSA(_PatchAttention):
     Without ``dvs`` the result is a per-channel gate and does not depend on the heads. With
     ``dvs`` (the original's CIFAR10-DVS setting) 3x3 max-pools act on K and V over the patch
     grid, on ``K ⊙ V`` over (tokens, channels of a head) and on ``Q ⊙ kv`` over (tokens,
-    channels of a head), as the original pools the last two dimensions.
+    channels of a head), as the original pools the last two dimensions. The other arguments
+    are :class:`SSA`'s.
     """
 
     kind = "sdsa"
