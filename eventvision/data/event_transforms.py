@@ -173,7 +173,7 @@ class _WithProbability(EventTransform):
         self.p = _ratio_range("p", p, 0.0, 1.0)[0]
 
     def op(self, events: np.ndarray) -> np.ndarray:
-        """The deterministic step; subclasses implement this."""
+        """The deterministic step; subclasses implement this (or name an ``ops`` function)."""
         raise NotImplementedError
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -192,9 +192,7 @@ class FlipLR(_WithProbability):
 class PolarityFlip(_WithProbability):
     """Swap ON and OFF with probability ``p`` (tonic's RandomFlipPolarity)."""
 
-    def op(self, events: np.ndarray) -> np.ndarray:
-        """Swap polarities."""
-        return ops.flip_polarity(events)
+    op = staticmethod(ops.flip_polarity)
 
 
 class CropZoom(EventTransform):
@@ -268,23 +266,35 @@ class TimeScale(EventTransform):
 class TimeReverse(_WithProbability):
     """Play the sample backwards with probability ``p``, flipping polarity (tonic's, p flipped)."""
 
-    def op(self, events: np.ndarray) -> np.ndarray:
-        """Reverse time and polarity."""
-        return ops.reverse_time(events)
+    op = staticmethod(ops.reverse_time)
 
 
-class DropByTime(EventTransform):
-    """Drop the events of a random window covering ``ratio`` of the sample's span (EventDrop)."""
+class _Drop(EventTransform):
+    """Drop a share of the sample drawn uniformly from ``ratio`` (within [0, 1]; EventDrop)."""
+
+    default_ratio: tuple[float, float] = (0.1, 0.9)
 
     def __init__(
-        self, sensor: SensorLike = DVS128, ratio: Range = (0.1, 0.9), seed: int | None = None
+        self, sensor: SensorLike = DVS128, ratio: Range | None = None, seed: int | None = None
     ) -> None:
         super().__init__(sensor, seed)
-        self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
+        self.ratio = _ratio_range("ratio", self.default_ratio if ratio is None else ratio, 0.0, 1.0)
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the share, then what to drop."""
+        return self.drop(events, rng.uniform(*self.ratio), rng)
+
+    def drop(self, events: np.ndarray, r: float, rng: np.random.Generator) -> np.ndarray:
+        """Drop share ``r``, drawing the rest from ``rng``; subclasses implement this."""
+        raise NotImplementedError
+
+
+class DropByTime(_Drop):
+    """Drop the events of a random window covering ``ratio`` (default (0.1, 0.9)) of the
+    sample's span (EventDrop)."""
+
+    def drop(self, events: np.ndarray, r: float, rng: np.random.Generator) -> np.ndarray:
         """Draw the window inside [t_first, t_last] and drop it."""
-        r = rng.uniform(*self.ratio)
         if len(events) == 0:
             return ops.copy_events(events)
         t_first, t_last = int(events["t"][0]), int(events["t"][-1])
@@ -293,39 +303,29 @@ class DropByTime(EventTransform):
         return ops.drop_time_window(events, int(np.ceil(start)), int(np.floor(start + length)))
 
 
-class DropByArea(EventTransform):
-    """Drop the events in a random box of sides ``ratio`` of the sensor's (EventDrop)."""
+class DropByArea(_Drop):
+    """Drop the events in a random box of sides ``ratio`` (default (0.05, 0.25)) of the
+    sensor's (EventDrop)."""
 
-    def __init__(
-        self, sensor: SensorLike = DVS128, ratio: Range = (0.05, 0.25), seed: int | None = None
-    ) -> None:
-        super().__init__(sensor, seed)
-        self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
+    default_ratio = (0.05, 0.25)
 
-    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def drop(self, events: np.ndarray, r: float, rng: np.random.Generator) -> np.ndarray:
         """Draw the box and drop it."""
-        r = rng.uniform(*self.ratio)
         w, h = int(self.sensor.width * r), int(self.sensor.height * r)
         x0 = int(rng.integers(0, self.sensor.width - w + 1))
         y0 = int(rng.integers(0, self.sensor.height - h + 1))
         return ops.drop_box(events, x0, y0, x0 + w, y0 + h)
 
 
-class DropEvents(EventTransform):
-    """Drop exactly ``round(ratio * N)`` events chosen at random (tonic's DropEvent)."""
+class DropEvents(_Drop):
+    """Drop exactly ``round(r * N)`` events chosen at random, r uniform in ``ratio`` (default
+    (0.1, 0.9); tonic's DropEvent)."""
 
-    def __init__(
-        self, sensor: SensorLike = DVS128, ratio: Range = (0.1, 0.9), seed: int | None = None
-    ) -> None:
-        super().__init__(sensor, seed)
-        self.ratio = _ratio_range("ratio", ratio, 0.0, 1.0)
-
-    def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Draw the ratio and the dropped events."""
+    def drop(self, events: np.ndarray, r: float, rng: np.random.Generator) -> np.ndarray:
+        """Draw the dropped events."""
         n = len(events)
-        n_drop = int(rng.uniform(*self.ratio) * n + 0.5)
         keep = np.ones(n, dtype=bool)
-        keep[rng.choice(n, n_drop, replace=False)] = False
+        keep[rng.choice(n, int(r * n + 0.5), replace=False)] = False
         return ops.copy_events(events, keep)
 
 

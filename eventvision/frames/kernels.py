@@ -116,13 +116,17 @@ def _decode_events_kernel(t_first, dt, x, y, p, out):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _put(out, n, e, x, y):  # pragma: no cover
-    """``out[n]`` = event ``e`` moved to ``(x, y)``."""
+def _put_moved(out, n, e, x, y, wrap, width, height):  # pragma: no cover
+    """``out[n]`` = event ``e`` moved to ``(x, y)``; returns the next free index: n + 1, or n
+    where, without ``wrap`` (which keeps every position on the sensor), it fell off."""
+    if not wrap and (x < 0 or y < 0 or x >= width or y >= height):
+        return n
     o = out[n]
     o.t = e.t
     o.x = x
     o.y = y
     o.p = e.p
+    return n + 1
 
 
 @njit(cache=True, nogil=True)
@@ -145,10 +149,7 @@ def _affine_events_kernel(events, coeffs, wrap, width, height, out):  # pragma: 
         yi = np.int64(np.rint(cy + (c * u + d * v) + dy))
         if wrap:
             xi, yi = xi % width, yi % height
-        elif xi < 0 or yi < 0 or xi >= width or yi >= height:
-            continue
-        _put(out, n, e, xi, yi)
-        n += 1
+        n = _put_moved(out, n, e, xi, yi, wrap, width, height)
     return n
 
 
@@ -173,10 +174,7 @@ def _translate_events_kernel(events, flip_x, dx, dy, wrap, width, height, out): 
         if wrap:
             xi -= width if xi >= width else 0
             yi -= height if yi >= height else 0
-        elif xi < 0 or yi < 0 or xi >= width or yi >= height:
-            continue
-        _put(out, n, e, xi, yi)
-        n += 1
+        n = _put_moved(out, n, e, xi, yi, wrap, width, height)
     return n
 
 

@@ -175,7 +175,7 @@ def _run_branch(block: nn.Module, name: str, s: torch.Tensor) -> torch.Tensor:
 class _Attention(nn.Module):
     """The shared shell: input neuron, a spike core, ``BN(Conv1x1(core)) + x``.
 
-    ``core_is_neuron_output`` says whether the core comes straight from a neuron (then the
+    ``core_spikes`` says whether the core comes straight from a neuron (then the
     projection is a spike-input convolution) or from gates of spikes (then it is not).
     """
 
@@ -207,16 +207,15 @@ class _Attention(nn.Module):
         return self.proj_bn(self.proj_conv(core)) + x
 
 
-class SSA(_Attention):
-    """Spikformer's attention: ``core = LIF_0.5(0.125 * Q K^T V)`` per head (ATTENTION.md, 2).
+class _PatchAttention(_Attention):
+    """The shell with Q from a 1x1 convolution on the N = HW tokens and K, V from the stage's
+    ``p x p`` patch convolution on the L = (H/p)(W/p) patch tokens (SSA, SDSA).
 
-    Q comes from a 1x1 convolution on the N = HW tokens, K and V from the ``p x p`` patch
-    convolution on the L = (H/p)(W/p) patch tokens. Binary Q, K, V make ``K^T V`` integer
-    counts, so it is computed first (``Q (K^T V)``, cheaper than ``(Q K^T) V`` when d < L);
-    every association gives the same values.
+    ``half_neuron`` (threshold 0.5) goes to :meth:`build_core`, which adds the core's modules;
+    ``core_spikes`` says whether the core is a neuron's output (see :class:`_Attention`).
     """
 
-    kind = "ssa"
+    core_spikes = True
 
     def __init__(
         self,
@@ -227,11 +226,28 @@ class SSA(_Attention):
         half_neuron: NeuronFactory,
         low_memory: bool = True,
     ) -> None:
-        super().__init__(dim, num_heads, neuron, low_memory, core_spikes=True)
+        super().__init__(dim, num_heads, neuron, low_memory, core_spikes=self.core_spikes)
         self.patch_size = patch_size
-        _branch(self, "q", dim, 1, neuron, low_memory)
-        _branch(self, "k", dim, patch_size, neuron, low_memory)
-        _branch(self, "v", dim, patch_size, neuron, low_memory)
+        for name, kernel in (("q", 1), ("k", patch_size), ("v", patch_size)):
+            _branch(self, name, dim, kernel, neuron, low_memory)
+        self.build_core(half_neuron)
+
+    def build_core(self, half_neuron: NeuronFactory) -> None:
+        """Add the modules of the spike core; subclasses implement this."""
+        raise NotImplementedError
+
+
+class SSA(_PatchAttention):
+    """Spikformer's attention: ``core = LIF_0.5(0.125 * Q K^T V)`` per head (ATTENTION.md, 2).
+
+    Q, K and V come from :class:`_PatchAttention`'s branches. Binary Q, K, V make ``K^T V``
+    integer counts, so it is computed first (``Q (K^T V)``, cheaper than ``(Q K^T) V`` when
+    d < L); every association gives the same values.
+    """
+
+    kind = "ssa"
+
+    def build_core(self, half_neuron: NeuronFactory) -> None:
         self.kv = SpikeMatmul("both")
         self.qkv = SpikeMatmul("right")
         self.attn_lif = half_neuron()
@@ -247,42 +263,33 @@ class SSA(_Attention):
         return self.attn_lif(out).reshape(T, B, C, H, W)  # [T, B, C, H, W]
 
 
-class SDSA(_Attention):
+class SDSA(_PatchAttention):
     """Spike-driven Transformer v1 attention: ``Q ⊙ LIF_0.5(Σ_L K ⊙ V)`` (ATTENTION.md, 3).
 
     Without ``dvs`` the result is a per-channel gate and does not depend on the heads. With
     ``dvs`` (the original's CIFAR10-DVS setting) 3x3 max-pools act on K and V over the patch
     grid, on ``K ⊙ V`` over (tokens, channels of a head) and on ``Q ⊙ kv`` over (tokens,
-    channels of a head), as the original pools the last two dimensions.
+    channels of a head), as the original pools the last two dimensions. The other arguments
+    are :class:`SSA`'s.
     """
 
     kind = "sdsa"
+    core_spikes = False
 
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        patch_size: int,
-        neuron: NeuronFactory,
-        half_neuron: NeuronFactory,
-        low_memory: bool = True,
-        dvs: bool = False,
-    ) -> None:
-        super().__init__(dim, num_heads, neuron, low_memory, core_spikes=False)
-        self.patch_size = patch_size
+    def __init__(self, *args, dvs: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.dvs = bool(dvs)
-        _branch(self, "q", dim, 1, neuron, low_memory)
-        _branch(self, "k", dim, patch_size, neuron, low_memory)
-        _branch(self, "v", dim, patch_size, neuron, low_memory)
-        self.kv_gate = SpikeGate()
-        self.kv_sum = SpikeSum()
-        self.kv_lif = half_neuron()
-        self.q_gate = SpikeGate()
         if self.dvs:
             self.k_pool = SpikeMaxPool()
             self.v_pool = SpikeMaxPool()
             self.kv_pool = SpikeMaxPool()
             self.out_pool = SpikeMaxPool()
+
+    def build_core(self, half_neuron: NeuronFactory) -> None:
+        self.kv_gate = SpikeGate()
+        self.kv_sum = SpikeSum()
+        self.kv_lif = half_neuron()
+        self.q_gate = SpikeGate()
 
     def core(self, s: torch.Tensor) -> torch.Tensor:
         T, B, C, H, W = s.shape

@@ -112,6 +112,36 @@ def _transpose(src, dst):  # pragma: no cover
                     dst[j, i] = src[i, j]
 
 
+@njit(cache=True)
+def _tap_tables(H, W, OH, OW, KH, KW, stride, pad):  # pragma: no cover
+    """The tap pairs along y (``_taps``) and the tap runs along x (``_runs``) of a convolution
+    of an [H, W] input into [OH, OW] with a KH x KW kernel: (ny, ty, nx, rx)."""
+    ny, ty = _taps(H, OH, KH, stride[0], pad[0])
+    nx, rx = _runs(W, OW, KW, stride[1], pad[1])
+    return ny, ty, nx, rx
+
+
+@njit(cache=True, inline="always")
+def _add_taps(v, dst, src, d, y, x, ny, ty, nx, rx, opg):  # pragma: no cover
+    """For the input value ``v`` at (y, x), ``dst_span += v * src_span`` over all its tap runs.
+
+    ``dst`` and ``src`` are [rows, columns * opg] planes, one indexed by kernel tap and the
+    other by output (taps and outputs as ``ty``, ``rx`` pair them, index 0 and 1): ``d`` is
+    the index of ``dst``'s side, 1 for the forward pass (into the outputs, from the weights),
+    0 for the weight gradient (into the weights, from the output gradient).
+    """
+    e = 1 - d
+    for i in range(ny[y]):
+        dst_row = dst[ty[y, i, d]]
+        src_row = src[ty[y, i, e]]
+        for r in range(nx[x]):
+            da, sa, m = rx[x, r, d] * opg, rx[x, r, e] * opg, rx[x, r, 2] * opg
+            a = dst_row[da : da + m]
+            b = src_row[sa : sa + m]
+            for o in range(m):
+                a[o] += v * b[o]
+
+
 @njit(cache=True, parallel=True)
 def _forward_kernel(s, wt, stride, pad, groups, out, mask, odd):  # pragma: no cover
     """out[n, o, oy, ox] = sum over nonzero s[n, c, y, x] of s * w[o, c, ky, kx].
@@ -123,12 +153,9 @@ def _forward_kernel(s, wt, stride, pad, groups, out, mask, odd):  # pragma: no c
     [groups, OH, OW * O/groups], so each run of taps (``_runs``) adds one contiguous span.
     """
     N, C, H, W = s.shape
-    _, KH, KWO = wt.shape
     _, O, OH, OW = out.shape
-    OPG = O // groups
-    cpg = C // groups
-    ny, ty = _taps(H, OH, KH, stride[0], pad[0])
-    nx, rx = _runs(W, OW, KWO // OPG, stride[1], pad[1])
+    OPG, cpg = O // groups, C // groups
+    ny, ty, nx, rx = _tap_tables(H, W, OH, OW, wt.shape[1], wt.shape[2] // OPG, stride, pad)
     for n in prange(N):
         acc = np.zeros((groups, OH, OW * OPG), dtype=out.dtype)
         odd[n] = 0
@@ -143,15 +170,7 @@ def _forward_kernel(s, wt, stride, pad, groups, out, mask, odd):  # pragma: no c
                         continue
                     if v != 1:
                         odd[n] = 1
-                    for i in range(ny[y]):
-                        row = acc_g[ty[y, i, 1]]
-                        w_row = w_c[ty[y, i, 0]]
-                        for r in range(nx[x]):
-                            kx, ox, m = rx[x, r, 0] * OPG, rx[x, r, 1] * OPG, rx[x, r, 2] * OPG
-                            a = row[ox : ox + m]
-                            w = w_row[kx : kx + m]
-                            for o in range(m):
-                                a[o] += v * w[o]
+                    _add_taps(v, acc_g, w_c, 1, y, x, ny, ty, nx, rx, OPG)
         for g in range(groups):
             dst = out[n, g * OPG : (g + 1) * OPG].reshape(OPG, OH * OW)
             _transpose(acc[g].reshape(OH * OW, OPG), dst)
@@ -168,10 +187,8 @@ def _grad_weight_kernel(s, gout, stride, pad, groups, gw_parts):  # pragma: no c
     N, C, H, W = s.shape
     P, _, KH, KWO = gw_parts.shape
     _, O, OH, OW = gout.shape
-    OPG = O // groups
-    cpg = C // groups
-    ny, ty = _taps(H, OH, KH, stride[0], pad[0])
-    nx, rx = _runs(W, OW, KWO // OPG, stride[1], pad[1])
+    OPG, cpg = O // groups, C // groups
+    ny, ty, nx, rx = _tap_tables(H, W, OH, OW, KH, KWO // OPG, stride, pad)
     for k in prange(P):
         gw = gw_parts[k]
         g = np.empty((groups, OH, OW * OPG), dtype=gout.dtype)  # gout[n], laid out as acc
@@ -187,15 +204,7 @@ def _grad_weight_kernel(s, gout, stride, pad, groups, gw_parts):  # pragma: no c
                         v = s[n, c, y, x]
                         if v == 0:
                             continue
-                        for i in range(ny[y]):
-                            g_row = g_g[ty[y, i, 1]]
-                            gw_row = gw_c[ty[y, i, 0]]
-                            for r in range(nx[x]):
-                                kx, ox, m = rx[x, r, 0] * OPG, rx[x, r, 1] * OPG, rx[x, r, 2] * OPG
-                                a = gw_row[kx : kx + m]
-                                b = g_row[ox : ox + m]
-                                for o in range(m):
-                                    a[o] += v * b[o]
+                        _add_taps(v, gw_c, g_g, 0, y, x, ny, ty, nx, rx, OPG)
 
 
 def _parts(n: int) -> int:

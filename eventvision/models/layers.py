@@ -61,6 +61,19 @@ def _compact(x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
 
 
+class _StepsAsBatch:
+    """Mixin: ``forward`` runs ``forward_batch`` on all steps of ``x`` [T, B, ...] at once."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B = x.shape[:2]
+        out = self.forward_batch(x.flatten(0, 1))  # [T*B, C, H, W]
+        return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']
+
+    def forward_batch(self, flat: torch.Tensor) -> torch.Tensor:
+        """The layer on a batch of T * B images; subclasses implement this."""
+        raise NotImplementedError
+
+
 def _is_binary(s: torch.Tensor) -> bool:
     """Whether every value of ``s`` is 0 or 1: trusted from our neurons' mark (``marks``),
     else checked (one pass over ``s``)."""
@@ -227,7 +240,7 @@ class _BatchNormSaveOutput(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None, None, None, None, None
 
 
-class BN(nn.Module):
+class BN(_StepsAsBatch, nn.Module):
     """BatchNorm2d over ``[T, B, C, H, W]`` with statistics pooled over T, B, H and W.
 
     ``inplace=True`` lets the low-memory training path normalise its input in place on the
@@ -244,14 +257,13 @@ class BN(nn.Module):
         self.inplace = inplace
         self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        T, B = x.shape[:2]
-        flat = x.flatten(0, 1)  # [T*B, C, H, W]
+    def forward_batch(self, flat: torch.Tensor) -> torch.Tensor:
+        """Normalise [T*B, C, H, W]."""
         bn = self.bn
         # SyncBatchNorm (sync_bn on CUDA) pools statistics over ranks in its own forward, so the
         # low-memory path, which computes rank-local statistics, steps aside for it.
         sync = isinstance(bn, nn.SyncBatchNorm)
-        if self.low_memory and bn.training and not sync and _compact(x):
+        if self.low_memory and bn.training and not sync and _compact(flat):
             bn.num_batches_tracked.add_(1)
             base = flat if flat._base is None else flat._base
             inplace = self.inplace and self._private(flat, base)
@@ -268,7 +280,7 @@ class BN(nn.Module):
             )
         else:
             out = bn(flat)
-        return out.reshape(T, B, *out.shape[1:])  # [T, B, C, H, W]
+        return out
 
     def _private(self, flat: torch.Tensor, base: torch.Tensor) -> bool:
         """Whether ``flat`` may be normalised in place: it is, laid out the same, the whole of
@@ -288,7 +300,7 @@ class BN(nn.Module):
         )
 
 
-class MultiStepConv2d(nn.Conv2d):
+class MultiStepConv2d(_StepsAsBatch, nn.Conv2d):
     """Bias-free conv2d applied to every step of ``[T, B, C, H, W]``.
 
     With ``spike_input=True`` and ``low_memory`` the (binary) input is kept as bool, and with
@@ -312,12 +324,11 @@ class MultiStepConv2d(nn.Conv2d):
         self.sparse = sparse
         self.pool: BufferPool | None = None  # the model's, with ``cpu_kernels``
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        T, B = x.shape[:2]
-        flat = x.flatten(0, 1)  # [T*B, C, H, W]
+    def forward_batch(self, flat: torch.Tensor) -> torch.Tensor:
+        """Convolve [T*B, C, H, W]."""
         spikes = self.spike_input and self.low_memory
         sparse = spikes and self.sparse and cpu_kernels_ok(flat, self.weight)
-        if spikes and _compact(x):
+        if spikes and _compact(flat):
             args = (self.stride, self.padding, self.groups, sparse, self.pool)
             out = _SpikeConv2d.apply(flat, self.weight, *args)
         elif sparse and not torch.is_grad_enabled():
@@ -327,7 +338,7 @@ class MultiStepConv2d(nn.Conv2d):
             out = F.conv2d(flat, self.weight, None, self.stride, self.padding, 1, self.groups)
         if not hooked(self):  # a batch norm after it may normalise it in place
             mark(out, PRIVATE)
-        return out.reshape(T, B, *out.shape[1:])  # [T, B, C', H', W']
+        return out
 
 
 class SpikingMatmul(nn.Module):

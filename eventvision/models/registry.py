@@ -60,60 +60,59 @@ def create_model(name: str, *, time_steps: int | None = None, **overrides) -> Sp
     return _REGISTRY[name](**overrides)
 
 
-def _build(cfg: ResformerConfig, overrides: dict) -> SpikingResformer:
+def _variant(
+    planes: tuple[int, ...], overrides: dict, head_dim: int = 64, **fields
+) -> SpikingResformer:
+    """A paper variant of widths ``planes``: ``head_dim`` channels per DSSA head (64, the DVS
+    variant 32), patch sizes (4, 2, 1), blocks (1, 2, 3) and ``fields``, then ``overrides``."""
+    heads = tuple(c // head_dim for c in planes)
+    cfg = ResformerConfig(
+        planes=planes, num_heads=heads, patch_sizes=(4, 2, 1), blocks=(1, 2, 3), **fields
+    )
     return SpikingResformer(replace(cfg, **overrides))
-
-
-_PAPER = dict(num_heads=(1, 3, 6), patch_sizes=(4, 2, 1), blocks=(1, 2, 3))
 
 
 @register_model
 def spikingresformer_ti(**overrides) -> SpikingResformer:
     """SpikingResformer-Ti, ImageNet 224 px, T=4: 11,180,992 parameters."""
-    return _build(ResformerConfig(planes=(64, 192, 384), **_PAPER), overrides)
+    return _variant((64, 192, 384), overrides)
 
 
 @register_model
 def spikingresformer_s(**overrides) -> SpikingResformer:
     """SpikingResformer-S, ImageNet 224 px, T=4: 17,813,824 parameters."""
-    cfg = ResformerConfig(planes=(64, 256, 512), **{**_PAPER, "num_heads": (1, 4, 8)})
-    return _build(cfg, overrides)
+    return _variant((64, 256, 512), overrides)
 
 
 @register_model
 def spikingresformer_m(**overrides) -> SpikingResformer:
     """SpikingResformer-M, ImageNet 224 px, T=4: 35,601,472 parameters."""
-    cfg = ResformerConfig(planes=(64, 384, 768), **{**_PAPER, "num_heads": (1, 6, 12)})
-    return _build(cfg, overrides)
+    return _variant((64, 384, 768), overrides)
 
 
 @register_model
 def spikingresformer_l(**overrides) -> SpikingResformer:
     """SpikingResformer-L, ImageNet 224 px, T=4: 60,375,680 parameters."""
-    cfg = ResformerConfig(planes=(128, 512, 1024), **{**_PAPER, "num_heads": (2, 8, 16)})
-    return _build(cfg, overrides)
+    return _variant((128, 512, 1024), overrides)
 
 
 @register_model
 def spikingresformer_cifar(**overrides) -> SpikingResformer:
     """CIFAR variant: Ti widths, 3x3 stem, 10 classes, 32 px, T=4: 10,793,152 parameters."""
-    cfg = ResformerConfig(
-        planes=(64, 192, 384), stem="small", img_size=32, num_classes=10, **_PAPER
-    )
-    return _build(cfg, overrides)
+    return _variant((64, 192, 384), overrides, stem="small", img_size=32, num_classes=10)
 
 
 @register_model
 def spikingresformer_dvsg(**overrides) -> SpikingResformer:
     """DVS128 Gesture variant: 32/96/192, 3x3 stem, group 32, PLIF, 11 classes, 64 px, T=16."""
-    cfg = ResformerConfig(
-        planes=(32, 96, 192),
+    return _variant(
+        (32, 96, 192),
+        overrides,
+        head_dim=32,
         stem="small",
         group_size=32,
         neuron="plif",
         img_size=64,
         T=16,
         num_classes=11,
-        **_PAPER,
     )
-    return _build(cfg, overrides)

@@ -10,6 +10,29 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, inline="always")
+def _crossings(a, b, r, step, polarity, t_prev, dt_us, x, y, out, n):  # pragma: no cover
+    """Emit the events of pixel (x, y) whose log intensity goes linearly from ``a`` to ``b``
+    over one step: each time it passes ``r + step`` (``polarity`` 1) or ``r - step`` (0), r
+    moves there. ``out`` is ``(out_t, out_x, out_y, out_p)``; returns the new ``r`` and ``n``.
+
+    Both directions run the same arithmetic: negating a difference is exact, so the OFF
+    events' ``(a - r) / (a - b)`` is ``(r - a) / (b - a)`` bit for bit.
+    """
+    out_t, out_x, out_y, out_p = out
+    sign = 1.0 if polarity else -1.0
+    capacity = out_t.shape[0]
+    while sign * (b - r) >= step:
+        r += sign * step
+        if n < capacity:
+            out_t[n] = t_prev + np.int64((r - a) / (b - a) * dt_us + 0.5)
+            out_x[n] = x
+            out_y[n] = y
+            out_p[n] = polarity
+        n += 1
+    return r, n
+
+
 @njit(cache=True)
 def _dvs_kernel(
     frames,
@@ -39,7 +62,7 @@ def _dvs_kernel(
     step come out in pixel order, not time order.
     """
     n_frames, height, width = frames.shape
-    capacity = out_t.shape[0]
+    out = (out_t, out_x, out_y, out_p)
     for k in range(n_frames):
         t_prev = t_first_us + (k - 1) * dt_us
         for y in range(height):
@@ -56,24 +79,8 @@ def _dvs_kernel(
                 a = np.float64(previous[x])
                 b = np.float64(row[x])
                 r = reference[y, x]
-                step = threshold_on[y, x]
-                while b - r >= step:
-                    r += step
-                    if n < capacity:
-                        out_t[n] = t_prev + np.int64((r - a) / (b - a) * dt_us + 0.5)
-                        out_x[n] = x
-                        out_y[n] = y
-                        out_p[n] = 1
-                    n += 1
-                step = threshold_off[y, x]
-                while r - b >= step:
-                    r -= step
-                    if n < capacity:
-                        out_t[n] = t_prev + np.int64((a - r) / (a - b) * dt_us + 0.5)
-                        out_x[n] = x
-                        out_y[n] = y
-                        out_p[n] = 0
-                    n += 1
+                r, n = _crossings(a, b, r, threshold_on[y, x], 1, t_prev, dt_us, x, y, out, n)
+                r, n = _crossings(a, b, r, threshold_off[y, x], 0, t_prev, dt_us, x, y, out, n)
                 reference[y, x] = r
                 previous[x] = row[x]
     return n
