@@ -51,7 +51,6 @@ __all__ = [
     "load_spec",
     "point_name",
     "run_sweep",
-    "sweep_worker",
     "threads_per_job",
 ]
 
@@ -404,12 +403,8 @@ def _claim(
         time.sleep(poll_s)
 
 
-def sweep_worker(
-    spec_path: str | os.PathLike,
-    out: str | os.PathLike,
-    storage: str | None = None,
-    threads: int = 0,
-    poll_s: float = 10.0,
+def _sweep_worker(
+    spec_path: str, out: str, storage: str | None, threads: int, poll_s: float
 ) -> tuple[int, int]:
     """Run grid points until none is left; ``(points run, points that failed)``.
 
@@ -455,10 +450,10 @@ def run_sweep(
     job the worker runs in this process with torch's default threads.
     """
     _check_folder(Path(out).resolve(), load_spec(spec_path))  # a bad spec fails here, once
+    args = (str(spec_path), str(out), storage, threads_per_job(jobs) if jobs > 1 else 0, poll_s)
     if jobs <= 1:
-        return sweep_worker(spec_path, out, storage, poll_s=poll_s)
+        return _sweep_worker(*args)
     ctx = multiprocessing.get_context("spawn")
-    args = (str(spec_path), str(out), storage, threads_per_job(jobs), poll_s)
     with ctx.Pool(jobs) as pool:
-        counts = pool.starmap(sweep_worker, [args] * jobs)
+        counts = pool.starmap(_sweep_worker, [args] * jobs)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
