@@ -242,15 +242,20 @@ def _decode_batch(
 def _decode_checked(out, k, words, last_t, sensor, offset, path) -> tuple[int, int]:
     """Decode one packet record by record, raising FormatError at the first bad record."""
     k, last_t, code, where = _decode_aedat4(words, out, k, last_t, sensor.width, sensor.height)
-    if code == 1:
-        raise FormatError(f"{path}: timestamp goes backwards in the packet at byte offset {offset}")
-    if code == 2:
-        raise FormatError(
-            f"{path}: event {where} of the packet at byte offset {offset} has a coordinate "
-            f"outside the {sensor.height}x{sensor.width} (HxW) sensor the header declares, or a "
-            "polarity byte other than 0 and 1"
-        )
+    reasons = {
+        1: f"timestamp goes backwards in the packet at byte offset {offset}",
+        2: f"event {where} of the packet at byte offset {offset} has a coordinate outside the "
+        f"{sensor.height}x{sensor.width} (HxW) sensor the header declares, or a polarity byte "
+        "other than 0 and 1",
+    }
+    _raise_for_code(path, code, reasons)
     return k, last_t
+
+
+def _raise_for_code(path: Path, code: int, reasons: dict[int, str]) -> None:
+    """Raise the FormatError ``reasons`` gives a kernel's status ``code``; other codes pass."""
+    if code in reasons:
+        raise FormatError(f"{path}: {reasons[code]}")
 
 
 def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
@@ -414,13 +419,12 @@ def _read_block(f: BinaryIO, path: Path, pos: int, end: int, size: int | None) -
 
 def _check_walk(path: Path, pos: int, end: int, code: int, stream: int, size: int) -> None:
     """Raise FormatError for a packet header the walk stopped at."""
-    if code == 1:
-        raise FormatError(f"{path}: truncated packet header at byte offset {pos}")
-    if code == 2:
-        raise FormatError(
-            f"{path}: bad packet header at byte offset {pos}: stream {stream}, size {size} "
-            f"({end - pos - 8} bytes left)"
-        )
+    reasons = {
+        1: f"truncated packet header at byte offset {pos}",
+        2: f"bad packet header at byte offset {pos}: stream {stream}, size {size} "
+        f"({end - pos - 8} bytes left)",
+    }
+    _raise_for_code(path, code, reasons)
 
 
 def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
@@ -428,13 +432,14 @@ def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
     positions, counts = np.empty_like(starts), np.empty_like(starts)
     j, code, value = _locate_aedat4_records(buf, starts, sizes, positions, counts)
     if j >= 0:
-        reason = {
-            1: f"size prefix does not match the {sizes[j]}-byte packet",
-            2: f"file identifier {int(value).to_bytes(4, 'little')!r}, expected b'EVTS'",
-            3: "a table or vector offset points outside the packet",
-            4: f"{value} events run past the packet",
-        }[code]
-        raise FormatError(f"{path}: bad event packet at byte offset {offsets[j]}: {reason}")
+        bad = f"bad event packet at byte offset {offsets[j]}"
+        reasons = {
+            1: f"{bad}: size prefix does not match the {sizes[j]}-byte packet",
+            2: f"{bad}: file identifier {int(value).to_bytes(4, 'little')!r}, expected b'EVTS'",
+            3: f"{bad}: a table or vector offset points outside the packet",
+            4: f"{bad}: {value} events run past the packet",
+        }
+        _raise_for_code(path, code, reasons)
     return _Batch(buf, positions, counts, offsets)
 
 
