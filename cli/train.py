@@ -15,10 +15,7 @@ from typing import Any
 import click
 from eventvision.pipelines import recipe_names
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from eventvision._toml import tomllib
 
 _FROM_PIPELINE = "[default: the pipeline's value]"
 _DEFAULT = click.core.ParameterSource.DEFAULT

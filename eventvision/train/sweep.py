@@ -28,7 +28,6 @@ import logging
 import multiprocessing
 import os
 import re
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,13 +35,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .._toml import read_toml
 from ..errors import ConfigError, EventVisionError
 from .config import _SECTIONS, Pipeline, load_pipeline
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "SPEC_FILE",
@@ -127,11 +122,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
             key without values (zero points), or a point the recipe refuses.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read sweep spec: {e}") from None
-    raw = _flatten(raw)
+    raw = _flatten(read_toml(path, "sweep spec"))
     grid_raw = raw.pop("grid", None)
     if not isinstance(grid_raw, dict) or not grid_raw:
         raise ConfigError(f"{path}: needs a [grid] table with at least one key")
