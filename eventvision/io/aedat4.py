@@ -66,6 +66,7 @@ class Aedat4Info(NamedTuple):
     data_table_position: int
     event_streams: dict[int, Sensor]  # stream id -> sensor size of each event stream
     body_offset: int  # byte offset of the first packet
+    stamp: tuple[int, ...] = ()  # the file read: (device, inode, size, mtime in ns)
 
 
 def read_aedat4_info(path: str | os.PathLike) -> Aedat4Info:
@@ -80,6 +81,7 @@ def iter_aedat4(
     *,
     stream_id: int | None = None,
     max_packet_bytes: int = MAX_PACKET_BYTES,
+    info: Aedat4Info | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the events of one event stream packet by packet, in bounded memory.
 
@@ -91,11 +93,13 @@ def iter_aedat4(
             FormatError when there are several.
         max_packet_bytes: the most bytes one packet may hold, stored or decompressed; a packet
             that claims or decompresses to more is a FormatError naming its byte offset.
+        info: the file's IOHeader as :func:`read_aedat4_info` read it, so it is not read
+            again; a file that changed since (inode, size or time) is a FormatError.
     """
     path = Path(path)
     limit = _packet_limit(max_packet_bytes)
     last_t = np.iinfo(np.int64).min
-    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES, limit):
+    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES, limit, info):
         for j in range(len(batch.counts)):
             events = np.empty(batch.counts[j], EVENT_DTYPE)
             _, last_t = _decode_batch(events, 0, batch.packet(j), last_t, sensor, path)
@@ -109,6 +113,7 @@ def read_aedat4(
     stream_id: int | None = None,
     threads: int | None = None,
     max_packet_bytes: int = MAX_PACKET_BYTES,
+    info: Aedat4Info | None = None,
 ) -> np.ndarray:
     """Read all events of an AEDAT 4 event stream into one EVENT_DTYPE array.
 
@@ -126,12 +131,13 @@ def read_aedat4(
             The pool's read-ahead holds at most ``pool.AHEAD_BYTES`` decompressed bytes.
         max_packet_bytes: see :func:`iter_aedat4`. Peak memory: docs/formats.md, "Hostile files
             and memory".
+        info: see :func:`iter_aedat4`.
     """
     path = Path(path)
     threads = pool.thread_count(threads)
     limit = _packet_limit(max_packet_bytes)
     with open(path, "rb") as f:
-        info = _read_header(f, path)
+        info = _header(f, path, info)
         target, sensor = _pick_stream(info, stream_id, path)
         # the file memory-mapped whole and its packet headers walked at once: uncompressed
         # records are decoded from the OS file cache in one kernel call, compressed packets
@@ -213,10 +219,12 @@ class _Batch(NamedTuple):
         return _Batch(self.buf, *(a[j : j + 1] for a in self[1:]))
 
 
-def _iter_batches(path: Path, stream_id: int | None, block_bytes: int, limit: int):
+def _iter_batches(
+    path: Path, stream_id: int | None, block_bytes: int, limit: int, info: Aedat4Info | None
+):
     """Yield ``(batch, sensor)`` of the event packets of one stream, in file order."""
     with open(path, "rb") as f:
-        info = _read_header(f, path)
+        info = _header(f, path, info)
         target, sensor = _pick_stream(info, stream_id, path)
         for batch in _iter_packet_batches(f, path, info, target, block_bytes, limit):
             yield batch, sensor
@@ -258,6 +266,23 @@ def _raise_for_code(path: Path, code: int, reasons: dict[int, str]) -> None:
         raise FormatError(f"{path}: {reasons[code]}")
 
 
+def _header(f: BinaryIO, path: Path, info: Aedat4Info | None) -> Aedat4Info:
+    """The IOHeader of the open file ``f``: ``info`` if read before from this very file, or read."""
+    if info is None:
+        return _read_header(f, path)
+    if info.stamp != _stamp(f):
+        raise FormatError(
+            f"{path}: the file changed (or is another) since its IOHeader was read; read it again"
+        )
+    return info
+
+
+def _stamp(f: BinaryIO) -> tuple[int, ...]:
+    """What tells one state of a file from another: device, inode, size, mtime in ns."""
+    st = os.fstat(f.fileno())
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
     magic = f.read(len(AEDAT4_MAGIC))
     if magic != AEDAT4_MAGIC:
@@ -271,7 +296,8 @@ def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
     start = len(AEDAT4_MAGIC)
     raw = f.read(4)
     size = struct.unpack("<I", raw)[0] if len(raw) == 4 else -1
-    left = os.fstat(f.fileno()).st_size - start - 4  # never read (or allocate) past the file
+    stamp = _stamp(f)
+    left = stamp[2] - start - 4  # never read (or allocate) past the file
     buf = f.read(size) if 8 <= size <= min(left, _MAX_PACKET) else b""
     if len(buf) != size or size < 8:
         raise FormatError(f"{path}: truncated IOHeader at byte offset {start}")
@@ -285,7 +311,8 @@ def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
             f"{path}: IOHeader at byte offset {start} names compression {compression}, "
             f"expected one of {sorted(COMPRESSIONS)}"
         )
-    return Aedat4Info(COMPRESSIONS[compression], table_pos, streams, start + 4 + size)
+    body = start + 4 + size
+    return Aedat4Info(COMPRESSIONS[compression], table_pos, streams, body, stamp)
 
 
 def _table(buf: bytes, identifier: bytes) -> tuple[int, int]:
