@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,13 +30,35 @@ from eventvision.errors import CacheError, ConfigError
 from eventvision.frames.draw import frame_grid, frame_tiles, image_format, save_gif, save_image
 
 
-def _shard(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return parse_shard(value)
-    except CacheError as e:
-        raise click.BadParameter(str(e)) from None
+def _choice(name: str, choices: Sequence[str], default: str, help: str | None = None) -> Callable:
+    """An option taking one of ``choices``, its default shown in the help."""
+    return click.option(
+        name, default=default, show_default=True, type=click.Choice(choices), help=help
+    )
+
+
+_split_by = _choice("--split-by", ["number", "time"], "number")
+_wait = click.option(
+    "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
+)
+
+
+def _parsed(parse: Callable[[str], Any], error: type[Exception]) -> Callable:
+    """A click callback giving ``parse(value)``, its ``error`` a usage error; None stays None."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except error as e:
+            raise click.BadParameter(str(e)) from None
+
+    return callback
+
+
+_shard = _parsed(parse_shard, CacheError)
+_size = _parsed(parse_size, ConfigError)
 
 
 def _time_steps_options(help: str):
@@ -63,15 +87,6 @@ def _time_steps(value: int | None, frames_alias: int | None, default: int | None
     return frames_alias
 
 
-def _size(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except ConfigError as e:
-        raise click.BadParameter(str(e)) from None
-
-
 def _sensor_size(ctx, param, value):
     """``HxW`` (the one CLI order, as --size) as the library's ``(width, height)`` sensor."""
     if value is None:
@@ -88,9 +103,7 @@ def _sensor_size(ctx, param, value):
 @click.argument("raw_root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))  # a folder: one-line error (the lock)
 @_time_steps_options("Frames per sample.  [default: 16]")
-@click.option(
-    "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
-)
+@_split_by
 @click.option(
     "--size",
     default="64",
@@ -106,23 +119,14 @@ def _sensor_size(ctx, param, value):
     type=click.IntRange(1),
     help="Processes computing frames.",
 )
-@click.option(
-    "--compression", default=COMPRESSIONS[0], show_default=True, type=click.Choice(COMPRESSIONS)
-)
-@click.option(
+@_choice("--compression", COMPRESSIONS, COMPRESSIONS[0])
+@_choice(
     "--store",
-    default="frames",
-    show_default=True,
-    type=click.Choice(STORES),
-    help="Store binned frames, or each sample's events (binned in the loader).",
+    STORES,
+    "frames",
+    "Store binned frames, or each sample's events (binned in the loader).",
 )
-@click.option(
-    "--protocol",
-    default="paper",
-    show_default=True,
-    type=click.Choice(sorted(SPLIT_PROTOCOLS)),
-    help="CIFAR10-DVS train/test protocol.",
-)
+@_choice("--protocol", sorted(SPLIT_PROTOCOLS), "paper", "CIFAR10-DVS train/test protocol.")
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of a random split (protocol, folder)."
 )
@@ -141,20 +145,18 @@ def _sensor_size(ctx, param, value):
     help="folder without train/ and test/: share of each class drawn (seeded) for test.  "
     "[default: 0.1]",
 )
-@click.option(
+@_choice(
     "--layout",
-    default="auto",
-    show_default=True,
-    type=click.Choice(LAYOUTS),
-    help="cifar10-dvs, dvs-gesture: the layout of RAW_ROOT (original release, tonic's or "
+    LAYOUTS,
+    "auto",
+    "cifar10-dvs, dvs-gesture: the layout of RAW_ROOT (original release, tonic's or "
     "spikingjelly's download); auto detects it. Recorded in the cache options.",
 )
-@click.option(
+@_choice(
     "--orientation",
-    default="raw",
-    show_default=True,
-    type=click.Choice(ORIENTATIONS),
-    help="folder: turn raw sensor coordinates upright; jaer for files recorded with jAER "
+    ORIENTATIONS,
+    "raw",
+    "folder: turn raw sensor coordinates upright; jaer for files recorded with jAER "
     "(y up, x mirrored: a 180-degree turn). Recorded in the cache options.",
 )
 @click.option(
@@ -174,9 +176,7 @@ def _sensor_size(ctx, param, value):
 @click.option(
     "--overwrite", is_flag=True, help="Rebuild even if OUT holds other options or is stale."
 )
-@click.option(
-    "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
-)
+@_wait
 def preprocess(dataset: str, raw_root: Path, out: Path, frames_alias, **opts) -> None:
     """Bin and resize every sample of RAW_ROOT into the HDF5 cache OUT (resumable).
 
@@ -233,9 +233,7 @@ def info(cache_path: Path) -> None:
     metavar="N|HxW",
     help="Event caches: frame size.  [default: 64]",
 )
-@click.option(
-    "--split-by", default="number", show_default=True, type=click.Choice(["number", "time"])
-)
+@_split_by
 @click.option(
     "--augment",
     default=None,
@@ -297,9 +295,7 @@ def cache() -> None:
     "shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUT even if it holds another cache.")
-@click.option(
-    "--wait", is_flag=True, help="If another process writes OUT, wait for it instead of failing."
-)
+@_wait
 def merge(out: Path, shards: tuple[Path, ...], overwrite: bool, wait: bool) -> None:
     """Join the shard files of `preprocess --shard I/N` into the cache OUT of a single run."""
     report = merge_shards(shards, out, overwrite=overwrite, wait=wait)

@@ -15,10 +15,7 @@ from typing import Any
 import click
 from eventvision.pipelines import recipe_names
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from eventvision._toml import tomllib
 
 _FROM_PIPELINE = "[default: the pipeline's value]"
 _DEFAULT = click.core.ParameterSource.DEFAULT
@@ -62,6 +59,11 @@ def _parse_set(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return out
 
 
+def _from_pipeline(*decls: str, help: str, **attrs: Any) -> Callable:
+    """An option overriding a pipeline key: left unset, the pipeline's value stands."""
+    return click.option(*decls, help=f"{help} {_FROM_PIPELINE}", **attrs)
+
+
 def _recipe_options(default_pipeline: str) -> Callable:
     """The options shared by train and finetune: the pipeline, its overrides, the run folder."""
     opts = [
@@ -72,56 +74,53 @@ def _recipe_options(default_pipeline: str) -> Callable:
             help=f"Recipe: one of {', '.join(recipe_names())} (see `eventvision recipes`), "
             "or a path to a .toml file.",
         ),
-        click.option("--data", help=f"Frame cache (.h5) or image folder. {_FROM_PIPELINE}"),
+        _from_pipeline("--data", help="Frame cache (.h5) or image folder."),
         click.option(
             "--out",
             type=click.Path(file_okay=False, path_type=Path),
             help="Run folder (new or empty).  [default: runs/<pipeline>]",
         ),
-        click.option("--model", help=f"Registered model name. {_FROM_PIPELINE}"),
-        click.option("--time-steps", "-T", type=int, help=f"Time steps T. {_FROM_PIPELINE}"),
-        click.option("--size", metavar="N|HxW", help=f"Input size in pixels. {_FROM_PIPELINE}"),
-        click.option(
-            "--augment",
-            help=f"Augmentation: dvs, an event one (nda, eventdrop, ...), none. {_FROM_PIPELINE}",
+        _from_pipeline("--model", help="Registered model name."),
+        _from_pipeline("--time-steps", "-T", type=int, help="Time steps T."),
+        _from_pipeline("--size", metavar="N|HxW", help="Input size in pixels."),
+        _from_pipeline(
+            "--augment", help="Augmentation: dvs, an event one (nda, eventdrop, ...), none."
         ),
-        click.option("--epochs", type=int, help=f"Epochs. {_FROM_PIPELINE}"),
-        click.option("--batch-size", type=int, help=f"Batch size per process. {_FROM_PIPELINE}"),
-        click.option("--lr", type=float, help=f"Peak learning rate. {_FROM_PIPELINE}"),
-        click.option("--weight-decay", type=float, help=f"AdamW weight decay. {_FROM_PIPELINE}"),
-        click.option("--workers", type=int, help=f"DataLoader workers. {_FROM_PIPELINE}"),
-        click.option(
+        _from_pipeline("--epochs", type=int, help="Epochs."),
+        _from_pipeline("--batch-size", type=int, help="Batch size per process."),
+        _from_pipeline("--lr", type=float, help="Peak learning rate."),
+        _from_pipeline("--weight-decay", type=float, help="AdamW weight decay."),
+        _from_pipeline("--workers", type=int, help="DataLoader workers."),
+        _from_pipeline(
             "--val-fraction",
             type=float,
             help="Hold out this share of each train class (seeded by --seed) for validation; "
-            f"best.pt is then chosen on it, 0 = none. {_FROM_PIPELINE}",
+            "best.pt is then chosen on it, 0 = none.",
         ),
-        click.option("--seed", type=int, help=f"Random seed. {_FROM_PIPELINE}"),
-        click.option("--device", help=f"auto, cpu, cuda or cuda:N. {_FROM_PIPELINE}"),
-        click.option("--clip-grad", type=float, help=f"Max grad norm, 0 = off. {_FROM_PIPELINE}"),
-        click.option(
-            "--amp/--no-amp", default=None, help=f"Mixed precision (CUDA only). {_FROM_PIPELINE}"
-        ),
-        click.option("--tet/--no-tet", default=None, help=f"TET loss. {_FROM_PIPELINE}"),
-        click.option(
+        _from_pipeline("--seed", type=int, help="Random seed."),
+        _from_pipeline("--device", help="auto, cpu, cuda or cuda:N."),
+        _from_pipeline("--clip-grad", type=float, help="Max grad norm, 0 = off."),
+        _from_pipeline("--amp/--no-amp", default=None, help="Mixed precision (CUDA only)."),
+        _from_pipeline("--tet/--no-tet", default=None, help="TET loss."),
+        _from_pipeline(
             "--accum-steps",
             type=click.IntRange(1),
-            help=f"Batches per optimiser step (gradient accumulation). {_FROM_PIPELINE}",
+            help="Batches per optimiser step (gradient accumulation).",
         ),
-        click.option(
+        _from_pipeline(
             "--ema-decay",
             type=float,
-            help=f"Keep a ModelEmaV3 of the weights with this decay, 0 = off. {_FROM_PIPELINE}",
+            help="Keep a ModelEmaV3 of the weights with this decay, 0 = off.",
         ),
-        click.option(
+        _from_pipeline(
             "--amp-dtype",
             type=click.Choice(["float16", "bfloat16"]),
-            help=f"Autocast dtype: bfloat16 also on CPU. {_FROM_PIPELINE}",
+            help="Autocast dtype: bfloat16 also on CPU.",
         ),
-        click.option(
+        _from_pipeline(
             "--warmup-per-iter/--warmup-per-epoch",
             default=None,
-            help=f"Raise the warm-up LR every step. {_FROM_PIPELINE}",
+            help="Raise the warm-up LR every step.",
         ),
         click.option(
             "--ddp-bb/--no-ddp-bb",
@@ -235,6 +234,23 @@ def _progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
 
 
+def _run_recipe(ctx: click.Context, run: Callable[..., Any], kw: dict[str, Any], **extra) -> None:
+    """Resolve the shared options, call ``run`` (train or finetune), echo its one-line summary."""
+    pipeline, run_dir, resume = _resolve(ctx, kw)
+    result = run(
+        pipeline=pipeline,
+        run_dir=run_dir,
+        resume=resume,
+        progress=_progress(kw["progress"]),
+        skip_nonfinite=kw["skip_nonfinite"],
+        overwrite=kw["overwrite"],
+        allow_stale=kw["allow_stale"],
+        allow_other_data=kw["allow_other_data"],
+        **extra,
+    )
+    _echo_main(_summary(result))
+
+
 def _summary(result: Any) -> str:
     from eventvision.train.logs import format_scores
 
@@ -249,63 +265,30 @@ def _summary(result: Any) -> str:
 @_allow_stale
 @_allow_other_data
 @click.pass_context
-def train(ctx: click.Context, allow_stale: bool, allow_other_data: bool, **kw: Any) -> None:
+def train(ctx: click.Context, **kw: Any) -> None:
     """Train a model on a frame cache or an image folder with a recipe from pipelines/.
 
     Under `torchrun --nproc-per-node N` the same command trains with DistributedDataParallel.
     """
     from eventvision.train import train as train_run
 
-    pipeline, run_dir, resume = _resolve(ctx, kw)
-    result = train_run(
-        pipeline,
-        run_dir,
-        resume=resume,
-        progress=_progress(kw["progress"]),
-        skip_nonfinite=kw["skip_nonfinite"],
-        overwrite=kw["overwrite"],
-        allow_stale=allow_stale,
-        allow_other_data=allow_other_data,
-    )
-    _echo_main(_summary(result))
+    _run_recipe(ctx, train_run, kw)
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @_recipe_options("transfer-cifar10dvs")
-@click.option(
-    "--freeze-backbone/--no-freeze-backbone",
-    default=None,
-    help=f"Train the new classifier only. {_FROM_PIPELINE}",
+@_from_pipeline(
+    "--freeze-backbone/--no-freeze-backbone", default=None, help="Train the new classifier only."
 )
 @_allow_stale
 @_allow_other_data
 @click.pass_context
-def finetune(
-    ctx: click.Context,
-    checkpoint: Path,
-    freeze_backbone: bool | None,
-    allow_stale: bool,
-    allow_other_data: bool,
-    **kw: Any,
-) -> None:
+def finetune(ctx: click.Context, checkpoint: Path, freeze_backbone: bool | None, **kw: Any) -> None:
     """Fine-tune from CHECKPOINT (ours or an official one) with a new classifier for the data."""
     from eventvision.train import finetune as finetune_run
 
-    pipeline, run_dir, resume = _resolve(ctx, kw)
-    result = finetune_run(
-        pipeline,
-        checkpoint,
-        run_dir,
-        freeze_backbone=freeze_backbone,
-        resume=resume,
-        progress=_progress(kw["progress"]),
-        skip_nonfinite=kw["skip_nonfinite"],
-        overwrite=kw["overwrite"],
-        allow_stale=allow_stale,
-        allow_other_data=allow_other_data,
-    )
-    _echo_main(_summary(result))
+    _run_recipe(ctx, finetune_run, kw, checkpoint=checkpoint, freeze_backbone=freeze_backbone)
 
 
 @click.command()

@@ -6,14 +6,10 @@ Load one with ``eventvision.train.load_pipeline(name)`` or ``--pipeline NAME`` o
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .._toml import tomllib
 
 __all__ = ["describe_recipes", "recipe_names"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "eventvision"
-BASE = {"events", "errors", "files", "__version__"}  # leaves every stage may use
+BASE = {"events", "errors", "files", "_toml", "__version__"}  # leaves every stage may use
 LAYER = {"io": 1, "datasets": 2, "synth": 3, "frames": 3, "cache": 4, "data": 5, "train": 6}
 LAYER["predict"] = 7  # a trained run on recordings, and its export
 MODELS_USERS = {"data", "train", "predict"}  # data re-exports repeat_encode; train builds models

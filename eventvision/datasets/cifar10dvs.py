@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..events import make_events
 from ..io.datasets import CIFAR10_DVS_INFO
-from .layouts import READERS, Layout, check_in_sensor, class_files, find_cifar10dvs_layout
+from .layouts import CIFAR10DVS_READERS, Layout, class_files, find_cifar10dvs_layout, read_checked
 
 __all__ = ["CIFAR10DVS", "CifarSample", "SPLIT_PROTOCOLS", "cifar10dvs_fix_orientation"]
 
@@ -133,8 +133,8 @@ class CIFAR10DVS:
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         sample = self.samples[index]
         if self.layout.name != "original":
-            events = READERS[self.layout.name](sample.path)
-            return check_in_sensor(events, self.info.sensor, sample.path), sample.label
+            reader = CIFAR10DVS_READERS[self.layout.name]
+            return read_checked(sample.path, reader, self.info.sensor), sample.label
         raw = self.info.reader(sample.path, allow_truncated=self.allow_truncated)
         return cifar10dvs_fix_orientation(raw, self.info.sensor.width), sample.label
 

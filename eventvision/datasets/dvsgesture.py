@@ -13,14 +13,7 @@ import numpy as np
 from ..errors import DatasetError, FormatError
 from ..io.datasets import DVS_GESTURE_INFO
 from ..io.labels import read_labels_csv, read_trials
-from .layouts import (
-    Layout,
-    check_in_sensor,
-    find_gesture_layout,
-    list_gesture_files,
-    read_spikingjelly_npz,
-    read_tonic_gesture_npy,
-)
+from .layouts import GESTURE_READERS, Layout, find_gesture_layout, list_gesture_files, read_checked
 
 __all__ = ["DVSGesture", "GestureSample", "cut_recording"]
 
@@ -141,7 +134,8 @@ class DVSGesture:
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         sample = self.samples[index]
         if self.layout.name != "original":
-            return _read_file_sample(self.layout, sample.recording, self.info.sensor), sample.label
+            reader = GESTURE_READERS[self.layout.name]
+            return read_checked(sample.recording, reader, self.info.sensor), sample.label
         events = self.recording_events(sample.recording)
         cut = cut_recording(events, sample.start_us, sample.end_us)
         if len(cut) == 0:
@@ -168,11 +162,6 @@ def _file_samples(layout: Layout, split: str, n_classes: int) -> list[GestureSam
         GestureSample(path, -1, label, 0, 0)
         for path, label in list_gesture_files(layout, split, n_classes)
     ]
-
-
-def _read_file_sample(layout: Layout, path: Path, sensor) -> np.ndarray:
-    reader = read_tonic_gesture_npy if layout.name == "tonic" else read_spikingjelly_npz
-    return check_in_sensor(reader(path), sensor, path)
 
 
 def _find_root(root: Path) -> Path:

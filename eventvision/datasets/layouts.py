@@ -14,17 +14,20 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DatasetError, FormatError
-from ..events import make_events
+from ..events import Sensor, make_events
 from ..io.aedat4 import read_aedat4
 from ..io.arrays import check_in_sensor, check_sorted
 from ..io.arrays import read_npz_events as read_spikingjelly_npz
 
 __all__ = [
     "LAYOUTS",
+    "CIFAR10DVS_READERS",
+    "GESTURE_READERS",
     "Layout",
     "find_cifar10dvs_layout",
     "find_gesture_layout",
     "list_gesture_files",
+    "read_checked",
     "read_spikingjelly_npz",
     "read_tonic_gesture_npy",
     "check_in_sensor",
@@ -195,7 +198,14 @@ def read_tonic_gesture_npy(path: str | Path) -> np.ndarray:
     return check_sorted(events, path)
 
 
-READERS = {"tonic": read_aedat4, "spikingjelly": read_spikingjelly_npz}  # CIFAR10-DVS
+# layout -> reader of its sample files (the original layouts: the datasets' own readers)
+CIFAR10DVS_READERS = {"tonic": read_aedat4, "spikingjelly": read_spikingjelly_npz}
+GESTURE_READERS = {"tonic": read_tonic_gesture_npy, "spikingjelly": read_spikingjelly_npz}
+
+
+def read_checked(path: Path, reader: Callable[[Path], np.ndarray], sensor: Sensor) -> np.ndarray:
+    """``reader(path)``, refusing events outside ``sensor`` (the layouts hold no sensor size)."""
+    return check_in_sensor(reader(path), sensor, path)
 
 
 def write_spikingjelly_npz(

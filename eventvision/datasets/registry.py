@@ -19,7 +19,6 @@ import numpy as np
 
 from ..errors import ConfigError, DatasetError
 from ..events import Sensor
-from ..io.aedat4 import read_aedat4
 from ..io.datasets import (
     CIFAR10_DVS_INFO,
     DVS_GESTURE_INFO,
@@ -32,11 +31,11 @@ from .cifar10dvs import CIFAR10DVS, cifar10dvs_fix_orientation
 from .dvsgesture import DVSGesture
 from .folder import read_event_file, scan_folder, split_folder
 from .layouts import (
-    check_in_sensor,
+    CIFAR10DVS_READERS,
+    GESTURE_READERS,
     find_cifar10dvs_layout,
     find_gesture_layout,
-    read_spikingjelly_npz,
-    read_tonic_gesture_npy,
+    read_checked,
 )
 from .orientation import orient_events, raw_view
 
@@ -275,11 +274,6 @@ def _cifar10dvs_raw_view(oriented: np.ndarray) -> np.ndarray:
     return oriented[:, ::-1].transpose(0, 1, 3, 2)[:, :, ::-1, ::-1]  # [T, raw p, raw y, raw x]
 
 
-def _read_checked(path: Path, reader: Callable[[Path], np.ndarray], sensor: Sensor) -> np.ndarray:
-    """``reader(path)``, refusing events outside ``sensor`` (the layouts hold no sensor size)."""
-    return check_in_sensor(reader(path), sensor, path)
-
-
 def _find_cifar10dvs_layout(root: Path, layout: str) -> str:
     return find_cifar10dvs_layout(root, layout, CIFAR10_DVS_INFO.classes).name
 
@@ -302,13 +296,13 @@ register_source(
             # tonic's AEDAT 4 files hold the raw addresses: the release's orientation step
             # turns them into the paper's view (docs/preprocess.md, "Layouts").
             "tonic": Reading(
-                partial(_read_checked, reader=read_aedat4, sensor=_DVS128),
+                partial(read_checked, reader=CIFAR10DVS_READERS["tonic"], sensor=_DVS128),
                 _cifar10dvs_raw_view,
                 cifar10dvs_fix_orientation,
             ),
             # spikingjelly's conversion is already in the paper's orientation
             "spikingjelly": Reading(
-                partial(_read_checked, reader=read_spikingjelly_npz, sensor=_DVS128)
+                partial(read_checked, reader=CIFAR10DVS_READERS["spikingjelly"], sensor=_DVS128)
             ),
         },
         find_layout=_find_cifar10dvs_layout,
@@ -322,10 +316,8 @@ register_source(
         DVS_GESTURE_INFO,
         dataset=DVSGesture,
         layouts={
-            "tonic": Reading(partial(_read_checked, reader=read_tonic_gesture_npy, sensor=_DVS128)),
-            "spikingjelly": Reading(
-                partial(_read_checked, reader=read_spikingjelly_npz, sensor=_DVS128)
-            ),
+            name: Reading(partial(read_checked, reader=reader, sensor=_DVS128))
+            for name, reader in GESTURE_READERS.items()
         },
         find_layout=_find_gesture_layout,
     )

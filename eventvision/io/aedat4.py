@@ -66,6 +66,7 @@ class Aedat4Info(NamedTuple):
     data_table_position: int
     event_streams: dict[int, Sensor]  # stream id -> sensor size of each event stream
     body_offset: int  # byte offset of the first packet
+    stamp: tuple[int, ...] = ()  # the file read: (device, inode, size, mtime in ns)
 
 
 def read_aedat4_info(path: str | os.PathLike) -> Aedat4Info:
@@ -80,6 +81,7 @@ def iter_aedat4(
     *,
     stream_id: int | None = None,
     max_packet_bytes: int = MAX_PACKET_BYTES,
+    info: Aedat4Info | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the events of one event stream packet by packet, in bounded memory.
 
@@ -91,11 +93,13 @@ def iter_aedat4(
             FormatError when there are several.
         max_packet_bytes: the most bytes one packet may hold, stored or decompressed; a packet
             that claims or decompresses to more is a FormatError naming its byte offset.
+        info: the file's IOHeader as :func:`read_aedat4_info` read it, so it is not read
+            again; a file that changed since (inode, size or time) is a FormatError.
     """
     path = Path(path)
     limit = _packet_limit(max_packet_bytes)
     last_t = np.iinfo(np.int64).min
-    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES, limit):
+    for batch, sensor in _iter_batches(path, stream_id, _BLOCK_BYTES, limit, info):
         for j in range(len(batch.counts)):
             events = np.empty(batch.counts[j], EVENT_DTYPE)
             _, last_t = _decode_batch(events, 0, batch.packet(j), last_t, sensor, path)
@@ -109,6 +113,7 @@ def read_aedat4(
     stream_id: int | None = None,
     threads: int | None = None,
     max_packet_bytes: int = MAX_PACKET_BYTES,
+    info: Aedat4Info | None = None,
 ) -> np.ndarray:
     """Read all events of an AEDAT 4 event stream into one EVENT_DTYPE array.
 
@@ -126,12 +131,13 @@ def read_aedat4(
             The pool's read-ahead holds at most ``pool.AHEAD_BYTES`` decompressed bytes.
         max_packet_bytes: see :func:`iter_aedat4`. Peak memory: docs/formats.md, "Hostile files
             and memory".
+        info: see :func:`iter_aedat4`.
     """
     path = Path(path)
     threads = pool.thread_count(threads)
     limit = _packet_limit(max_packet_bytes)
     with open(path, "rb") as f:
-        info = _read_header(f, path)
+        info = _header(f, path, info)
         target, sensor = _pick_stream(info, stream_id, path)
         # the file memory-mapped whole and its packet headers walked at once: uncompressed
         # records are decoded from the OS file cache in one kernel call, compressed packets
@@ -213,10 +219,12 @@ class _Batch(NamedTuple):
         return _Batch(self.buf, *(a[j : j + 1] for a in self[1:]))
 
 
-def _iter_batches(path: Path, stream_id: int | None, block_bytes: int, limit: int):
+def _iter_batches(
+    path: Path, stream_id: int | None, block_bytes: int, limit: int, info: Aedat4Info | None
+):
     """Yield ``(batch, sensor)`` of the event packets of one stream, in file order."""
     with open(path, "rb") as f:
-        info = _read_header(f, path)
+        info = _header(f, path, info)
         target, sensor = _pick_stream(info, stream_id, path)
         for batch in _iter_packet_batches(f, path, info, target, block_bytes, limit):
             yield batch, sensor
@@ -242,15 +250,37 @@ def _decode_batch(
 def _decode_checked(out, k, words, last_t, sensor, offset, path) -> tuple[int, int]:
     """Decode one packet record by record, raising FormatError at the first bad record."""
     k, last_t, code, where = _decode_aedat4(words, out, k, last_t, sensor.width, sensor.height)
-    if code == 1:
-        raise FormatError(f"{path}: timestamp goes backwards in the packet at byte offset {offset}")
-    if code == 2:
-        raise FormatError(
-            f"{path}: event {where} of the packet at byte offset {offset} has a coordinate "
-            f"outside the {sensor.height}x{sensor.width} (HxW) sensor the header declares, or a "
-            "polarity byte other than 0 and 1"
-        )
+    reasons = {
+        1: f"timestamp goes backwards in the packet at byte offset {offset}",
+        2: f"event {where} of the packet at byte offset {offset} has a coordinate outside the "
+        f"{sensor.height}x{sensor.width} (HxW) sensor the header declares, or a polarity byte "
+        "other than 0 and 1",
+    }
+    _raise_for_code(path, code, reasons)
     return k, last_t
+
+
+def _raise_for_code(path: Path, code: int, reasons: dict[int, str]) -> None:
+    """Raise the FormatError ``reasons`` gives a kernel's status ``code``; other codes pass."""
+    if code in reasons:
+        raise FormatError(f"{path}: {reasons[code]}")
+
+
+def _header(f: BinaryIO, path: Path, info: Aedat4Info | None) -> Aedat4Info:
+    """The IOHeader of the open file ``f``: ``info`` if read before from this very file, or read."""
+    if info is None:
+        return _read_header(f, path)
+    if info.stamp != _stamp(f):
+        raise FormatError(
+            f"{path}: the file changed (or is another) since its IOHeader was read; read it again"
+        )
+    return info
+
+
+def _stamp(f: BinaryIO) -> tuple[int, ...]:
+    """What tells one state of a file from another: device, inode, size, mtime in ns."""
+    st = os.fstat(f.fileno())
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
@@ -266,7 +296,8 @@ def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
     start = len(AEDAT4_MAGIC)
     raw = f.read(4)
     size = struct.unpack("<I", raw)[0] if len(raw) == 4 else -1
-    left = os.fstat(f.fileno()).st_size - start - 4  # never read (or allocate) past the file
+    stamp = _stamp(f)
+    left = stamp[2] - start - 4  # never read (or allocate) past the file
     buf = f.read(size) if 8 <= size <= min(left, _MAX_PACKET) else b""
     if len(buf) != size or size < 8:
         raise FormatError(f"{path}: truncated IOHeader at byte offset {start}")
@@ -280,7 +311,8 @@ def _read_header(f: BinaryIO, path: Path) -> Aedat4Info:
             f"{path}: IOHeader at byte offset {start} names compression {compression}, "
             f"expected one of {sorted(COMPRESSIONS)}"
         )
-    return Aedat4Info(COMPRESSIONS[compression], table_pos, streams, start + 4 + size)
+    body = start + 4 + size
+    return Aedat4Info(COMPRESSIONS[compression], table_pos, streams, body, stamp)
 
 
 def _table(buf: bytes, identifier: bytes) -> tuple[int, int]:
@@ -414,13 +446,12 @@ def _read_block(f: BinaryIO, path: Path, pos: int, end: int, size: int | None) -
 
 def _check_walk(path: Path, pos: int, end: int, code: int, stream: int, size: int) -> None:
     """Raise FormatError for a packet header the walk stopped at."""
-    if code == 1:
-        raise FormatError(f"{path}: truncated packet header at byte offset {pos}")
-    if code == 2:
-        raise FormatError(
-            f"{path}: bad packet header at byte offset {pos}: stream {stream}, size {size} "
-            f"({end - pos - 8} bytes left)"
-        )
+    reasons = {
+        1: f"truncated packet header at byte offset {pos}",
+        2: f"bad packet header at byte offset {pos}: stream {stream}, size {size} "
+        f"({end - pos - 8} bytes left)",
+    }
+    _raise_for_code(path, code, reasons)
 
 
 def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
@@ -428,13 +459,14 @@ def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
     positions, counts = np.empty_like(starts), np.empty_like(starts)
     j, code, value = _locate_aedat4_records(buf, starts, sizes, positions, counts)
     if j >= 0:
-        reason = {
-            1: f"size prefix does not match the {sizes[j]}-byte packet",
-            2: f"file identifier {int(value).to_bytes(4, 'little')!r}, expected b'EVTS'",
-            3: "a table or vector offset points outside the packet",
-            4: f"{value} events run past the packet",
-        }[code]
-        raise FormatError(f"{path}: bad event packet at byte offset {offsets[j]}: {reason}")
+        bad = f"bad event packet at byte offset {offsets[j]}"
+        reasons = {
+            1: f"{bad}: size prefix does not match the {sizes[j]}-byte packet",
+            2: f"{bad}: file identifier {int(value).to_bytes(4, 'little')!r}, expected b'EVTS'",
+            3: f"{bad}: a table or vector offset points outside the packet",
+            4: f"{bad}: {value} events run past the packet",
+        }
+        _raise_for_code(path, code, reasons)
     return _Batch(buf, positions, counts, offsets)
 
 

@@ -81,14 +81,21 @@ def file_sensor(path: str | os.PathLike, fmt: str | None = None) -> Sensor | Non
     An AEDAT 4 file with several event streams of different sizes states none.
     """
     path = Path(path)
-    fmt = fmt or detect_format(path)
+    return _header(path, fmt or detect_format(path))[0]
+
+
+def _header(path: Path, fmt: str) -> tuple[Sensor | None, dict]:
+    """The sensor a file states, and the reader options that hand on the header read for it.
+
+    An AEDAT 4 header is read once: its reader takes it as ``info`` instead of reading it again.
+    """
     if fmt in ("aedat2", "aedat31"):
-        return DVS128
+        return DVS128, {}
     if fmt == "aedat4":
-        sensors = set(read_aedat4_info(path).event_streams.values())
-        if len(sensors) == 1:
-            return sensors.pop()
-    return None
+        info = read_aedat4_info(path)
+        sensors = set(info.event_streams.values())
+        return (sensors.pop() if len(sensors) == 1 else None), {"info": info}
+    return None, {}
 
 
 def read_events(path: str | os.PathLike, **opts) -> tuple[np.ndarray, Sensor | None]:
@@ -100,7 +107,8 @@ def read_events(path: str | os.PathLike, **opts) -> tuple[np.ndarray, Sensor | N
     """
     path = Path(path)
     fmt = detect_format(path)
-    return _read(path, fmt, opts), file_sensor(path, fmt)
+    sensor, header = _header(path, fmt)
+    return _read(path, fmt, {**opts, **header}), sensor
 
 
 class EventStream:
@@ -115,8 +123,8 @@ class EventStream:
             raise ValueError(f"chunk_events must be positive, got {chunk_events}")
         self.path = Path(path)
         self.format = detect_format(self.path)
-        self.sensor = file_sensor(self.path, self.format)
-        self._chunk_events, self._opts = chunk_events, opts
+        self.sensor, header = _header(self.path, self.format)
+        self._chunk_events, self._opts = chunk_events, {**opts, **header}
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.format in _STREAMS:

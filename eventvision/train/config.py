@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import difflib
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
+from .._toml import read_toml
 from ..errors import ConfigError
 
 __all__ = [
@@ -284,10 +279,7 @@ def load_pipeline(name_or_path: str | Path, overrides: Mapping[str, Any] | None 
     Example: ``load_pipeline("cifar10dvs-direct", {"train.epochs": 1}).train.epochs == 1``
     """
     name, path = _resolve(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read pipeline: {e}") from None
+    raw = read_toml(path, "pipeline")
     pipeline = pipeline_from_dict(raw, name=name, source=str(path))
     return apply_overrides(pipeline, overrides or {})
 

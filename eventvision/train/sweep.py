@@ -28,7 +28,6 @@ import logging
 import multiprocessing
 import os
 import re
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,13 +35,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .._toml import read_toml
 from ..errors import ConfigError, EventVisionError
 from .config import _SECTIONS, Pipeline, load_pipeline
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "SPEC_FILE",
@@ -51,7 +46,6 @@ __all__ = [
     "load_spec",
     "point_name",
     "run_sweep",
-    "sweep_worker",
     "threads_per_job",
 ]
 
@@ -128,11 +122,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
             key without values (zero points), or a point the recipe refuses.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read sweep spec: {e}") from None
-    raw = _flatten(raw)
+    raw = _flatten(read_toml(path, "sweep spec"))
     grid_raw = raw.pop("grid", None)
     if not isinstance(grid_raw, dict) or not grid_raw:
         raise ConfigError(f"{path}: needs a [grid] table with at least one key")
@@ -404,12 +394,8 @@ def _claim(
         time.sleep(poll_s)
 
 
-def sweep_worker(
-    spec_path: str | os.PathLike,
-    out: str | os.PathLike,
-    storage: str | None = None,
-    threads: int = 0,
-    poll_s: float = 10.0,
+def _sweep_worker(
+    spec_path: str, out: str, storage: str | None, threads: int, poll_s: float
 ) -> tuple[int, int]:
     """Run grid points until none is left; ``(points run, points that failed)``.
 
@@ -455,10 +441,10 @@ def run_sweep(
     job the worker runs in this process with torch's default threads.
     """
     _check_folder(Path(out).resolve(), load_spec(spec_path))  # a bad spec fails here, once
+    args = (str(spec_path), str(out), storage, threads_per_job(jobs) if jobs > 1 else 0, poll_s)
     if jobs <= 1:
-        return sweep_worker(spec_path, out, storage, poll_s=poll_s)
+        return _sweep_worker(*args)
     ctx = multiprocessing.get_context("spawn")
-    args = (str(spec_path), str(out), storage, threads_per_job(jobs), poll_s)
     with ctx.Pool(jobs) as pool:
-        counts = pool.starmap(sweep_worker, [args] * jobs)
+        counts = pool.starmap(_sweep_worker, [args] * jobs)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)

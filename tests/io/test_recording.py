@@ -98,3 +98,40 @@ def test_an_option_the_reader_lacks_is_a_config_error(tmp_path):
     np.save(path, _events("npy"))
     with pytest.raises(ConfigError, match="npy reader takes no such option"):
         read_events(path, threads=2)
+
+
+def test_an_aedat4_header_is_read_once_for_the_sensor_and_the_events(tmp_path, monkeypatch):
+    from eventvision.io import aedat4
+
+    path, ev = tmp_path / "rec.aedat4", _events("aedat4")
+    write_aedat4(path, ev, SENSOR, packet_events=50)
+    parses = []
+    read_header = aedat4._read_header
+    monkeypatch.setattr(aedat4, "_read_header", lambda f, p: parses.append(p) or read_header(f, p))
+    events, stated = read_events(path)
+    assert np.array_equal(events, ev) and stated == SENSOR and len(parses) == 1
+    stream = iter_events(path)
+    assert np.array_equal(np.concatenate(list(stream)), ev) and stream.sensor == SENSOR
+    assert len(parses) == 2  # one more for the stream: its sensor and its packets
+
+
+def test_an_aedat4_file_changed_after_its_header_was_read_is_refused(tmp_path):
+    path = tmp_path / "rec.aedat4"
+    write_aedat4(path, _events("aedat4"), SENSOR, packet_events=50)
+    stream = iter_events(path)  # the header (and the sensor it states) read now
+    other = Sensor(64, 48)
+    write_aedat4(path, random_events(200, 2, width=64, height=48), other, packet_events=50)
+    with pytest.raises(FormatError, match=r"rec\.aedat4: the file changed .* since its IOHeader"):
+        list(stream)
+    assert iter_events(path).sensor == other  # read again, the new header holds
+
+
+def test_aedat4_info_of_another_file_is_refused(tmp_path):
+    from eventvision.io import read_aedat4, read_aedat4_info
+
+    a, b = tmp_path / "a.aedat4", tmp_path / "b.aedat4"
+    for seed, path in enumerate((a, b)):
+        write_aedat4(path, random_events(100, seed, width=40, height=30), SENSOR)
+    assert np.array_equal(read_aedat4(a, info=read_aedat4_info(a)), read_aedat4(a))
+    with pytest.raises(FormatError, match=r"a\.aedat4: the file changed \(or is another\)"):
+        read_aedat4(a, info=read_aedat4_info(b))
