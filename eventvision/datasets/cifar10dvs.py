@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..events import make_events
 from ..io.datasets import CIFAR10_DVS_INFO
-from .layouts import CIFAR10DVS_READERS, Layout, class_files, find_cifar10dvs_layout, read_checked
+from .layouts import Layout, LayoutDataset, class_files, find_cifar10dvs_layout
 
 __all__ = ["CIFAR10DVS", "CifarSample", "SPLIT_PROTOCOLS", "cifar10dvs_fix_orientation"]
 
@@ -56,7 +56,7 @@ def _split_indices(n: int, split: str, protocol: str, rng: np.random.Generator) 
     return {"train": train, "test": test, "all": list(range(n))}[split]
 
 
-class CIFAR10DVS:
+class CIFAR10DVS(LayoutDataset):
     """CIFAR10-DVS from ``<root>/<class>/cifar10_<class>_<i>.aedat``; items ``(events, label)``.
 
     Labels 0..9 follow the alphabetical class names. Events are in the paper's orientation
@@ -127,14 +127,10 @@ class CIFAR10DVS:
                 samples.append(CifarSample(self.root / name / files[i], label))
         return samples
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         sample = self.samples[index]
         if self.layout.name != "original":
-            reader = CIFAR10DVS_READERS[self.layout.name]
-            return read_checked(sample.path, reader, self.info.sensor), sample.label
+            return self.layout_events(sample.path), sample.label
         raw = self.info.reader(sample.path, allow_truncated=self.allow_truncated)
         return cifar10dvs_fix_orientation(raw, self.info.sensor.width), sample.label
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import DatasetError, FormatError
 from ..io.datasets import DVS_GESTURE_INFO
 from ..io.labels import read_labels_csv, read_trials
-from .layouts import GESTURE_READERS, Layout, find_gesture_layout, list_gesture_files, read_checked
+from .layouts import Layout, LayoutDataset, find_gesture_layout, list_gesture_files
 
 __all__ = ["DVSGesture", "GestureSample", "cut_recording"]
 
@@ -36,7 +36,7 @@ def cut_recording(events: np.ndarray, start_us: int, end_us: int) -> np.ndarray:
     return events[lo:hi]
 
 
-class DVSGesture:
+class DVSGesture(LayoutDataset):
     """DVS128 Gesture from the ``DvsGesture`` folder; items ``(events, label)``.
 
     ``root`` is the ``DvsGesture`` folder or its parent. The recordings of a split are those
@@ -128,14 +128,10 @@ class DVSGesture:
             groups.setdefault(sample.recording, []).append(index)
         yield from groups.items()
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         sample = self.samples[index]
         if self.layout.name != "original":
-            reader = GESTURE_READERS[self.layout.name]
-            return read_checked(sample.recording, reader, self.info.sensor), sample.label
+            return self.layout_events(sample.recording), sample.label
         events = self.recording_events(sample.recording)
         cut = cut_recording(events, sample.start_us, sample.end_us)
         if len(cut) == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -19,14 +19,17 @@ from ..io.aedat4 import read_aedat4
 from ..io.arrays import check_in_sensor, check_sorted
 from ..io.arrays import read_npz_events as read_spikingjelly_npz
 
+if TYPE_CHECKING:
+    from ..io.datasets import DatasetInfo
+
 __all__ = [
     "LAYOUTS",
-    "CIFAR10DVS_READERS",
-    "GESTURE_READERS",
+    "LAYOUT_READERS",
     "Layout",
     "find_cifar10dvs_layout",
     "find_gesture_layout",
     "list_gesture_files",
+    "LayoutDataset",
     "read_checked",
     "read_spikingjelly_npz",
     "read_tonic_gesture_npy",
@@ -198,14 +201,33 @@ def read_tonic_gesture_npy(path: str | Path) -> np.ndarray:
     return check_sorted(events, path)
 
 
-# layout -> reader of its sample files (the original layouts: the datasets' own readers)
-CIFAR10DVS_READERS = {"tonic": read_aedat4, "spikingjelly": read_spikingjelly_npz}
-GESTURE_READERS = {"tonic": read_tonic_gesture_npy, "spikingjelly": read_spikingjelly_npz}
+# dataset -> layout -> reader of its sample files (the original layouts: the datasets' own)
+LAYOUT_READERS = {
+    "cifar10-dvs": {"tonic": read_aedat4, "spikingjelly": read_spikingjelly_npz},
+    "dvs-gesture": {"tonic": read_tonic_gesture_npy, "spikingjelly": read_spikingjelly_npz},
+}
 
 
 def read_checked(path: Path, reader: Callable[[Path], np.ndarray], sensor: Sensor) -> np.ndarray:
     """``reader(path)``, refusing events outside ``sensor`` (the layouts hold no sensor size)."""
     return check_in_sensor(reader(path), sensor, path)
+
+
+class LayoutDataset:
+    """What the CIFAR10-DVS and DVS Gesture datasets share: their length, and reading a sample
+    kept in the tonic or spikingjelly layout (one file a sample, read by ``LAYOUT_READERS``)."""
+
+    info: DatasetInfo
+    layout: Layout
+    samples: list
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def layout_events(self, path: Path) -> np.ndarray:
+        """The events of a sample file of a tonic or spikingjelly layout."""
+        reader = LAYOUT_READERS[self.info.name][self.layout.name]
+        return read_checked(path, reader, self.info.sensor)
 
 
 def write_spikingjelly_npz(

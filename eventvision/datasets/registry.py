@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from ..errors import ConfigError, DatasetError
-from ..events import Sensor
+from ..events import DVS128, Sensor
 from ..io.datasets import (
     CIFAR10_DVS_INFO,
     DVS_GESTURE_INFO,
@@ -31,8 +31,7 @@ from .cifar10dvs import CIFAR10DVS, cifar10dvs_fix_orientation
 from .dvsgesture import DVSGesture
 from .folder import read_event_file, scan_folder, split_folder
 from .layouts import (
-    CIFAR10DVS_READERS,
-    GESTURE_READERS,
+    LAYOUT_READERS,
     find_cifar10dvs_layout,
     find_gesture_layout,
     read_checked,
@@ -282,7 +281,11 @@ def _find_gesture_layout(root: Path, layout: str) -> str:
     return find_gesture_layout(root, layout).name
 
 
-_DVS128 = CIFAR10_DVS_INFO.sensor
+def _layout_reader(dataset: str, layout: str) -> Callable[[Path], np.ndarray]:
+    """A tonic or spikingjelly layout's sample reader, refusing events outside the sensor."""
+    return partial(read_checked, reader=LAYOUT_READERS[dataset][layout], sensor=DVS128)
+
+
 register_source(
     Source(
         "cifar10-dvs",
@@ -296,14 +299,12 @@ register_source(
             # tonic's AEDAT 4 files hold the raw addresses: the release's orientation step
             # turns them into the paper's view (docs/preprocess.md, "Layouts").
             "tonic": Reading(
-                partial(read_checked, reader=CIFAR10DVS_READERS["tonic"], sensor=_DVS128),
+                _layout_reader("cifar10-dvs", "tonic"),
                 _cifar10dvs_raw_view,
                 cifar10dvs_fix_orientation,
             ),
             # spikingjelly's conversion is already in the paper's orientation
-            "spikingjelly": Reading(
-                partial(read_checked, reader=CIFAR10DVS_READERS["spikingjelly"], sensor=_DVS128)
-            ),
+            "spikingjelly": Reading(_layout_reader("cifar10-dvs", "spikingjelly")),
         },
         find_layout=_find_cifar10dvs_layout,
     )
@@ -316,8 +317,8 @@ register_source(
         DVS_GESTURE_INFO,
         dataset=DVSGesture,
         layouts={
-            name: Reading(partial(read_checked, reader=reader, sensor=_DVS128))
-            for name, reader in GESTURE_READERS.items()
+            name: Reading(_layout_reader("dvs-gesture", name))
+            for name in LAYOUT_READERS["dvs-gesture"]
         },
         find_layout=_find_gesture_layout,
     )

@@ -437,30 +437,17 @@ def finetune(
     run_dir: str | os.PathLike,
     *,
     freeze_backbone: bool | None = None,
-    resume: bool = False,
-    progress: bool = False,
-    skip_nonfinite: int = 0,
-    overwrite: bool = False,
-    allow_stale: bool = False,
-    allow_other_data: bool = False,
+    **options: Any,
 ) -> RunResult:
     """Fine-tune from ``checkpoint`` (ours or an official one): new classifier, the recipe's LR.
 
     Every weight except the classifier is loaded (and must fit the model); the classifier gets a
     fresh initialisation for the target classes. ``freeze_backbone`` trains the classifier only.
+    ``options`` are :func:`train`'s (``resume``, ``overwrite``, ``allow_stale``, ...).
     """
     if not Path(checkpoint).is_file():
         raise CheckpointError(f"{checkpoint}: no such checkpoint file")
     model_spec = replace(pipeline.model, pretrained=str(checkpoint))
     if freeze_backbone is not None:
         model_spec = replace(model_spec, freeze_backbone=freeze_backbone)
-    return train(
-        replace(pipeline, model=model_spec),
-        run_dir,
-        resume=resume,
-        progress=progress,
-        skip_nonfinite=skip_nonfinite,
-        overwrite=overwrite,
-        allow_stale=allow_stale,
-        allow_other_data=allow_other_data,
-    )
+    return train(replace(pipeline, model=model_spec), run_dir, **options)
