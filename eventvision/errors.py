@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "EventVisionError",
     "FormatError",
@@ -15,6 +17,7 @@ __all__ = [
     "UnknownModelError",
     "CheckpointError",
     "NonFiniteError",
+    "check_choice",
 ]
 
 
@@ -67,3 +70,13 @@ class CheckpointError(EventVisionError, ValueError):
 
 class NonFiniteError(EventVisionError, ArithmeticError):
     """Training produced a NaN or infinite loss or gradient norm."""
+
+
+def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
+    """Raise ConfigError unless ``value`` is one of ``choices``, naming both.
+
+    Example: ``split must be one of ['train', 'test'], got 'val'``.
+    """
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")

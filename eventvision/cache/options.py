@@ -16,7 +16,7 @@ from ..datasets.folder import folder_sensor, scan_folder, split_folder
 from ..datasets.layouts import LAYOUTS
 from ..datasets.orientation import ORIENTATIONS
 from ..datasets.registry import SPLIT_CODES, Source, SourceSample, blocks_of, get_source
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..events import EVENT_DTYPE, Sensor
 from ..frames.binning import SPLIT_BY
 from ..frames.resize import parse_size, size_hw
@@ -125,18 +125,13 @@ class CacheOptions:
     orientation: str | None = None
 
     def __post_init__(self) -> None:
-        if self.store not in STORES:
-            raise ConfigError(f"store must be one of {STORES}, got {self.store!r}")
+        check_choice("store", self.store, STORES)
         source = get_source(self.dataset)
         if not isinstance(self.time_steps, int) or self.time_steps < 1:
             raise ConfigError(f"time_steps must be a positive int, got {self.time_steps!r}")
-        if self.split_by not in SPLIT_BY:
-            raise ConfigError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
+        check_choice("split_by", self.split_by, SPLIT_BY)
         object.__setattr__(self, "size", parse_size(self.size))
-        if self.compression not in COMPRESSIONS:
-            raise ConfigError(
-                f"compression must be one of {COMPRESSIONS}, got {self.compression!r}"
-            )
+        check_choice("compression", self.compression, COMPRESSIONS)
         if not self.follow_symlinks:  # False is the default, None: the hashes stay as they were
             object.__setattr__(self, "follow_symlinks", None)
         uses = _USES.get(self.dataset, ())
@@ -144,10 +139,8 @@ class CacheOptions:
             if key not in uses:
                 object.__setattr__(self, key, default)
         self._check_layout_options()
-        if "protocol" in uses and self.protocol not in SPLIT_PROTOCOLS:
-            raise ConfigError(
-                f"unknown CIFAR10-DVS protocol {self.protocol!r}; known: {sorted(SPLIT_PROTOCOLS)}"
-            )
+        if "protocol" in uses:
+            check_choice("CIFAR10-DVS protocol", self.protocol, sorted(SPLIT_PROTOCOLS))
         if source.info is None:
             self._check_folder_options()
 
@@ -158,10 +151,8 @@ class CacheOptions:
             raise ConfigError("layout 'auto' needs the raw root: use source_options(...)")
         if self.layout is not None and self.layout not in layouts:
             raise ConfigError(f"layout must be one of {layouts}, got {self.layout!r}")
-        if self.orientation is not None and self.orientation not in ORIENTATIONS:
-            raise ConfigError(
-                f"orientation must be one of {list(ORIENTATIONS)}, got {self.orientation!r}"
-            )
+        if self.orientation is not None:
+            check_choice("orientation", self.orientation, ORIENTATIONS)
         if self.layout == "original":
             object.__setattr__(self, "layout", None)
         if self.orientation == "raw":

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from ..datasets.registry import SPLIT_CODES
-from ..errors import CacheError, CacheMismatchError, ConfigError
+from ..errors import CacheError, CacheMismatchError, check_choice
 from ..events import Sensor
 from .events import check_event_layout, read_event_rows
 from .identity import CacheHandle, check_build, reopen_build
@@ -209,8 +209,7 @@ def split_rows(meta: CacheMeta, split: str) -> tuple[np.ndarray, np.ndarray]:
 
     Read from the build ``meta`` describes (CacheError if the file was rebuilt since).
     """
-    if split not in SPLIT_CODES:
-        raise ConfigError(f"split={split!r}: expected one of {list(SPLIT_CODES)}")
+    check_choice("split", split, SPLIT_CODES)
     with reopen_build(meta.path, meta.build_id) as f:
         labels, codes = f["labels"][:].astype(np.int64), f["split"][:]
     rows = np.flatnonzero(codes == SPLIT_CODES[split])

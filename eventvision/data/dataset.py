@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ..cache.identity import CacheHandle
 from ..cache.reader import CacheMeta, open_cache, split_rows
 from ..datasets.registry import SPLIT_CODES
-from ..errors import CacheError, ConfigError
+from ..errors import CacheError, ConfigError, check_choice
 
 __all__ = ["FrameDataset", "open_split"]
 
@@ -33,8 +33,7 @@ def open_split(
     The opening that `FrameDataset` and `EventDataset` share: arguments checked, the cache
     validated by `open_cache`, the split's rows and labels read from that build.
     """
-    if split not in SPLIT_CODES:
-        raise ConfigError(f"split={split!r}: expected one of {list(SPLIT_CODES)}")
+    check_choice("split", split, SPLIT_CODES)
     if channels not in (2, 3):
         raise ConfigError(f"channels={channels!r}: expected 2 (OFF, ON) or 3 (OFF, ON, OFF+ON)")
     meta = open_cache(path, check_sources=False)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..events import DVS128, Sensor
 from ..frames import bin_and_resize, parse_size, size_hw
 
@@ -38,8 +38,7 @@ class EventsToFrames:
     ) -> None:
         if int(time_steps) < 1:
             raise ConfigError(f"time_steps={time_steps}: expected at least 1")
-        if split_by not in ("number", "time"):
-            raise ConfigError(f"split_by={split_by!r}: expected 'number' or 'time'")
+        check_choice("split_by", split_by, ("number", "time"))
         if channels not in (2, 3):
             raise ConfigError(f"channels={channels!r}: expected 2 (OFF, ON) or 3 (OFF, ON, OFF+ON)")
         self.sensor = Sensor(*sensor)

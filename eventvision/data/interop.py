@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..events import DVS128, Sensor, make_events
 from ..frames import bin_events, resize_frames
 
@@ -106,8 +106,7 @@ class ToFrames:
         object.__setattr__(self, "sensor", sensor)
         if self.time_steps < 1:
             raise ConfigError(f"time_steps={self.time_steps}: expected at least 1")
-        if self.split_by not in ("number", "time"):
-            raise ConfigError(f"split_by={self.split_by!r}: expected 'number' or 'time'")
+        check_choice("split_by", self.split_by, ("number", "time"))
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
         """Bin (and resize) one sample's events; the input array is not modified."""

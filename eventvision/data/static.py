@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DatasetError
+from ..errors import DatasetError, check_choice
 from .augment import image_transform
 
 __all__ = ["StaticImageDataset", "IMAGE_EXTENSIONS", "CIFAR10_CLASSES"]
@@ -161,10 +161,8 @@ class StaticImageDataset(Dataset):
         kind: Kind = "auto",
         size: int = 32,
     ) -> None:
-        if split not in ("train", "test"):
-            raise ConfigError(f"split={split!r}: expected 'train' or 'test'")
-        if kind not in ("auto", "cifar10", "cifar100", "folder"):
-            raise ConfigError(f"kind={kind!r}: expected auto, cifar10, cifar100 or folder")
+        check_choice("split", split, ("train", "test"))
+        check_choice("kind", kind, ("auto", "cifar10", "cifar100", "folder"))
         self.root = Path(root)
         self.split = split
         self.target_transform = target_transform

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DatasetError, FormatError
+from ..errors import DatasetError, FormatError, check_choice
 from ..io.datasets import NCALTECH101_INFO, NMNIST_INFO, DatasetInfo
 from .cifar10dvs import _split_indices
 
@@ -88,8 +88,7 @@ class NMNIST(_AtisDataset):
     info = NMNIST_INFO
 
     def __init__(self, root: str | os.PathLike, split: str = "train") -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        check_choice("split", split, ("train", "test"))
         root = Path(root)
         if not (root / "Train").is_dir() and (root / "NMNIST").is_dir():
             root = root / "NMNIST"
@@ -115,8 +114,7 @@ class NCaltech101(_AtisDataset):
     info = NCALTECH101_INFO
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, seed: int = 0) -> None:
-        if split not in _SPLITS:
-            raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+        check_choice("split", split, _SPLITS)
         root = Path(root)
         for below in ("Caltech101", "NCALTECH101/Caltech101"):  # the release, tonic's download
             if (root / below).is_dir():

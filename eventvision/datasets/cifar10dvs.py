@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, check_choice
 from ..events import make_events
 from ..io.datasets import CIFAR10_DVS_INFO
 from .layouts import Layout, LayoutDataset, class_files, find_cifar10dvs_layout
@@ -83,10 +83,8 @@ class CIFAR10DVS(LayoutDataset):
         allow_truncated: bool = False,
         layout: str = "auto",
     ) -> None:
-        if split not in ("train", "test", "all"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-        if protocol not in SPLIT_PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r}; known: {sorted(SPLIT_PROTOCOLS)}")
+        check_choice("split", split, ("train", "test", "all"))
+        check_choice("protocol", protocol, sorted(SPLIT_PROTOCOLS))
         self.root = Path(root)
         self.split, self.protocol, self.seed = split, protocol, seed
         self.allow_truncated = allow_truncated

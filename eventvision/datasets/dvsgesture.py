@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DatasetError, FormatError
+from ..errors import DatasetError, FormatError, check_choice
 from ..io.datasets import DVS_GESTURE_INFO
 from ..io.labels import read_labels_csv, read_trials
 from .layouts import Layout, LayoutDataset, find_gesture_layout, list_gesture_files
@@ -66,10 +66,8 @@ class DVSGesture(LayoutDataset):
         allow_truncated: bool = False,
         layout: str = "auto",
     ) -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        if on_missing not in ("error", "skip"):
-            raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+        check_choice("split", split, ("train", "test"))
+        check_choice("on_missing", on_missing, ("error", "skip"))
         self.layout = find_gesture_layout(Path(root), layout)
         self.split = split
         self.allow_truncated = allow_truncated

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..errors import DatasetError, FormatError
+from ..errors import DatasetError, FormatError, check_choice
 from ..events import Sensor, make_events
 from ..io.aedat4 import read_aedat4
 from ..io.arrays import check_in_sensor, check_sorted
@@ -101,8 +101,7 @@ def _gesture_matches(root: Path) -> list[Layout]:
 
 def _choose(root: Path, what: str, layout: str, matches: list[Layout], looks: dict) -> Layout:
     """The one match for ``layout`` (or the only one for ``auto``), else a one-line error."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    check_choice("layout", layout, LAYOUTS)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder (expected a {what} folder)")
     if layout != "auto":

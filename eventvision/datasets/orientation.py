@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import check_choice
 from ..events import Sensor, make_events
 
 __all__ = ["ORIENTATIONS", "orient_events", "raw_view"]
@@ -27,8 +28,7 @@ ORIENTATIONS = tuple(_FLIPS)
 
 
 def _flips(orientation: str) -> tuple[bool, bool]:
-    if orientation not in _FLIPS:
-        raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {orientation!r}")
+    check_choice("orientation", orientation, ORIENTATIONS)
     return _FLIPS[orientation]
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import check_choice
 from ..events import DVS128, Sensor
 from .kernels import _bin_events_kernel
 
@@ -24,8 +25,7 @@ def bin_bounds(t_us: np.ndarray, time_steps: int, split_by: str) -> np.ndarray:
     ``t_0 + k*dt <= t < t_0 + (k+1)*dt`` and the last bin also every later event (always the
     last one); an empty window gives an empty bin where spikingjelly raises IndexError.
     """
-    if split_by not in SPLIT_BY:
-        raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
+    check_choice("split_by", split_by, SPLIT_BY)
     if time_steps < 1:
         raise ValueError(f"time_steps must be at least 1, got {time_steps}")
     n = len(t_us)

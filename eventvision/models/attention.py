@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, check_choice
 from .layers import BN, DSSA, MultiStepConv2d
 
 __all__ = [
@@ -55,12 +55,6 @@ SCALE_MODES = ("rate", "const", "none", "inv_sqrt", "learnable")
 SSA_SCALE = 0.125  # Spikformer's CIFAR and ImageNet constant (ATTENTION.md, section 2)
 
 NeuronFactory = Callable[[], nn.Module]
-
-
-def check_choice(what: str, value: str, valid: tuple[str, ...]) -> None:
-    """Raise ConfigError naming the valid values unless ``value`` is one of them."""
-    if value not in valid:
-        raise ConfigError(f"unknown {what} {value!r}; valid: {list(valid)}")
 
 
 def make_attention(

@@ -33,7 +33,7 @@ from spikingjelly.activation_based import neuron, surrogate
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from .marks import SPIKES, mark
 from .pool import BufferPool, empty
 
@@ -419,10 +419,8 @@ def make_neuron(
         >>> make_neuron("plif")(torch.zeros(2, 3)).shape
         torch.Size([2, 3])
     """
-    if kind not in NEURON_KINDS:
-        raise ConfigError(f"unknown neuron {kind!r}; valid: {list(NEURON_KINDS)}")
-    if impl not in NEURON_IMPLS:
-        raise ConfigError(f"unknown neuron_impl {impl!r}; valid: {list(NEURON_IMPLS)}")
+    check_choice("neuron", kind, NEURON_KINDS)
+    check_choice("neuron_impl", impl, NEURON_IMPLS)
     unknown = set(overrides) - set(_DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown neuron options {sorted(unknown)}; valid: {sorted(_DEFAULTS)}")

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from spikingjelly.activation_based import base
 from torch import nn
 
-from ..errors import ConfigError
-from .attention import ATTENTIONS, SCALE_MODES, check_attention, check_choice, make_attention
+from ..errors import ConfigError, check_choice
+from .attention import ATTENTIONS, SCALE_MODES, check_attention, make_attention
 from .encoding import repeat_encode
 from .layers import (
     ATTENTION_BACKENDS,
@@ -116,14 +116,9 @@ class ResformerConfig:
                 f"patch_sizes={self.patch_sizes}, blocks={self.blocks}"
             )
         self._check_widths()
-        if self.neuron not in NEURON_KINDS:
-            raise ConfigError(f"unknown neuron {self.neuron!r}; valid: {list(NEURON_KINDS)}")
-        if self.neuron_impl not in NEURON_IMPLS:
-            raise ConfigError(
-                f"unknown neuron_impl {self.neuron_impl!r}; valid: {list(NEURON_IMPLS)}"
-            )
-        if self.stem not in STEMS:
-            raise ConfigError(f"unknown stem {self.stem!r}; valid: {list(STEMS)}")
+        check_choice("neuron", self.neuron, NEURON_KINDS)
+        check_choice("neuron_impl", self.neuron_impl, NEURON_IMPLS)
+        check_choice("stem", self.stem, STEMS)
         for name in ("T", "in_channels", "num_classes", "group_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -353,10 +348,7 @@ class SpikingResformer(nn.Module, base.StepModule):
 
     def set_attention_backend(self, backend: str) -> None:
         """Eval-mode second DSSA product: "float" (official), "float_reassociated", "popcount"."""
-        if backend not in ATTENTION_BACKENDS:
-            raise ConfigError(
-                f"unknown attention backend {backend!r}; valid: {list(ATTENTION_BACKENDS)}"
-            )
+        check_choice("attention backend", backend, ATTENTION_BACKENDS)
         for m in self.modules():
             if isinstance(m, DSSA):
                 m.attention_backend = backend

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._toml import read_toml
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 
 __all__ = [
     "DataSpec",
@@ -421,10 +421,7 @@ def _coerce(section: str, key: str, ann: str, value: Any) -> Any:
 
 
 def _check_choice(section: str, key: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"[{section}] {key} must be one of {', '.join(map(str, choices))}, got {value!r}"
-        )
+    check_choice(f"[{section}] {key}", value, choices)
 
 
 def _check_positive(section: str, key: str, value: float) -> None:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..data import make_loader
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, check_choice
 from ._data import build_datasets, build_validation
 from .checkpoint import check_state_dict, load_checkpoint
 from .config import Pipeline, pipeline_from_dict
@@ -104,8 +104,7 @@ def evaluate(
     if data is not None:
         pipeline = replace(pipeline, data=replace(pipeline.data, path=str(data)))
     pipeline = _eval_overrides(pipeline, batch_size, time_steps, size, overrides)
-    if split not in ("train", "test", "val"):
-        raise ConfigError(f"split {split!r}: expected train, test or val")
+    check_choice("split", split, ("train", "test", "val"))
     with _distributed(pipeline.train.device) as info:
         seed_everything(pipeline.train.seed)
         train_ds, test_ds, classes = build_datasets(

@@ -48,7 +48,7 @@ def test_split_rows_and_read_sample_agree_with_h5py(built):
     assert SPLIT_CODES[sample.split] == stored["split"][3]
     with pytest.raises(IndexError, match="holds 20 samples"):
         read_sample(meta, 20)
-    with pytest.raises(ConfigError, match="split='val'"):
+    with pytest.raises(ConfigError, match="split must be one of \\['train', 'test'\\], got 'val'"):
         split_rows(meta, "val")
 
 

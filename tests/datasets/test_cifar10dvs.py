@@ -91,7 +91,7 @@ def test_bad_layouts(tmp_path, release):
         (tmp_path / name).mkdir()
     with pytest.raises(DatasetError, match="automobile: no .aedat files"):
         CIFAR10DVS(tmp_path)
-    with pytest.raises(ValueError, match="unknown protocol"):
+    with pytest.raises(ValueError, match="protocol must be one of"):
         CIFAR10DVS(release, protocol="mine")
     with pytest.raises(
         ConfigError, match=r"unknown dataset 'cifar-dvs'; did you mean \['cifar10-dvs'\]"

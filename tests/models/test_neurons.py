@@ -86,7 +86,7 @@ def test_plif_parameter_and_keys():
 
 
 def test_make_neuron_rejects_bad_options():
-    with pytest.raises(ConfigError, match="valid: \\['lif', 'plif'\\]"):
+    with pytest.raises(ConfigError, match="must be one of \\['lif', 'plif'\\]"):
         make_neuron("alif")
     with pytest.raises(ConfigError, match="unknown neuron options \\['backend'\\]"):
         make_neuron("lif", backend="cupy")

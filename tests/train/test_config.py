@@ -66,7 +66,7 @@ def test_overrides_win_and_are_checked():
         load_pipeline("cifar10dvs-direct", {"epochs": 1})
     with pytest.raises(ConfigError, match=r"\[train\] epochs must be an integer"):
         load_pipeline("cifar10dvs-direct", {"train.epochs": "ten"})
-    with pytest.raises(ConfigError, match=r"\[data\] channels must be one of 2, 3"):
+    with pytest.raises(ConfigError, match=r"\[data\] channels must be one of \[2, 3\]"):
         load_pipeline("cifar10dvs-direct", {"data.channels": 4})
 
 
