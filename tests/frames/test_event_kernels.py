@@ -5,6 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import random_events
+from twins.frames import (
+    affine_events_reference,
+    decode_events_reference,
+    drop_box_reference,
+    pack_events_reference,
+    select_events_reference,
+    translate_events_reference,
+)
 
 from eventvision.events import EVENT_DTYPE
 from eventvision.frames.kernels import (
@@ -14,14 +22,6 @@ from eventvision.frames.kernels import (
     _pack_events_kernel,
     _select_events_kernel,
     _translate_events_kernel,
-)
-from eventvision.frames.reference import (
-    affine_events_reference,
-    decode_events_reference,
-    drop_box_reference,
-    pack_events_reference,
-    select_events_reference,
-    translate_events_reference,
 )
 
 

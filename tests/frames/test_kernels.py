@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import random_events
+from twins.frames import (
+    bin_events_reference,
+    bin_resize_reference,
+    resize_reference,
+)
 
 from eventvision.events import make_events
 from eventvision.frames import bin_bounds, resize_weights
 from eventvision.frames.binning import COUNT_DTYPE
 from eventvision.frames.kernels import _bin_events_kernel, _bin_resize_kernel, _resize_kernel
-from eventvision.frames.reference import (
-    bin_events_reference,
-    bin_resize_reference,
-    resize_reference,
-)
 
 SHAPE = (16, 2, 128, 128)
 

@@ -156,7 +156,7 @@ def test_magic_checked(tmp_path):
 
 @pytest.mark.parametrize("n", [0, 1, 5000])
 def test_kernel_equals_numpy_twin(tmp_path, n):
-    from eventvision.io.reference import decode_aedat4_records
+    from twins.readers import decode_aedat4_records
 
     path = tmp_path / "k.aedat4"
     events = random_events(n, 8, width=240, height=180)

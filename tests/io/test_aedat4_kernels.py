@@ -9,12 +9,12 @@ import pytest
 from helpers import random_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twins.readers import locate_aedat4_records, walk_aedat4_packets
 
 from eventvision.events import EVENT_DTYPE, Sensor
 from eventvision.io import aedat4, iter_aedat4, read_aedat4, read_aedat4_info, write_aedat4
 from eventvision.io._kernels import _locate_aedat4_records, _walk_aedat4
 from eventvision.io.aedat4 import AEDAT4_MAGIC, PACKET_HEADER, _event_packet, _info_xml, _io_header
-from eventvision.io.reference import locate_aedat4_records, walk_aedat4_packets
 
 SENSOR = Sensor(240, 180)
 

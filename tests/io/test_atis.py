@@ -61,7 +61,7 @@ def test_empty_file(tmp_path):
 
 @pytest.mark.parametrize("n", [0, 1, 4000])
 def test_kernel_equals_numpy_twin(tmp_path, n):
-    from eventvision.io.reference import decode_atis_bin
+    from twins.readers import decode_atis_bin
 
     path = tmp_path / "k.bin"
     write_atis_bin(path, random_events(n, n, width=240, height=180), timestamp_limit=9000)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import REAL_DATA, random_events
+from twins.readers import decode_aedat2_body, decode_aedat31_body
 
 from eventvision.io import encode_packet, read_aedat2, read_aedat31, write_aedat2, write_aedat31
 from eventvision.io.aedat31 import POLARITY_DTYPE
-from eventvision.io.reference import decode_aedat2_body, decode_aedat31_body
 
 
 def _body(path, header_end: bytes) -> bytes:

@@ -10,8 +10,10 @@ import struct
 
 import numpy as np
 
-from ..events import make_events
-from . import aedat2, aedat31
+from eventvision.events import make_events
+from eventvision.io import aedat2, aedat31
+from eventvision.io.aedat4 import EVENT_STRUCT
+from eventvision.io.atis import OVERFLOW_STEP_US, OVERFLOW_Y
 
 
 def decode_aedat2_body(body: bytes) -> np.ndarray:
@@ -61,8 +63,6 @@ def decode_aedat31_body(body: bytes) -> np.ndarray:
 
 def decode_aedat4_records(records: bytes) -> np.ndarray:
     """Decode the 16-byte dv::Event records of one event packet (after its FlatBuffer head)."""
-    from .aedat4 import EVENT_STRUCT
-
     fields = np.frombuffer(records, EVENT_STRUCT)
     return make_events(fields["t"], fields["x"], fields["y"], fields["p"])
 
@@ -113,8 +113,6 @@ def locate_aedat4_records(payload: bytes) -> tuple[int, int]:
 
 def decode_atis_bin(content: bytes) -> np.ndarray:
     """Decode ATIS records: overflow records (y == 240) add 2**13 us from their position on."""
-    from .atis import OVERFLOW_STEP_US, OVERFLOW_Y
-
     records = np.frombuffer(content, np.uint8).reshape(-1, 5).astype(np.int64)  # [event, byte]
     overflow = records[:, 1] == OVERFLOW_Y
     t = (records[:, 2] & 0x7F) << 16 | records[:, 3] << 8 | records[:, 4]

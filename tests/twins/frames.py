@@ -1,4 +1,5 @@
-"""Plain-numpy twins of the numba kernels, written for clarity; tests compare them bit for bit."""
+"""Plain-numpy twins of the frame kernels (`eventvision/frames/kernels.py`), written for clarity;
+the tests compare them with the kernels bit for bit."""
 
 from __future__ import annotations
 
