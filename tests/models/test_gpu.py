@@ -10,13 +10,14 @@ import os
 
 import pytest
 import torch
+from models.tiny import TINY_CONFIG
 from spikingjelly.activation_based import functional
 
 from eventvision.models import create_model, make_neuron
 
 CUDA = torch.cuda.is_available()
 gpu = [pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs CUDA")]
-TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, img_size=16, T=2)
+TINY = TINY_CONFIG
 
 
 def _tiny(**kw):

@@ -6,11 +6,12 @@ import logging
 
 import pytest
 import torch
+from models.tiny import TINY_CONFIG
 
 from eventvision.errors import CheckpointError
 from eventvision.models import create_model, load_pretrained
 
-TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, img_size=16, T=2)
+TINY = TINY_CONFIG
 LOGGER = "eventvision.models.weights"
 
 

@@ -139,8 +139,7 @@ def test_spikingjellys_output_monitor_records_every_neuron_layer(impl):
 def test_set_step_mode_on_the_model_is_refused_in_one_line_and_changes_nothing():
     from eventvision.models import create_model
 
-    model = create_model("spikingresformer_dvsg", planes=(8, 16, 32), num_heads=(1, 2, 4),
-                         group_size=8, img_size=16, T=2)  # fmt: skip
+    model = create_model("spikingresformer_dvsg", **TINY_CONFIG)
     with pytest.raises(ValueError, match="multi-step only") as err:
         functional.set_step_mode(model, "s")
     assert "\n" not in str(err.value)

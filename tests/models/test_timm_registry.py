@@ -9,13 +9,14 @@ import sys
 import pytest
 import timm
 import torch
+from models.tiny import TINY_CONFIG
 
 from eventvision.errors import ConfigError
 from eventvision.models import create_model, list_models
 from eventvision.models._timm import OFFICIAL_CHECKPOINTS, register_with_timm
 from eventvision.models.registry import _REGISTRY
 
-TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, img_size=16, T=2)
+TINY = TINY_CONFIG
 
 
 @pytest.fixture(autouse=True)
