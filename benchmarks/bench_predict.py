@@ -8,7 +8,8 @@ given the same state dict (equal keys), so both compute the same network.
 
 Rows:
 - ``predict (end to end)``: `Predictor.predict_file` over the recordings: read, cut, bin,
-  resize, forward; windows/s and the real-time factor (recording time / wall time);
+  resize, forward; windows/s and the real-time factor (recording time / wall time), after one
+  untimed window (numba's compiled kernels load on their first call, once per process);
 - ``ours forward`` (``cpu_kernels``), ``ours popcount`` (DSSA's spike-by-spike product as
   AND + popcount), ``official forward`` and ``onnxruntime`` (the exported file): the forward
   pass alone on the same real windows, taking turns so load hits all alike.
@@ -108,8 +109,10 @@ def main(argv: list[str] | None = None) -> None:
         for batch in () if args.skip_end_to_end else (1, 8):
             predictor = Predictor(run, binning=binning, batch_size=batch)
             predictor.windowing = Windowing(window_us=WINDOW_US)
+            paths = sorted(REAL.glob("*.aedat"))
+            next(predictor.predict_file(paths[0]))  # warm: the readers' and kernels' first calls
             n, span, start = 0, 0.0, time.perf_counter()
-            for path in sorted(REAL.glob("*.aedat")):
+            for path in paths:
                 for w in predictor.predict_file(path):
                     n += 1
                     span += (w.t_end_us - w.t_start_us) / 1e6

@@ -354,7 +354,18 @@ class SpikingMatmul(nn.Module):
         if self.low_memory and _compact(right):
             keep = self.keep_float and right.device.type == "cpu"
             return _SpikeRightMatmul.apply(left, right, keep, self.pool)
+        if self.pool is not None and _inference(left, right):
+            return _matmul(left, right, self.pool)  # the same product, in a reused buffer
         return torch.matmul(left, right)
+
+
+def _inference(left: torch.Tensor, right: torch.Tensor) -> bool:
+    """Whether a product may go into a pooled buffer: no autograd, no autocast, one dtype."""
+    return (
+        not torch.is_grad_enabled()
+        and not torch.is_autocast_enabled(left.device.type)
+        and left.dtype == right.dtype
+    )
 
 
 def _rate_scale(rate: torch.Tensor, n: int) -> torch.Tensor:

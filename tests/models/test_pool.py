@@ -6,11 +6,13 @@ import threading
 
 import pytest
 import torch
+from models.tiny import tiny_firing_model
 from spikingjelly.activation_based import functional
 
 from eventvision.errors import ConfigError
 from eventvision.models import create_model
 from eventvision.models import pool as pool_mod
+from eventvision.models.layers import SpikingMatmul
 from eventvision.models.pool import BufferPool
 
 TINY = dict(planes=(8, 16, 32), num_heads=(1, 2, 4), group_size=8, T=2, img_size=32)
@@ -238,3 +240,37 @@ def test_two_threads_never_get_a_buffer_the_other_holds():
     for th in threads:
         th.join()
     assert not seen_twice
+
+
+def test_inference_products_come_from_the_pool_and_equal_fresh_ones(monkeypatch):
+    """Under no_grad the DSSA products go into reused buffers (no page faults for a fresh
+    attention map each window), bit for bit the products torch allocates itself."""
+    model, x = tiny_firing_model()
+    model.eval()
+    monkeypatch.setattr(BufferPool, "MIN_BYTES", 0)  # the tiny model's products are small
+    products = [m for m in model.modules() if isinstance(m, SpikingMatmul)]
+    assert products and all(m.pool is model.buffer_pool for m in products)
+
+    def run():
+        with torch.no_grad():
+            out = model(x)
+        functional.reset_net(model)
+        return out
+
+    seen = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: seen.append(o.untyped_storage().data_ptr()))
+        for m in products
+    ]
+    pooled = run()
+    pool_ptrs = {t.untyped_storage().data_ptr() for t, _ in model.buffer_pool._entries}
+    assert len(seen) == len(products) and set(seen) <= pool_ptrs
+    for h in hooks:
+        h.remove()
+    assert torch.equal(run(), pooled)  # buffers reused: same logits
+    for m in products:
+        m.pool = None
+    assert torch.equal(run(), pooled)  # torch's own allocations: same logits
+    with torch.enable_grad():  # training keeps its own path
+        model.train()
+        model(x).sum().backward()
