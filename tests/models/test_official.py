@@ -87,3 +87,13 @@ def test_a_float64_training_step_of_spikingresformer_cifar_equals_the_official_c
     assert grads_o.keys() == grads_t.keys()
     for name, grad in grads_t.items():
         torch.testing.assert_close(grads_o[name], grad, rtol=1e-9, atol=1e-9, msg=name)
+
+
+def test_importing_the_official_code_leaves_timm_building_ours():
+    import timm
+
+    import eventvision.models  # noqa: F401  (registers ours in timm)
+
+    import_official()
+    for name in ("spikingresformer_cifar", "spikingresformer_dvsg", "spikingresformer_ti"):
+        assert timm.models.model_entrypoint(name).__module__ == "eventvision.models._timm"
