@@ -466,7 +466,7 @@ def _locate(buf, starts, sizes, offsets, path: Path) -> _Batch:
             3: f"{bad}: a table or vector offset points outside the packet",
             4: f"{bad}: {value} events run past the packet",
         }
-        _raise_for_code(path, code, reasons)
+        raise FormatError(f"{path}: {reasons[code]}")  # the kernel stopped at packet j
     return _Batch(buf, positions, counts, offsets)
 
 

@@ -75,13 +75,13 @@ def detect_format(path: str | os.PathLike) -> str:
     )
 
 
-def file_sensor(path: str | os.PathLike, fmt: str | None = None) -> Sensor | None:
+def file_sensor(path: str | os.PathLike) -> Sensor | None:
     """The sensor a file states: DVS128 for jAER AEDAT 2.0 / 3.1, an AEDAT 4 header's, else None.
 
     An AEDAT 4 file with several event streams of different sizes states none.
     """
     path = Path(path)
-    return _header(path, fmt or detect_format(path))[0]
+    return _header(path, detect_format(path))[0]
 
 
 def _header(path: Path, fmt: str) -> tuple[Sensor | None, dict]:
