@@ -31,6 +31,7 @@ __all__ = [
     "split_rows",
     "read_sample",
     "read_header",
+    "whole_files",
     "cache_stats",
     "CacheStats",
     "check_sources",
@@ -59,6 +60,12 @@ def read_header(path: str | os.PathLike) -> dict:
     header["shard"] = header.get("shard") or None
     header["finished"] = bool(header.get("complete")) or bool(header.get("shard_complete"))
     return header
+
+
+def whole_files(path: str | os.PathLike) -> bool:
+    """True when every sample of the cache is a whole file (none cut from a recording)."""
+    with h5py.File(path, "r") as f:
+        return "row" not in f or bool((f["row"][:] < 0).all())
 
 
 def describe_options_difference(old: dict, new: dict) -> str:

@@ -128,13 +128,12 @@ def run_binning(run_dir: str | os.PathLike, time_steps: int, size: Any, channels
             "given; pass --binning FILE.json (e.g. the sidecar `eventvision export` writes)"
         )
     identity = json.loads(record.read_text(encoding="utf-8"))
-    options, classes, rows = identity.get("options"), identity.get("classes"), None
-    cache = Path(identity.get("path") or "")
-    if options is None or classes is None:
-        options, classes, rows = _cache_options(run_dir, cache, identity.get("options_hash"))
-    if (
-        options.get("store") == "events"
-    ):  # an event cache: the loader bins with the pipeline's time steps and size
+    options, classes = identity.get("options"), identity.get("classes")
+    whole = identity.get("whole_files")
+    if options is None or classes is None or whole is None:
+        cache = Path(identity.get("path") or "")
+        options, classes, whole = _cache_options(run_dir, cache, identity.get("options_hash"))
+    if options.get("store") == "events":  # the loader bins with the pipeline's T and size
         options = {**options, "time_steps": time_steps, "size": size, "split_by": "number"}
     elif (options["time_steps"], size_hw(parse_size(options["size"]))) != (
         time_steps,
@@ -144,9 +143,6 @@ def run_binning(run_dir: str | os.PathLike, time_steps: int, size: Any, channels
             f"{run_dir}: the cache holds T={options['time_steps']} at size {options['size']}, "
             f"the run's model expects T={time_steps} at size {size}"
         )
-    whole = identity.get("whole_files")
-    if whole is None:
-        whole = rows is None or bool(np.all(rows < 0))
     return Binning(
         dataset=options["dataset"],
         sensor=Sensor(*options["sensor"]),
@@ -160,8 +156,8 @@ def run_binning(run_dir: str | os.PathLike, time_steps: int, size: Any, channels
 
 
 def _cache_options(run_dir: Path, cache: Path, options_hash: str | None) -> tuple:
-    """``(options, classes, rows)`` from the cache a run's ``data.json`` names."""
-    from ..cache.reader import read_header
+    """``(options, classes, whole files)`` from the cache a run's ``data.json`` names."""
+    from ..cache.reader import read_header, whole_files
 
     if not cache.is_file():
         raise ConfigError(
@@ -176,8 +172,4 @@ def _cache_options(run_dir: Path, cache: Path, options_hash: str | None) -> tupl
             f"{cache}: options hash {header['options_hash']} differs from the run's "
             f"{options_hash} ({run_dir / DATA_FILE}); pass --binning FILE.json"
         )
-    import h5py
-
-    with h5py.File(cache, "r") as f:
-        rows = f["row"][:] if "row" in f else None
-    return header["options"], header["classes"], rows
+    return header["options"], header["classes"], whole_files(cache)

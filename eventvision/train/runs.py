@@ -54,7 +54,7 @@ def data_identity(pipeline: Pipeline) -> dict[str, Any]:
     spec = pipeline.data
     identity: dict[str, Any] = {"path": spec.path, "format": spec.format}
     if spec.format == "frames" and Path(spec.path).is_file():
-        from ..cache.reader import read_header
+        from ..cache.reader import read_header, whole_files
 
         header = read_header(spec.path)
         for key in ("options_hash", "build_id"):
@@ -65,16 +65,8 @@ def data_identity(pipeline: Pipeline) -> dict[str, Any]:
         identity["sources"] = hashlib.sha256(manifest).hexdigest()[:16]
         if "options" in header:  # how the samples were binned: what `predict` bins windows by
             identity["options"] = header["options"]
-            identity["whole_files"] = _whole_files(spec.path)
+            identity["whole_files"] = whole_files(spec.path)
     return identity
-
-
-def _whole_files(path: str) -> bool:
-    """True when every sample of the cache is a whole file (none cut from a recording)."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return "row" not in f or bool((f["row"][:] < 0).all())
 
 
 # What tells two builds apart, with the words for it.
