@@ -209,14 +209,16 @@ class Predictor:
         self, windows: Iterator[Window], to_frames: Any, source: str, keep: bool = False
     ) -> Iterator[WindowPrediction]:
         batch: list[tuple[Window, np.ndarray | None]] = []
+        filled = 0  # windows of the batch with frames (the empty ones ride along)
         while True:
             window, error = _next_window(windows, source)
             if window is not None:
-                batch.append((window, _frames(to_frames, window, source)))
-            full = sum(f is not None for _, f in batch) >= self.batch_size
-            if batch and (window is None or full):
+                frames = _frames(to_frames, window, source)
+                batch.append((window, frames))
+                filled += frames is not None
+            if batch and (window is None or filled >= self.batch_size):
                 yield from self._classify(batch, source, keep)  # good windows before an error
-                batch = []
+                batch, filled = [], 0
             if error is not None:
                 raise error
             if window is None:
