@@ -125,22 +125,18 @@ def compute_block(
         by_index = dict(samples)
         kept = [by_index[i] for i in index]
         tmp = part + ".tmp"
-        try:
-            with create_h5(tmp) as f:
-                create_layout(f, options, len(kept), with_index=True)
-                if kept:
-                    _write_stored(f, options, stored, [s.source for s in kept])
-                    f["labels"][...] = [s.label for s in kept]
-                    f["split"][...] = [s.split for s in kept]
-                    f["source"][...] = [s.source for s in kept]
-                    f["row"][...] = [s.row for s in kept]
-                    f["n_events"][...] = n_events
-                    f["index"][...] = index
-                skipped = [[src, by_index[i].row, why] for i, src, why in bad]
-                f.attrs["skipped"] = json.dumps(skipped)
-        except BaseException:  # no half-written part stays behind
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with create_h5(tmp) as f:  # removed on any error: no half-written part stays behind
+            create_layout(f, options, len(kept), with_index=True)
+            if kept:
+                _write_stored(f, options, stored, [s.source for s in kept])
+                f["labels"][...] = [s.label for s in kept]
+                f["split"][...] = [s.split for s in kept]
+                f["source"][...] = [s.source for s in kept]
+                f["row"][...] = [s.row for s in kept]
+                f["n_events"][...] = n_events
+                f["index"][...] = index
+            skipped = [[src, by_index[i].row, why] for i, src, why in bad]
+            f.attrs["skipped"] = json.dumps(skipped)
         os.replace(tmp, part)
     return BlockResult(block, len(index), int(sum(n_events)), bad)
 

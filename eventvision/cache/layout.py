@@ -37,7 +37,8 @@ def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     h5py's ``"w"`` mode would truncate whatever ``path`` points to; the file is created here
     as a new regular file (``O_EXCL | O_NOFOLLOW``: a planted link is refused,
     ``eventvision.files.create_fresh``), and the handle h5py opens is checked to be that very
-    file. A failed write (disk full, file too large) raises PathError naming ``path``.
+    file. Any error in the block removes the file; a failed write (disk full, file too large)
+    raises PathError naming ``path``.
     """
     fd = create_fresh(path)
     try:
@@ -62,11 +63,12 @@ def create_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
             raise
         finally:
             _close(f, handle)
-    except (OSError, RuntimeError) as e:
-        if isinstance(e, PathError) or not _is_write_error(e):
-            raise
-        Path(path).unlink(missing_ok=True)
-        raise PathError(f"{path}: cannot write: {_h5_reason(e)}") from None
+    except BaseException as e:
+        Path(path).unlink(missing_ok=True)  # ours (checked above), and never finished
+        if isinstance(e, (OSError, RuntimeError)) and not isinstance(e, PathError):
+            if _is_write_error(e):
+                raise PathError(f"{path}: cannot write: {_h5_reason(e)}") from None
+        raise
 
 
 def _close(f: h5py.File, handle: int) -> None:
