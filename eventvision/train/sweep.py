@@ -20,7 +20,6 @@ still RUNNING with its lock free and continues the run folder with the run's own
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import json
@@ -37,6 +36,7 @@ from typing import Any
 
 from .._toml import read_toml
 from ..errors import ConfigError, EventVisionError
+from ..files import hold_lock
 from .config import _SECTIONS, Pipeline, load_pipeline
 
 __all__ = [
@@ -224,6 +224,8 @@ def _check_folder(out: Path, spec: SweepSpec) -> None:
                 f"{out}: holds another sweep ({_difference(theirs, mine)}); choose another --out"
             )
         return
+    # a temporary per process (not write_atomic's one name): workers on several machines may
+    # record the same spec at once
     tmp = out / f".{SPEC_FILE}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(mine, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -300,21 +302,21 @@ def _trial_point(spec: SweepSpec, study: Any, trial: Any) -> dict[str, Any]:
     return {key: spec.grid[key][int(params[key])] for key in spec.grid}
 
 
+class _PointTaken(EventVisionError):
+    """Another worker holds the point's lock."""
+
+
 @contextmanager
 def _point_lock(out: Path, name: str) -> Iterator[bool]:
-    """Hold ``DIR/.locks/<name>.lock`` (flock) if free: True when held, False when taken."""
+    """Hold ``DIR/.locks/<name>.lock`` (``files.hold_lock``) if free: True when held, False
+    when another worker holds it."""
     folder = out / LOCK_DIR
     folder.mkdir(exist_ok=True)
-    with open(folder / f"{name}.lock", "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
+    try:
+        with hold_lock(folder / f"{name}.lock", _PointTaken):
             yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    except _PointTaken:
+        yield False
 
 
 def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path) -> None:

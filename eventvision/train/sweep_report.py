@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..files import write_atomic
 from .logs import run_scores
 from .rundir import read_metrics
 from .sweep import SEED_KEYS, SPEC_FILE, _value_text, point_name
@@ -166,10 +167,7 @@ def write_report(out: str | os.PathLike) -> list[Path]:
         ("results.csv", buf.getvalue()),
         ("results.md", _markdown(config_keys, rows, out)),
     ):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
-        written.append(out / name)
+        written.append(write_atomic(out / name, text))
     _plot(config_keys, rows, out / "results.png")
     written.append(out / "results.png")
     return written
