@@ -50,9 +50,11 @@ def sample_seed() -> int | None:
 
 @contextmanager
 def _seeded(seed: int, restore: bool) -> Iterator[None]:
-    """Seed torch, numpy and random with ``seed``; put their states back if ``restore``."""
+    """Seed torch's CPU generator, numpy and random with ``seed``; put their states back if
+    ``restore`` (the CPU generator alone: ``torch.manual_seed`` would reseed every CUDA
+    device's too, which an item's transforms never draw from and nothing would restore)."""
     saved = (torch.get_rng_state(), np.random.get_state(), random.getstate()) if restore else None
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
     _CURRENT_SAMPLE.append(seed)
