@@ -174,10 +174,9 @@ class _Attention(nn.Module):
     """
 
     kind = ""
+    core_spikes = True
 
-    def __init__(
-        self, dim: int, num_heads: int, neuron: NeuronFactory, low_memory: bool, core_spikes: bool
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, neuron: NeuronFactory, low_memory: bool) -> None:
         super().__init__()
         if dim % num_heads:
             raise ConfigError(
@@ -189,7 +188,7 @@ class _Attention(nn.Module):
         self.register_buffer("attention_kind", torch.tensor(ATTENTIONS.index(self.kind)))
         self.in_lif = neuron()
         self.proj_conv = MultiStepConv2d(
-            dim, dim, 1, spike_input=core_spikes, low_memory=low_memory
+            dim, dim, 1, spike_input=self.core_spikes, low_memory=low_memory
         )
         self.proj_bn = BN(dim, low_memory)
 
@@ -205,11 +204,8 @@ class _PatchAttention(_Attention):
     """The shell with Q from a 1x1 convolution on the N = HW tokens and K, V from the stage's
     ``p x p`` patch convolution on the L = (H/p)(W/p) patch tokens (SSA, SDSA).
 
-    ``half_neuron`` (threshold 0.5) goes to :meth:`build_core`, which adds the core's modules;
-    ``core_spikes`` says whether the core is a neuron's output (see :class:`_Attention`).
+    ``half_neuron`` (threshold 0.5) goes to :meth:`build_core`, which adds the core's modules.
     """
-
-    core_spikes = True
 
     def __init__(
         self,
@@ -220,7 +216,7 @@ class _PatchAttention(_Attention):
         half_neuron: NeuronFactory,
         low_memory: bool = True,
     ) -> None:
-        super().__init__(dim, num_heads, neuron, low_memory, core_spikes=self.core_spikes)
+        super().__init__(dim, num_heads, neuron, low_memory)
         self.patch_size = patch_size
         for name, kernel in (("q", 1), ("k", patch_size), ("v", patch_size)):
             _branch(self, name, dim, kernel, neuron, low_memory)
@@ -311,6 +307,7 @@ class QKTA(_Attention):
     """
 
     kind = "qkta"
+    core_spikes = False
 
     def __init__(
         self,
@@ -320,7 +317,7 @@ class QKTA(_Attention):
         half_neuron: NeuronFactory,
         low_memory: bool = True,
     ) -> None:
-        super().__init__(dim, num_heads, neuron, low_memory, core_spikes=False)
+        super().__init__(dim, num_heads, neuron, low_memory)
         _branch(self, "q", dim, 1, neuron, low_memory)
         _branch(self, "k", dim, 1, neuron, low_memory)
         self.q_sum = SpikeSum(keepdim=True)

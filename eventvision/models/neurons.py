@@ -320,11 +320,11 @@ class FusedLIF(neuron.BaseNode):
         """One step (``step_mode = "s"``), as spikingjelly's ``LIFNode`` computes it."""
         from spikingjelly.activation_based.functional import lif_step, plif_step
 
-        step, k = (plif_step, self.w) if isinstance(self, FusedPLIF) else (lif_step, self.tau)
+        step = plif_step if isinstance(self, FusedPLIF) else lif_step
         spike, v = step(
             inputs[0],
             states[0],
-            k,
+            self._k(),
             self.decay_input,
             self.v_threshold,
             self.v_reset,
