@@ -116,14 +116,15 @@ def read_npy_events(path: str | os.PathLike) -> np.ndarray:
     """A structured ``.npy`` (fields t, x, y, p) or an ``[N, 4]`` array in tonic's x, y, p, t."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f:  # the claim checked and the array read on one open file
             _, _, nbytes = _npy_header(f, path)
             stored = os.fstat(f.fileno()).st_size - f.tell()
-        if nbytes > stored:
-            raise FormatError(
-                f"{path}: the npy header claims {nbytes} bytes of data, the file holds {stored}"
-            )
-        arr = np.load(path)
+            if nbytes > stored:
+                raise FormatError(
+                    f"{path}: the npy header claims {nbytes} bytes of data, the file holds {stored}"
+                )
+            f.seek(0)
+            arr = np.load(f)
     except (OSError, ValueError, EOFError) as e:
         if isinstance(e, FormatError):
             raise
@@ -142,10 +143,12 @@ def read_npz_events(path: str | os.PathLike) -> np.ndarray:
     """Read one of spikingjelly's ``events_np`` files (arrays t, x, y, p), checked as ``.npy``."""
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
-            _check_npz_entries(archive, path, os.stat(path).st_size)
-        with np.load(path) as npz:
-            arrays = {key: npz[key] for key in ("t", "x", "y", "p") if key in npz.files}
+        with open(path, "rb") as f:  # the claims checked and the arrays read on one open file
+            with zipfile.ZipFile(f) as archive:
+                _check_npz_entries(archive, path, os.fstat(f.fileno()).st_size)
+            f.seek(0)
+            with np.load(f) as npz:
+                arrays = {key: npz[key] for key in ("t", "x", "y", "p") if key in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
         if isinstance(e, FormatError):
             raise
