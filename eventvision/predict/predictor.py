@@ -68,15 +68,15 @@ def load_run_model(
     A run folder gives its ``best.pt`` (else ``last.pt``); the binning comes from the run's
     ``data.json`` and its cache, unless given (a `Binning` or a JSON file of one).
     """
-    from ..train.checkpoint import check_state_dict, load_checkpoint
+    from ..train.checkpoint import load_checkpoint
     from ..train.config import pipeline_from_dict
-    from ..train.evaluation import _resolve_checkpoint
-    from ..train.model_setup import build_model
+    from ..train.evaluation import resolve_checkpoint
+    from ..train.model_setup import load_trained
 
     given = Path(run_or_checkpoint)
     if not given.exists():
         raise ConfigError(f"{given}: no such run folder or checkpoint")
-    path = _resolve_checkpoint(given)
+    path = resolve_checkpoint(given)
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt.get("pipeline"), dict):
         raise ConfigError(f"{path}: the checkpoint stores no pipeline (which model it is)")
@@ -93,9 +93,7 @@ def load_run_model(
             f"does not fit the model of {path} (T={spec.time_steps}, {spec.channels} channels, "
             f"size {spec.size})"
         )
-    model = build_model(pipeline, len(binning.classes))
-    check_state_dict(model, ckpt["model"], str(path))
-    model.load_state_dict(ckpt["model"])
+    model = load_trained(pipeline, len(binning.classes), ckpt, str(path))
     return model.eval(), binning, path
 
 

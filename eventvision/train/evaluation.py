@@ -14,11 +14,11 @@ from torch.utils.data import DataLoader
 from ..data import make_loader
 from ..errors import CheckpointError, ConfigError, check_choice
 from ._data import build_datasets, build_validation
-from .checkpoint import check_state_dict, load_checkpoint
+from .checkpoint import load_checkpoint
 from .config import Pipeline, pipeline_from_dict
 from .logs import run_scores
 from .loop import _distributed, _dssa_rate_estimates, _EpochContext, _run_epoch
-from .model_setup import _num_classes, build_model
+from .model_setup import _num_classes, load_trained
 from .rundir import BEST_CKPT, LAST_CKPT, read_metrics
 from .schedule import seed_everything
 
@@ -50,7 +50,8 @@ class EvalResult:
     run_scores: dict[str, Any] = field(default_factory=dict)
 
 
-def _resolve_checkpoint(path: Path) -> Path:
+def resolve_checkpoint(path: Path) -> Path:
+    """A run folder's ``best.pt`` (else ``last.pt``), or ``path`` itself when it is a file."""
     if path.is_dir():
         for name in (BEST_CKPT, LAST_CKPT):
             if (path / name).is_file():
@@ -93,7 +94,7 @@ def evaluate(
         allow_other_classes: evaluate on data whose class names differ from those the
             checkpoint was trained on (else ConfigError).
     """
-    path = _resolve_checkpoint(Path(checkpoint))
+    path = resolve_checkpoint(Path(checkpoint))
     ckpt = load_checkpoint(path)
     if pipeline is None:
         if not isinstance(ckpt.get("pipeline"), dict):
@@ -117,9 +118,7 @@ def evaluate(
             dataset = build_validation(pipeline, allow_stale=allow_stale)
             if dataset is None:
                 raise ConfigError(f"{path}: the run has no validation split ([data] val_fraction)")
-        model = build_model(pipeline, _num_classes(pipeline, classes))
-        check_state_dict(model, ckpt["model"], str(path))
-        model.load_state_dict(ckpt["model"])
+        model = load_trained(pipeline, _num_classes(pipeline, classes), ckpt, str(path))
         model.to(info.device)
         loader = make_loader(
             dataset,

@@ -30,6 +30,17 @@ def build_model(pipeline: Pipeline, num_classes: int | None = None) -> nn.Module
     )
 
 
+def load_trained(pipeline: Pipeline, num_classes: int, ckpt: dict, source: str) -> nn.Module:
+    """The pipeline's model with a checkpoint's weights, checked to fit first (CheckpointError
+    naming ``source`` otherwise)."""
+    from ..models.weights import check_state_dict
+
+    model = build_model(pipeline, num_classes)
+    check_state_dict(model, ckpt["model"], source)
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
 def _load_backbone(model: nn.Module, path: str) -> None:
     """Initialise every weight except the classifier from a checkpoint of the same backbone.
 
